@@ -1,0 +1,1 @@
+"""Keras callbacks of keras-ig, installed as `keras_ig.callbacks`."""

@@ -1,0 +1,491 @@
+"""`explain()`: validate on the host, run the compiled engine, build the result."""
+
+from __future__ import annotations
+
+import numbers
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ig import baselines as _baselines
+from keras_ig._engine import Engine, Plan
+from keras_ig._explanation import Explanation, warn_if_incomplete
+from keras_ig._quadrature import quadrature
+from keras_ig._score import ScoreFunction
+
+# Rows of input (or layer activation) elements in one chunk when batch_size
+# is None: about 16 MiB of float32 path points, enough to keep a CPU busy.
+DEFAULT_CHUNK_ELEMENTS = 1 << 22
+
+
+def _names(structure: Any) -> tuple[str, ...]:
+    if structure is None:
+        return ("x",)
+    paths = []
+
+    def walk(node, prefix):
+        if isinstance(node, dict):
+            for key in sorted(node):
+                walk(node[key], f"{prefix}[{key!r}]")
+        elif isinstance(node, (list, tuple)):
+            for i, item in enumerate(node):
+                walk(item, f"{prefix}[{i}]")
+        else:
+            paths.append(prefix)
+
+    walk(structure, "x")
+    return tuple(paths)
+
+
+def _model_inputs(model: Any) -> list | None:
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    return list(inputs) if inputs else None
+
+
+def split_inputs(model: Any, x: Any) -> tuple[Any, list[Any]]:
+    """`(structure, flat leaves)`; structure None for a single input."""
+    n_inputs = len(_model_inputs(model) or [None])
+    if isinstance(x, dict) or (isinstance(x, (list, tuple)) and n_inputs > 1):
+        if not x:
+            raise ValueError("x must not be empty")
+        flat = tf.nest.flatten(x)
+        if n_inputs > 1 and len(flat) != n_inputs:
+            raise ValueError(f"x has {len(flat)} arrays; the model takes {n_inputs} inputs")
+        return tf.nest.map_structure(lambda _: 0, x), flat
+    return None, [x]
+
+
+def _as_array(leaf: Any, name: str) -> np.ndarray:
+    if isinstance(leaf, tf.Tensor):
+        return leaf.numpy()
+    if isinstance(leaf, np.ndarray):
+        return leaf
+    try:
+        arr = np.asarray(leaf)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} could not be read as an array: {err}") from None
+    if arr.dtype == object:
+        raise TypeError(f"{name} could not be read as a numeric array (ragged or mixed types?)")
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)  # Python floats: use Keras's float32
+    return arr
+
+
+def _check_leaves(leaves: list[np.ndarray], names: Sequence[str], model: Any) -> int:
+    for arr, name in zip(leaves, names, strict=True):
+        if arr.ndim < 1:
+            raise ValueError(f"{name} must be batch-first with at least one dimension, got a scalar")
+        if arr.shape[0] < 1:
+            raise ValueError(f"{name} is empty (batch of 0)")
+    n = leaves[0].shape[0]
+    for arr, name in zip(leaves, names, strict=True):
+        if arr.shape[0] != n:
+            raise ValueError(f"{name} has {arr.shape[0]} rows; {names[0]} has {n}")
+    specs = _model_inputs(model)
+    if specs and len(specs) == len(leaves) and len(leaves) == 1:
+        expected = tuple(specs[0].shape)
+        got = leaves[0].shape
+        if len(expected) != len(got) or any(
+            e is not None and e != g for e, g in zip(expected[1:], got[1:], strict=False)
+        ):
+            raise ValueError(f"x has shape {got}; the model expects {expected}")
+    return n
+
+
+def _targets(target: Any, n: int) -> tuple[np.ndarray, Callable | None]:
+    """Index targets `int32[N]` (-1: predicted class) and a callable, if any."""
+    if target is None:
+        return np.full(n, -1, np.int32), None
+    if callable(target):
+        return np.full(n, -1, np.int32), target
+    if isinstance(target, bool):
+        raise TypeError("target must be None, an int, a sequence of ints or a callable; got a bool")
+    if isinstance(target, numbers.Integral):
+        if target < 0:
+            raise ValueError(f"target must be >= 0, got {target}")
+        return np.full(n, int(target), np.int32), None
+    if isinstance(target, tf.Tensor):
+        target = target.numpy()
+    try:
+        arr = np.asarray(target)
+    except (TypeError, ValueError):
+        arr = np.asarray([], dtype=object)
+    if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(
+            "target must be None, an int, a 1-D sequence of ints (one per input) or a "
+            f"callable; got {type(target).__name__}"
+            + (f" of dtype {arr.dtype} and shape {arr.shape}" if arr.dtype != object else "")
+        )
+    if arr.shape[0] != n:
+        raise ValueError(f"target has {arr.shape[0]} entries for {n} inputs")
+    if np.any(arr < 0):
+        raise ValueError(f"target must be >= 0, got {int(arr.min())}")
+    return arr.astype(np.int32), None
+
+
+class Explainer:
+    """Host side of `explain`: one `ScoreFunction`, one `Engine`, many calls."""
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        target_fn: Callable | None = None,
+        layer: Any = None,
+        output: Any = None,
+        jit_compile: bool = False,
+    ) -> None:
+        self.score_fn = ScoreFunction(model, target_fn=target_fn, layer=layer, output=output)
+        self.engine = Engine(self.score_fn, jit_compile=jit_compile)
+        self._probes: dict[tuple, dict] = {}
+
+    @property
+    def model(self) -> Any:
+        return self.score_fn.model
+
+    def _probe(self, structure: Any, leaves: list[np.ndarray], names: tuple[str, ...]) -> dict:
+        """Run the model eagerly on one row: output shape and layer output."""
+        key = (repr(structure), tuple((a.shape[1:], a.dtype.str) for a in leaves))
+        if key in self._probes:
+            return self._probes[key]
+        first = [a[:1] for a in leaves]
+        batch = first[0] if structure is None else tf.nest.pack_sequence_as(structure, first)
+        try:
+            outputs, calls = self.score_fn.outputs(batch)
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as err:
+            msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"x does not fit the model: {msg}") from None
+        info: dict = {"outputs": outputs}
+        if self.score_fn.layer is not None:
+            if len(calls) != 1:
+                raise ValueError(
+                    f"layer: {self.score_fn.layer.name!r} ran {len(calls)} times in one "
+                    "forward pass; attribution needs a layer that runs exactly once"
+                )
+            act = calls[0]
+            if not isinstance(act, tf.Tensor):
+                raise ValueError(f"layer: {self.score_fn.layer.name!r} must return one tensor")
+            if not act.dtype.is_floating:
+                raise TypeError(f"layer: {self.score_fn.layer.name!r} outputs {act.dtype.name}, not floats")
+            info["act_shape"] = tuple(act.shape[1:])
+            info["act_dtype"] = act.dtype
+        self._probes[key] = info
+        return info
+
+    def _output_units(self, outputs: Any) -> int | None:
+        """Units of a rank-2 single output, None if F is not index-based."""
+        if isinstance(outputs, (list, tuple, dict)):
+            return None
+        shape = outputs.shape
+        if len(shape) == 2:
+            return int(shape[1])
+        return None
+
+    def explain(
+        self,
+        x: Any,
+        *,
+        target: Any = None,
+        baseline: Any = "zeros",
+        steps: int = 64,
+        method: str = "gausslegendre",
+        batch_size: int | None = None,
+        n_baselines: int = 8,
+        seed: int | None = None,
+        warn: bool = True,
+    ) -> Explanation:
+        """See `keras_ig.explain`."""
+        alphas, weights = quadrature(method, steps)
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1
+        ):
+            raise ValueError(f"batch_size must be None or an int >= 1, got {batch_size!r}")
+        structure, raw = split_inputs(self.model, x)
+        names = _names(structure)
+        leaves = [_as_array(leaf, name) for leaf, name in zip(raw, names, strict=True)]
+        n = _check_leaves(leaves, names, self.model)
+        if callable(target) and self.score_fn.target_fn is None:
+            raise TypeError("target: a callable target must be given when the explainer is built")
+        index_targets, _ = _targets(None if self.score_fn.target_fn else target, n)
+        layer_mode = self.score_fn.layer is not None
+
+        # Which inputs are interpolated, and their baselines.
+        specs = self._baseline_specs(baseline, structure, names, len(leaves))
+        interpolated = []
+        for i, (arr, name, spec) in enumerate(zip(leaves, names, specs, strict=True)):
+            floating = np.issubdtype(arr.dtype, np.floating)
+            if floating and not np.all(np.isfinite(arr)):
+                raise ValueError(f"{name} contains NaN or inf")
+            if layer_mode or spec is None:
+                continue
+            if not floating:
+                raise TypeError(
+                    f"{name} has dtype {arr.dtype}: integer inputs (token ids) have no "
+                    "gradient; pass layer=<the Embedding layer> to attribute at its output"
+                    + (", or baseline None for this input to hold it fixed" if structure else "")
+                )
+            interpolated.append(i)
+        if not layer_mode and not interpolated:
+            raise ValueError("baseline: every input is held fixed (None); nothing to attribute")
+
+        info = self._probe(structure, leaves, names)
+        units = self._output_units(info["outputs"])
+        if self.score_fn.target_fn is None:
+            if units is None and (
+                isinstance(info["outputs"], (list, tuple, dict)) or len(info["outputs"].shape) > 2
+            ):
+                raise ValueError(
+                    "target: the model's output is not one [N, classes] tensor "
+                    f"(got {_describe(info['outputs'])}); pass a callable target "
+                    "`f(outputs) -> [N]` saying which score to explain"
+                )
+            if units is not None and np.any(index_targets >= units):
+                raise ValueError(
+                    f"target {int(index_targets.max())} is out of range for a model with "
+                    f"{units} output units"
+                )
+
+        # Resolve baselines into rows and per-(input, k) indices.
+        if layer_mode:
+            act_shape, act_dtype = info["act_shape"], info["act_dtype"]
+            spec = baseline if not isinstance(baseline, str) or baseline not in ("black",) else "zeros"
+            if isinstance(spec, str) and spec in _baselines.GENERATED:
+                raise ValueError(
+                    f"baseline {spec!r} is generated from the inputs and cannot be used "
+                    "with layer=; give zeros, a number or an array shaped like the layer output"
+                )
+            fake = np.broadcast_to(np.zeros((), act_dtype.as_numpy_dtype), (n, *act_shape))
+            resolved = [_baselines.resolve(spec, fake, name="baseline")]
+            z_shapes, z_dtypes = (act_shape,), (act_dtype,)
+        else:
+            resolved = [
+                _baselines.resolve(specs[i], leaves[i], name=_bname(names[i]), n_baselines=n_baselines, seed=seed)
+                for i in interpolated
+            ]
+            z_shapes = tuple(leaves[i].shape[1:] for i in interpolated)
+            z_dtypes = tuple(tf.as_dtype(leaves[i].dtype) for i in interpolated)
+        ks = {rb.k for rb in resolved}
+        k = max(ks)
+        if len(ks - {1}) > 1:
+            raise ValueError(f"baseline: inputs have different numbers of baselines {sorted(ks)}")
+        base_index = [np.broadcast_to(rb.index, (n, k)).reshape(-1).astype(np.int32) for rb in resolved]
+        x_index = np.repeat(np.arange(n, dtype=np.int32), k)
+
+        plan = Plan(
+            structure=structure,
+            structure_key=repr(structure),
+            names=names,
+            interpolated=tuple(interpolated),
+            row_shapes=tuple(a.shape[1:] for a in leaves),
+            dtypes=tuple(tf.as_dtype(a.dtype) for a in leaves),
+            z_shapes=z_shapes,
+            z_dtypes=z_dtypes,
+        )
+        if batch_size is None:
+            per_row = max(1, sum(int(np.prod(s)) for s in z_shapes))
+            batch_size = int(max(1, min(n * k * steps, DEFAULT_CHUNK_ELEMENTS // per_row)))
+        out = self.engine.compiled(plan)(
+            list(leaves),
+            [rb.values for rb in resolved],
+            base_index,
+            x_index,
+            alphas.astype(np.float32),
+            weights.astype(np.float32),
+            index_targets,
+            np.int32(batch_size),
+        )
+        exp = self._build(out, plan, structure, n, k, steps, method, x)
+        if warn:
+            warn_if_incomplete(exp)
+        return exp
+
+    @staticmethod
+    def _baseline_specs(baseline: Any, structure: Any, names: tuple[str, ...], count: int) -> list:
+        if structure is None:
+            if baseline is None:
+                raise ValueError("baseline must not be None for a single-input model")
+            return [baseline]
+        if isinstance(baseline, (dict, list, tuple)) and not _is_array_like_list(baseline):
+            try:
+                tf.nest.assert_same_structure(structure, baseline, check_types=False)
+            except (ValueError, TypeError):
+                raise ValueError(
+                    "baseline must have the structure of x (one entry per input, None to hold "
+                    "an input fixed) or be one name/number for all inputs"
+                ) from None
+            return tf.nest.flatten(baseline) if not isinstance(baseline, dict) else [
+                baseline[key] for key in sorted(baseline)
+            ]
+        return [baseline] * count
+
+    def _build(
+        self, out: dict, plan: Plan, structure: Any, n: int, k: int, steps: int, method: str, x: Any
+    ) -> Explanation:
+        scores = out["scores"].numpy()
+        base = out["baseline_scores"].numpy().reshape(n, k).mean(axis=1)
+        attrs = [a.numpy().reshape((n, k, *a.shape[1:])).mean(axis=1) for a in out["attributions"]]
+        total = sum(a.reshape(n, -1).sum(axis=1, dtype=np.float64) for a in attrs)
+        delta = (total - (scores.astype(np.float64) - base)).astype(np.float32)
+        if self.score_fn.layer is not None or structure is None:
+            attributions: Any = attrs[0]
+        else:
+            flat: list = [None] * len(plan.names)
+            for i, a in zip(plan.interpolated, attrs, strict=True):
+                flat[i] = a
+            attributions = _pack_with_none(structure, flat)
+        target = None if self.score_fn.target_fn is not None else out["targets"].numpy()
+        return Explanation(
+            attributions=attributions,
+            delta=delta,
+            scores=scores,
+            baseline_scores=base.astype(np.float32),
+            target=target,
+            steps=steps,
+            method=method,
+            inputs=x,
+        )
+
+
+def _pack_with_none(structure: Any, flat: list) -> Any:
+    it = iter(flat)
+
+    def build(node):
+        if isinstance(node, dict):
+            return {key: build(node[key]) for key in sorted(node)}
+        if isinstance(node, (list, tuple)):
+            return type(node)(build(v) for v in node)
+        return next(it)
+
+    return build(structure)
+
+
+def _is_array_like_list(value: Any) -> bool:
+    """A list of numbers (an array written as a list), not a per-input structure."""
+    return isinstance(value, (list, tuple)) and bool(value) and isinstance(value[0], numbers.Number)
+
+
+def _bname(name: str) -> str:
+    return "baseline" + name[1:]
+
+
+def _describe(outputs: Any) -> str:
+    if isinstance(outputs, (list, tuple)):
+        return f"{len(outputs)} outputs"
+    if isinstance(outputs, dict):
+        return f"outputs {sorted(outputs)}"
+    return f"shape {tuple(outputs.shape)}"
+
+
+# A per-model cache, so repeated explain() calls reuse the compiled graph.
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_CACHE_SIZE = 8
+
+
+def explainer_for(model: Any, *, target: Any, layer: Any, output: Any, jit_compile: bool = False) -> Explainer:
+    """The cached `Explainer` for these settings (built on first use)."""
+    target_fn = target if callable(target) else None
+    key = (
+        id(layer) if isinstance(layer, keras.layers.Layer) else layer,
+        id(output) if isinstance(output, keras.layers.Layer) else output,
+        target_fn,
+        jit_compile,
+    )
+    try:
+        per_model = _CACHE.setdefault(model, OrderedDict())
+    except TypeError:  # not weak-referenceable: no cache
+        return Explainer(model, target_fn=target_fn, layer=layer, output=output, jit_compile=jit_compile)
+    if key in per_model:
+        per_model.move_to_end(key)
+        return per_model[key]
+    explainer = Explainer(model, target_fn=target_fn, layer=layer, output=output, jit_compile=jit_compile)
+    per_model[key] = explainer
+    while len(per_model) > _CACHE_SIZE:
+        per_model.popitem(last=False)
+    return explainer
+
+
+def explain(
+    model: Any,
+    x: Any,
+    *,
+    target: Any = None,
+    baseline: Any = "zeros",
+    steps: int = 64,
+    method: str = "gausslegendre",
+    batch_size: int | None = None,
+    layer: Any = None,
+    output: Any = None,
+    n_baselines: int = 8,
+    seed: int | None = None,
+    warn: bool = True,
+) -> Explanation:
+    """Integrated Gradients attributions of F(x) for a batch of inputs.
+
+    `IG_i(x) = (x_i - x'_i) * integral_0^1 dF(x' + a (x - x')) / dx_i da`,
+    approximated with `steps` quadrature points of `method`.
+
+    Args:
+        model: a Keras 3 model (Sequential, functional, subclassed), or any
+            callable mapping a batch of tensors to outputs.
+        x: `[N, ...]` array-like or `tf.Tensor`; a list or dict of them for a
+            multi-input model (the structure of `model.inputs`).
+        target: what F is. None: the only output unit, else the class the
+            model predicts at x; an int: that unit for every input; `int[N]`:
+            one unit per input; a callable `f(outputs) -> [N]`: any
+            differentiable score (e.g. `lambda y: y[:, 3] - y[:, 5]`).
+        baseline: x'. `"zeros"`/`"black"`, a number, an array shaped like one
+            input (shared), like `x` (one per input) or `(K,) + x.shape[1:]`
+            (K != N: a stack, attributions averaged), a
+            `keras_ig.BaselineStack` (always a stack, also when K == N), or
+            `"uniform"`, `"gaussian"`, `"blur"` (generated, see
+            `keras_ig.baselines`). For multi-input models, the structure of
+            `x`, with None to hold an input fixed. With `layer=`: applies to
+            the layer's output (zeros by default).
+        steps: quadrature points on the path, `>= 1`.
+        method: `"gausslegendre"` (default; exact for polynomials of degree
+            `2 * steps - 1`), `"riemann_left"`, `"riemann_right"`,
+            `"riemann_middle"`, `"riemann_trapezoid"`.
+        batch_size: most rows sent through the model at once (path points,
+            F(x) and F(baseline) alike). None: about 4M input elements.
+        layer: a layer (or its name) of `model`; attribute at its output, e.g.
+            an `Embedding` for text.
+        output: None for the model's outputs; `"logits"` to explain the
+            pre-softmax/sigmoid values of a model whose last layer squashes;
+            or a layer (or name) whose output is taken as the model output.
+        n_baselines: how many random baselines `"uniform"`/`"gaussian"` draw.
+        seed: seed of the random baselines.
+        warn: warn (`CompletenessWarning`) when any |delta| exceeds 5% of
+            |F(x) - F(baseline)|.
+
+    Returns:
+        An `Explanation` with `attributions` shaped like `x`, `delta[N]`,
+        `scores[N]`, `baseline_scores[N]`, `target[N]`, `steps`, `method`.
+
+    Raises:
+        ValueError, TypeError: bad input, named, before any heavy work.
+
+    Example:
+        >>> exp = keras_ig.explain(model, images, target=3, steps=32)
+        >>> exp.attributions.shape == images.shape
+        True
+    """
+    explainer = explainer_for(model, target=target, layer=layer, output=output)
+    return explainer.explain(
+        x,
+        target=target,
+        baseline=baseline,
+        steps=steps,
+        method=method,
+        batch_size=batch_size,
+        n_baselines=n_baselines,
+        seed=seed,
+        warn=warn,
+    )

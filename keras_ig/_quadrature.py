@@ -1,0 +1,90 @@
+"""Quadrature rules on [0, 1] for the path integral of Integrated Gradients.
+
+Pure numpy, no TensorFlow: every rule returns the path positions `alphas`
+and their `weights`, both `float64[n]`, so that
+`sum(weights * g(alphas)) ~= integral_0^1 g(a) da`. Every rule's weights sum
+to 1, which is what makes completeness hold for a linear model at any `n`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+Rule = Callable[[int], tuple[np.ndarray, np.ndarray]]
+
+
+def riemann_left(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Left Riemann sum: `alphas = i / n`, `i = 0 .. n-1`, equal weights."""
+    return np.arange(n, dtype=np.float64) / n, np.full(n, 1.0 / n)
+
+
+def riemann_right(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right Riemann sum: `alphas = i / n`, `i = 1 .. n`, equal weights."""
+    return np.arange(1, n + 1, dtype=np.float64) / n, np.full(n, 1.0 / n)
+
+
+def riemann_middle(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Midpoint rule: `alphas = (i + 1/2) / n`, equal weights."""
+    return (np.arange(n, dtype=np.float64) + 0.5) / n, np.full(n, 1.0 / n)
+
+
+def riemann_trapezoid(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Trapezoid rule on `n >= 2` points including both ends.
+
+    The spacing is `1 / (n - 1)` (n points make n - 1 intervals); the end
+    points carry half a weight, so the weights sum to 1, not `(n - 1) / n`.
+    """
+    if n < 2:
+        raise ValueError(f"steps must be >= 2 for 'riemann_trapezoid', got {n}")
+    alphas = np.linspace(0.0, 1.0, n)
+    weights = np.full(n, 1.0 / (n - 1))
+    weights[[0, -1]] *= 0.5
+    return alphas, weights
+
+
+def gausslegendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre rule: exact for polynomials of degree up to `2n - 1`."""
+    nodes, weights = np.polynomial.legendre.leggauss(n)
+    # leggauss integrates over [-1, 1]; the affine map to [0, 1] halves weights.
+    return (nodes + 1.0) / 2.0, weights / 2.0
+
+
+RULES: dict[str, Rule] = {
+    "riemann_left": riemann_left,
+    "riemann_right": riemann_right,
+    "riemann_middle": riemann_middle,
+    "riemann_trapezoid": riemann_trapezoid,
+    "gausslegendre": gausslegendre,
+}
+
+
+def quadrature(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of a named rule.
+
+    Args:
+        method: one of `RULES`.
+        steps: number of points, `>= 1` (`>= 2` for the trapezoid rule).
+
+    Returns:
+        `(alphas, weights)`, each `float64[steps]`, `alphas` in `[0, 1]`.
+
+    Raises:
+        ValueError: unknown `method` or bad `steps`.
+        TypeError: `steps` not an integer.
+
+    Example:
+        >>> alphas, weights = quadrature("gausslegendre", 4)
+        >>> float(weights.sum())
+        1.0
+    """
+    if method not in RULES:
+        raise ValueError(
+            f"method must be one of {sorted(RULES)}, got {method!r}"
+        )
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
+        raise TypeError(f"steps must be an int, got {type(steps).__name__}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    return RULES[method](int(steps))

@@ -1,0 +1,233 @@
+"""F: one score per row, built from a model, an output choice and a layer.
+
+The engine never sees "a Keras model": it sees a `ScoreFunction` that maps a
+batch of inputs (and, with `layer=`, a replacement for one layer's output) to
+the model's outputs, and those outputs plus targets to scores `[rows]`.
+Layer interception works by swapping the layer's `call` while the model is
+traced, which covers Sequential, functional and subclassed models alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+TargetFn = Callable[[Any], tf.Tensor]
+_SQUASHING = ("softmax", "sigmoid", "log_softmax")
+
+
+@contextlib.contextmanager
+def _patched_call(layer: keras.layers.Layer, wrap: Callable) -> Iterator[list]:
+    """Route `layer`'s output through `wrap` while the context is open.
+
+    Yields a list that receives one entry per call of the layer, so callers
+    can tell a layer used once from a shared one.
+    """
+    calls: list = []
+    had_own = "call" in vars(layer)
+    original = layer.call
+
+    def call(*args, **kwargs):
+        out = original(*args, **kwargs)
+        calls.append(out)
+        return wrap(out)
+
+    layer.call = call
+    try:
+        yield calls
+    finally:
+        if had_own:
+            layer.call = original
+        else:
+            del layer.call
+
+
+@contextlib.contextmanager
+def _linear_activation(layer: keras.layers.Layer) -> Iterator[None]:
+    original = layer.activation
+    layer.activation = keras.activations.linear
+    try:
+        yield
+    finally:
+        layer.activation = original
+
+
+def _activation_name(fn: object) -> str:
+    return getattr(fn, "__name__", type(fn).__name__).lower()
+
+
+def resolve_layer(model: object, layer: object, name: str = "layer") -> keras.layers.Layer:
+    """Find `layer` (a name or a layer object) inside `model`."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"{name}= needs a keras.Model, got {type(model).__name__}")
+    if isinstance(layer, keras.layers.Layer):
+        if layer not in _all_layers(model):
+            raise ValueError(f"{name}: layer {layer.name!r} is not part of the model")
+        return layer
+    if isinstance(layer, str):
+        for candidate in _all_layers(model):
+            if candidate.name == layer:
+                return candidate
+        names = [lyr.name for lyr in model.layers]
+        raise ValueError(f"{name}: no layer named {layer!r} in the model; its layers: {names}")
+    raise TypeError(f"{name} must be a layer name or a keras layer, got {type(layer).__name__}")
+
+
+def is_graph_model(model: object) -> bool:
+    """True for Sequential and functional models, whose layer order is known."""
+    return isinstance(model, keras.Sequential) or any(
+        cls.__name__ == "Functional" for cls in type(model).__mro__
+    )
+
+
+def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    found, stack = [], list(model.layers)
+    while stack:
+        lyr = stack.pop(0)
+        found.append(lyr)
+        if isinstance(lyr, keras.Model):
+            stack.extend(lyr.layers)
+    return found
+
+
+class ScoreFunction:
+    """F(inputs) for a model: which outputs, which score, which layer.
+
+    Args:
+        model: a Keras model, or any callable mapping a batch of input tensors
+            (same structure as `x`) to output tensors.
+        target_fn: a callable `outputs -> [rows]`, or None for an index target
+            picked per row by the engine.
+        layer: the layer whose output is attributed, or None for the inputs.
+        output: None for the model's outputs; `"logits"` for the pre-softmax
+            values of a model whose last layer applies softmax or sigmoid; or a
+            layer (name or object) whose output F is computed from.
+    """
+
+    def __init__(
+        self,
+        model: Callable,
+        *,
+        target_fn: TargetFn | None = None,
+        layer: object = None,
+        output: object = None,
+    ) -> None:
+        if not callable(model):
+            raise TypeError(f"model must be a keras.Model or a callable, got {type(model).__name__}")
+        if target_fn is not None and not callable(target_fn):
+            raise TypeError("target must be callable here")
+        self.model = model
+        self.target_fn = target_fn
+        self.layer = None if layer is None else resolve_layer(model, layer)
+        self._logits_patch: Callable[[], contextlib.AbstractContextManager] | None = None
+        self._output_layer = None
+        if output is None:
+            pass
+        elif isinstance(output, str) and output == "logits":
+            self._logits_patch = self._find_logits(model)
+        else:
+            self._output_layer = resolve_layer(model, output, name="output")
+
+    @staticmethod
+    def _find_logits(model: object) -> Callable[[], contextlib.AbstractContextManager]:
+        if not isinstance(model, keras.Model) or not model.layers:
+            raise ValueError("output='logits' needs a Sequential or functional keras.Model")
+        if not is_graph_model(model):
+            raise ValueError(
+                "output='logits': cannot find the last layer of a subclassed model; "
+                "pass output=<layer name> or a callable target on its logits"
+            )
+        last = model.layers[-1]
+        act = getattr(last, "activation", None)
+        if isinstance(last, keras.layers.Softmax) or (
+            isinstance(last, keras.layers.Activation) and _activation_name(act) in _SQUASHING
+        ):
+            return lambda: _identity_layer(last)
+        if act is not None and _activation_name(act) in _SQUASHING:
+            return lambda: _linear_activation(last)
+        raise ValueError(
+            f"output='logits': the last layer {last.name!r} applies no softmax or sigmoid, "
+            "so the model's outputs are already its logits; use output=None"
+        )
+
+    def outputs(self, inputs: Any, replace: Callable | None = None) -> tuple[Any, list]:
+        """Run the model.
+
+        Args:
+            inputs: a batch in the structure of `x`.
+            replace: with `layer=`, maps the layer's real output to the tensor
+                the rest of the model sees (identity to just capture it).
+
+        Returns:
+            `(outputs, layer_calls)`: outputs in the model's structure (the
+            chosen `output` layer's output if one was named) and the real
+            outputs of the attribution layer, one per call.
+        """
+        with contextlib.ExitStack() as stack:
+            if self._logits_patch is not None:
+                stack.enter_context(self._logits_patch())
+            layer_calls: list = []
+            if self.layer is not None:
+                layer_calls = stack.enter_context(
+                    _patched_call(self.layer, replace or (lambda out: out))
+                )
+            captured: list = []
+            if self._output_layer is not None:
+                captured = stack.enter_context(_patched_call(self._output_layer, lambda out: out))
+            if isinstance(self.model, keras.layers.Layer):
+                out = self.model(inputs, training=False)
+            else:
+                out = self.model(inputs)
+            if self._output_layer is not None:
+                if len(captured) != 1:
+                    raise ValueError(
+                        f"output: layer {self._output_layer.name!r} ran {len(captured)} times "
+                        "in one forward pass; expected once"
+                    )
+                out = captured[0]
+        return out, layer_calls
+
+    def score(self, outputs: Any, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Scores `float32[rows]` and the resolved targets `int32[rows]`.
+
+        `targets[i] < 0` picks the largest output of row i (the predicted
+        class); a callable target ignores `targets`.
+        """
+        if self.target_fn is not None:
+            s = self.target_fn(outputs)
+            s = tf.convert_to_tensor(s)
+            if s.shape.rank != 1:
+                raise ValueError(
+                    f"target: the callable must return one score per row (shape [N]), "
+                    f"got shape {s.shape}"
+                )
+            return tf.cast(s, tf.float32), targets
+        out = tf.cast(outputs, tf.float32)
+        if out.shape.rank == 1:
+            return out, tf.zeros_like(targets)
+        predicted = tf.argmax(out, axis=-1, output_type=tf.int32)
+        resolved = tf.where(targets < 0, predicted, targets)
+        return tf.gather(out, resolved, batch_dims=1), resolved
+
+
+@contextlib.contextmanager
+def _identity_layer(layer: keras.layers.Layer) -> Iterator[None]:
+    """Make a Softmax/Activation layer pass its input through unchanged."""
+    had_own = "call" in vars(layer)
+    original = layer.call
+
+    def call(inputs, *args, **kwargs):
+        return inputs
+
+    layer.call = call
+    try:
+        yield
+    finally:
+        if had_own:
+            layer.call = original
+        else:
+            del layer.call

@@ -1,0 +1,214 @@
+"""`IntegratedGradients`: the engine as a Keras layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ig import baselines as _baselines
+from keras_ig._engine import Plan
+from keras_ig._explain import Explainer, _names, split_inputs
+from keras_ig._explanation import Explanation
+from keras_ig._quadrature import quadrature
+
+_CALL_BASELINES = "zeros/black, a number, an array shaped like one input, or a BaselineStack of shared baselines"
+
+
+class IntegratedGradients(keras.layers.Layer):
+    """Integrated Gradients of a model, as a layer: tensors in, attributions out.
+
+    Calling the layer runs the same compiled engine as `keras_ig.explain`, so
+    it can sit in a functional model and be exported to serve attributions:
+
+        inp = keras.Input((28, 28, 1))
+        ig = keras_ig.IntegratedGradients(classifier, steps=32)
+        server = keras.Model(inp, {"probs": classifier(inp), "ig": ig(inp)})
+        server.export("served")        # tf.saved_model.load("served").serve(x)
+
+    Args:
+        model: the Keras model to explain (its weights are shared, not copied).
+        target, baseline, steps, method, batch_size, layer, output,
+        n_baselines, seed: as in `keras_ig.explain`. When the layer is called
+            (rather than `.explain()`), the baseline must not depend on the
+            input values: zeros, a number, one shared array or a
+            `BaselineStack` of shared baselines.
+        jit_compile: compile the engine with XLA.
+
+    Call arguments:
+        x: `[N, ...]` (the structure of `model.inputs` for multi-input models).
+        target: optional `int[N]` tensor overriding the layer's index target.
+
+    Returns:
+        `float32` attributions shaped like `x` (like the layer's output with
+        `layer=`); for multi-input models, the structure of `x` with zeros for
+        inputs held fixed.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        *,
+        target: Any = None,
+        baseline: Any = "zeros",
+        steps: int = 64,
+        method: str = "gausslegendre",
+        batch_size: int | None = None,
+        layer: Any = None,
+        output: Any = None,
+        n_baselines: int = 8,
+        seed: int | None = None,
+        jit_compile: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        quadrature(method, steps)  # fail fast on a bad method or steps
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"batch_size must be None or an int >= 1, got {batch_size!r}")
+        self.model = model
+        self._explainer = Explainer(
+            model,
+            target_fn=target if callable(target) else None,
+            layer=layer,
+            output=output,
+            jit_compile=jit_compile,
+        )
+        self._config = {
+            "target": None if callable(target) else target,
+            "baseline": baseline,
+            "steps": steps,
+            "method": method,
+            "batch_size": batch_size,
+            "n_baselines": n_baselines,
+            "seed": seed,
+        }
+        if self._config["target"] is not None and not isinstance(self._config["target"], int):
+            raise TypeError("target: the layer takes None, an int or a callable; pass per-input targets to call()")
+
+    def explain(self, x: Any, **overrides: Any) -> Explanation:
+        """`keras_ig.explain` with this layer's settings and compiled graph.
+
+        Keyword arguments override the layer's `target`, `baseline`, `steps`,
+        `method`, `batch_size`, `n_baselines`, `seed` for this call.
+        """
+        unknown = set(overrides) - set(self._config) - {"warn"}
+        if unknown:
+            raise TypeError(f"explain() got unexpected arguments {sorted(unknown)}")
+        kwargs = {**self._config, **overrides}
+        if self._explainer.score_fn.target_fn is not None:
+            kwargs["target"] = None
+        return self._explainer.explain(x, **kwargs)
+
+    # -- the layer ------------------------------------------------------------
+    def _z_row_shape(self, leaves: list) -> tuple[tuple, tf.DType]:
+        layer = self._explainer.score_fn.layer
+        out = getattr(layer, "output", None)
+        if out is not None:
+            return tuple(out.shape[1:]), tf.as_dtype(out.dtype)
+        if all(isinstance(v, tf.Tensor) and not _symbolic(v) for v in leaves):
+            info = self._explainer._probe(None, [v.numpy() for v in leaves], ("x",))
+            return info["act_shape"], info["act_dtype"]
+        raise ValueError(
+            f"layer: cannot tell the output shape of {layer.name!r} symbolically; "
+            "call the layer once on real data first"
+        )
+
+    def call(self, x: Any, target: Any = None) -> Any:
+        cfg = self._config
+        alphas, weights = quadrature(cfg["method"], cfg["steps"])
+        structure, leaves = split_inputs(self.model, x)
+        leaves = [tf.convert_to_tensor(v) for v in leaves]
+        names = _names(structure)
+        layer_mode = self._explainer.score_fn.layer is not None
+        spec = cfg["baseline"]
+        if isinstance(spec, str) and spec in _baselines.GENERATED:
+            raise ValueError(
+                f"baseline {spec!r} depends on the input values; calling the layer needs "
+                f"{_CALL_BASELINES} (use .explain() for generated baselines)"
+            )
+        if layer_mode:
+            z_shape, z_dtype = self._z_row_shape(leaves)
+            z_shapes, z_dtypes, interpolated = (z_shape,), (z_dtype,), ()
+            specs = [spec]
+        else:
+            specs = Explainer._baseline_specs(spec, structure, names, len(leaves))
+            interpolated = tuple(i for i, s in enumerate(specs) if s is not None)
+            for i in interpolated:
+                if not leaves[i].dtype.is_floating:
+                    raise TypeError(f"{names[i]} has dtype {leaves[i].dtype.name}; integer inputs need layer=")
+            z_shapes = tuple(tuple(leaves[i].shape[1:]) for i in interpolated)
+            z_dtypes = tuple(leaves[i].dtype for i in interpolated)
+            specs = [specs[i] for i in interpolated]
+        n = tf.shape(leaves[0])[0]
+        values, ks = [], []
+        for s, shape, dtype in zip(specs, z_shapes, z_dtypes, strict=True):
+            fake = np.zeros((1, *shape), dtype.as_numpy_dtype)
+            rb = _baselines.resolve(s, fake, name="baseline")
+            if rb.values.shape[0] != rb.k:  # per-input rows cannot be served
+                raise ValueError(f"baseline: calling the layer needs {_CALL_BASELINES}")
+            values.append(rb.values)
+            ks.append(rb.k)
+        k = max(ks)
+        if len(set(ks) - {1}) > 1:
+            raise ValueError(f"baseline: inputs have different numbers of baselines {sorted(set(ks))}")
+        x_index = tf.repeat(tf.range(n, dtype=tf.int32), k)
+        base_index = [tf.tile(tf.range(kk, dtype=tf.int32), [n * (k // kk)]) for kk in ks]
+        if target is None:
+            t = cfg["target"]
+            targets = tf.fill([n], tf.constant(-1 if t is None else t, tf.int32))
+        else:
+            targets = tf.cast(tf.reshape(target, [-1]), tf.int32)
+        plan = Plan(
+            structure=structure,
+            structure_key=repr(structure),
+            names=names,
+            interpolated=interpolated,
+            row_shapes=tuple(tuple(v.shape[1:]) for v in leaves),
+            dtypes=tuple(v.dtype for v in leaves),
+            z_shapes=z_shapes,
+            z_dtypes=z_dtypes,
+        )
+        total_rows = n * k * cfg["steps"]
+        if cfg["batch_size"] is None:
+            per_row = max(1, sum(int(np.prod(s)) for s in z_shapes))
+            batch_size = tf.minimum(total_rows, max(1, (1 << 22) // per_row))
+        else:
+            batch_size = tf.constant(cfg["batch_size"], tf.int32)
+        out = self._explainer.engine.compiled(plan)(
+            leaves,
+            [tf.constant(v) for v in values],
+            base_index,
+            x_index,
+            tf.constant(alphas, tf.float32),
+            tf.constant(weights, tf.float32),
+            targets,
+            tf.cast(batch_size, tf.int32),
+        )
+        attrs = [
+            tf.reduce_mean(tf.reshape(a, tf.concat([[n, k], tf.shape(a)[1:]], 0)), axis=1)
+            for a in out["attributions"]
+        ]
+        if layer_mode or structure is None:
+            return attrs[0]
+        flat = [tf.zeros_like(v, tf.float32) for v in leaves]
+        for i, a in zip(interpolated, attrs, strict=True):
+            flat[i] = a
+        return tf.nest.pack_sequence_as(structure, flat)
+
+    def compute_output_spec(self, x: Any, target: Any = None) -> Any:
+        if self._explainer.score_fn.layer is not None:
+            out = self._explainer.score_fn.layer.output
+            return keras.KerasTensor((None, *out.shape[1:]), dtype="float32")
+        return tf.nest.map_structure(lambda v: keras.KerasTensor(v.shape, dtype="float32"), x)
+
+    def get_config(self) -> dict:
+        raise NotImplementedError(
+            "IntegratedGradients wraps a live model and is not serialisable to .keras; "
+            "use model.export() to serve it"
+        )
+
+
+def _symbolic(t: tf.Tensor) -> bool:
+    return not hasattr(t, "numpy") or not tf.executing_eagerly()

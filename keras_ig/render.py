@@ -1,0 +1,616 @@
+"""Render attributions as pictures: numpy arrays in, `PIL.Image.Image` out.
+
+Nothing here imports TensorFlow, so pictures can be made from attributions
+saved to disk. Anything array-like (numpy arrays, eager tensors) is accepted
+and read with `np.asarray`.
+
+Colours (see `keras_ig._colors`):
+
+- signed maps: blue negative, white zero, red positive, after scaling by the
+  `clip_percentile`-th percentile of `|attr|` (values beyond saturate);
+- unsigned maps (`signed=False`): `|attr|` on a black - red - yellow - white
+  ramp.
+
+Small inputs (e.g. 28x28) are enlarged by a whole-number factor with
+nearest-neighbour resampling, so each input pixel stays a crisp square block
+and the picture never suggests detail the model did not see.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from keras_ig import _colors
+
+__all__ = [
+    "attribution_map",
+    "overlay",
+    "image_panel",
+    "token_image",
+    "bar_chart",
+    "grid",
+]
+
+OUTLINE_RGB = (0, 255, 0)
+"""Mask outline colour: pure green never occurs in either colour map."""
+
+_PANEL_GAP = 4
+_MARGIN = 6
+_TOKEN_PAD_X = 3
+_TOKEN_PAD_Y = 2
+_TOKEN_GAP = 4
+_BAR_ROW_PAD = 3
+_ZERO_LINE_RGB = (64, 64, 64)
+_TEXT_DARK = (0, 0, 0)
+_TEXT_LIGHT = (255, 255, 255)
+# Above this |score| the background is dark enough that black text is hard
+# to read on it.
+_LIGHT_TEXT_ABOVE = 0.6
+_ELLIPSIS = "..."
+
+_FontType = ImageFont.ImageFont | ImageFont.FreeTypeFont
+
+
+# --------------------------------------------------------------------------
+# argument checks
+
+
+def _check_int(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def _attr_2d(attr: object) -> np.ndarray:
+    arr = _colors.reduce_channels(attr)
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"attr must not be empty, got shape {np.shape(attr)}")
+    return arr
+
+
+def _check_mask(mask: object, shape: tuple[int, int]) -> np.ndarray | None:
+    if mask is None:
+        return None
+    arr = np.asarray(mask)
+    if arr.dtype != np.bool_:
+        raise TypeError(f"mask must be a boolean array, got dtype {arr.dtype}")
+    if arr.shape != shape:
+        raise ValueError(
+            f"mask shape {arr.shape} does not match the attribution's [H, W] {shape}"
+        )
+    return arr
+
+
+def _check_scores_1d(scores: object, name: str) -> np.ndarray:
+    arr = _colors._as_real_array(scores, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    return arr
+
+
+def _check_strings(values: object, name: str, length: int) -> list[str]:
+    # A bare string is a Sequence too; treating it as one label per character
+    # is never what the caller meant.
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise TypeError(
+            f"{name} must be a sequence of str, got {type(values).__name__}"
+        )
+    out = list(values)
+    for i, v in enumerate(out):
+        if not isinstance(v, str):
+            raise TypeError(f"{name}[{i}] must be a str, got {type(v).__name__}")
+    if len(out) != length:
+        raise ValueError(
+            f"{name} has {len(out)} entries but scores has {length}; they must match"
+        )
+    return out
+
+
+# --------------------------------------------------------------------------
+# image helpers
+
+
+def _scale_factor(height: int, width: int, min_size: int) -> int:
+    return max(1, math.ceil(min_size / min(height, width)))
+
+
+def _upscale(rgb: np.ndarray, factor: int) -> Image.Image:
+    img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
+    if factor == 1:
+        return img
+    size = (img.width * factor, img.height * factor)
+    return img.resize(size, Image.Resampling.NEAREST)
+
+
+def _color_map(
+    attr2d: np.ndarray, signed: bool, clip_percentile: float
+) -> tuple[np.ndarray, np.ndarray]:
+    v = _colors.normalize(attr2d, signed=signed, clip_percentile=clip_percentile)
+    rgb = _colors.diverging(v) if signed else _colors.sequential(v)
+    return v, rgb
+
+
+def _probe_rgb(image: object, shape: tuple[int, int]) -> np.ndarray:
+    rgb = _colors.to_display(image)
+    if rgb.shape[:2] != shape:
+        raise ValueError(
+            f"image [H, W] {rgb.shape[:2]} does not match the attribution's "
+            f"[H, W] {shape}"
+        )
+    return rgb
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _inner_boundary(mask: np.ndarray) -> np.ndarray:
+    # A mask pixel is on the boundary if any 4-neighbour is outside the mask;
+    # the image border counts as outside so regions touching it stay closed.
+    p = np.pad(mask, 1, constant_values=False)
+    interior = p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+    return mask & ~interior
+
+
+@functools.lru_cache(maxsize=1)
+def _font() -> _FontType:
+    return ImageFont.load_default()
+
+
+def _text_width(font: _FontType, text: str) -> int:
+    if not text:
+        return 0
+    left, _, right, _ = font.getbbox(text)
+    return math.ceil(max(right, font.getlength(text)) - min(left, 0))
+
+
+def _text_height(font: _FontType) -> int:
+    # Measured on a string with ascenders and descenders so every line gets
+    # the same height whatever its words.
+    return math.ceil(font.getbbox("Ahgjy|")[3])
+
+
+def _fit_text(font: _FontType, text: str, max_px: int) -> str:
+    if _text_width(font, text) <= max_px:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _text_width(font, text[:mid] + _ELLIPSIS) <= max_px:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + _ELLIPSIS
+
+
+def _printable(token: str) -> str:
+    # Control characters would make PIL start a new line or draw nothing.
+    return token.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
+# --------------------------------------------------------------------------
+# public API
+
+
+def attribution_map(
+    attr: np.ndarray,
+    *,
+    signed: bool = True,
+    clip_percentile: float = 99.0,
+    min_size: int = 128,
+) -> Image.Image:
+    """Draw an attribution map on its own.
+
+    Args:
+        attr: `float[H, W]` or `float[H, W, C]`; channels are summed.
+        signed: blue/white/red by sign if True, else `|attr|` on the
+            black - red - yellow - white ramp.
+        clip_percentile: percentile of `|attr|` that maps to full colour, in
+            `(0, 100]`; larger values saturate.
+        min_size: the picture is enlarged by the smallest whole factor `k`
+            that makes its short side `>= min_size` (nearest neighbour).
+            `0` or a small value keeps the input size.
+
+    Returns:
+        RGB image of size `(W * k, H * k)`.
+
+    Raises:
+        TypeError: a wrongly typed argument.
+        ValueError: `attr` is not `[H, W]` / `[H, W, C]` or is empty, or an
+            argument is out of range.
+    """
+    signed = _check_bool(signed, "signed")
+    min_size = _check_int(min_size, "min_size", 0)
+    a = _attr_2d(attr)
+    _, rgb = _color_map(a, signed, clip_percentile)
+    return _upscale(rgb, _scale_factor(*a.shape, min_size))
+
+
+def overlay(
+    image: np.ndarray,
+    attr: np.ndarray,
+    *,
+    signed: bool = True,
+    clip_percentile: float = 99.0,
+    mask: np.ndarray | None = None,
+    min_size: int = 128,
+) -> Image.Image:
+    """Blend the attribution colours over a dimmed greyscale probe.
+
+    The probe is shown as its luminance mapped into `[0.25, 0.75]`, so that
+    neither white nor black areas hide the colours. Each pixel's colour is
+    blended on top with opacity `|v|`, where `v` is the normalised
+    attribution (see `attribution_map`): zero attribution leaves the probe
+    visible, saturated attribution shows pure colour.
+
+    Args:
+        image: the probe, `[H, W]`, `[H, W, 1]` or `[H, W, 3]`, in `[0, 1]`,
+            `[0, 255]` or any range (see `keras_ig._colors.to_display`).
+        attr: `float[H, W]` or `float[H, W, C]`; channels are summed.
+        signed: as in `attribution_map`.
+        clip_percentile: as in `attribution_map`.
+        mask: optional `bool[H, W]`; its inner boundary (mask pixels next to
+            a non-mask pixel or the image edge) is drawn one display pixel
+            wide in `OUTLINE_RGB`, after enlarging.
+        min_size: as in `attribution_map`.
+
+    Returns:
+        RGB image of size `(W * k, H * k)`.
+
+    Raises:
+        TypeError: a wrongly typed argument (e.g. a non-boolean mask).
+        ValueError: shapes of `image`, `attr` and `mask` disagree, or an
+            argument is out of range.
+    """
+    signed = _check_bool(signed, "signed")
+    min_size = _check_int(min_size, "min_size", 0)
+    a = _attr_2d(attr)
+    shape = (a.shape[0], a.shape[1])
+    probe = _probe_rgb(image, shape)
+    m = _check_mask(mask, shape)
+    v, rgb = _color_map(a, signed, clip_percentile)
+
+    luminance = probe @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    base = np.repeat((0.25 + 0.5 * luminance)[..., None], 3, axis=-1)
+    alpha = np.abs(v)[..., None]
+    blended = (1.0 - alpha) * base + alpha * (rgb / 255.0)
+
+    factor = _scale_factor(*shape, min_size)
+    out = _upscale(_to_uint8(blended), factor)
+    if m is None or not m.any():
+        return out
+    big = np.repeat(np.repeat(m, factor, axis=0), factor, axis=1)
+    pixels = np.array(out)
+    pixels[_inner_boundary(big)] = OUTLINE_RGB
+    return Image.fromarray(pixels)
+
+
+def image_panel(
+    image: np.ndarray,
+    attr: np.ndarray,
+    *,
+    signed: bool = True,
+    clip_percentile: float = 99.0,
+    mask: np.ndarray | None = None,
+    min_size: int = 128,
+) -> Image.Image:
+    """Probe, attribution map and overlay side by side.
+
+    All three parts are enlarged by the same factor `k` (see
+    `attribution_map`) and separated by a 4-pixel white gap.
+
+    Args:
+        image: the probe, as in `overlay`.
+        attr: `float[H, W]` or `float[H, W, C]`; channels are summed.
+        signed: as in `attribution_map`.
+        clip_percentile: as in `attribution_map`.
+        mask: optional `bool[H, W]`, outlined on the overlay only.
+        min_size: as in `attribution_map`.
+
+    Returns:
+        RGB image of size `(3 * W * k + 2 * 4, H * k)`.
+
+    Raises:
+        TypeError, ValueError: as for `overlay`.
+    """
+    min_size = _check_int(min_size, "min_size", 0)
+    a = _attr_2d(attr)
+    shape = (a.shape[0], a.shape[1])
+    probe = _probe_rgb(image, shape)
+    mixed = overlay(
+        image,
+        a,
+        signed=signed,
+        clip_percentile=clip_percentile,
+        mask=mask,
+        min_size=min_size,
+    )
+    parts = [
+        _upscale(_to_uint8(probe), _scale_factor(*shape, min_size)),
+        attribution_map(
+            a, signed=signed, clip_percentile=clip_percentile, min_size=min_size
+        ),
+        mixed,
+    ]
+    width = sum(p.width for p in parts) + _PANEL_GAP * (len(parts) - 1)
+    panel = Image.new("RGB", (width, mixed.height), _colors.WHITE_RGB)
+    x = 0
+    for part in parts:
+        panel.paste(part, (x, 0))
+        x += part.width + _PANEL_GAP
+    return panel
+
+
+def _layout_tokens(
+    labels: Sequence[str], font: _FontType, max_width: int
+) -> list[tuple[int, int, int, int]]:
+    """Boxes `(x0, y0, x1, y1)`, end-exclusive, wrapping at `max_width`."""
+    line_h = _text_height(font) + 2 * _TOKEN_PAD_Y
+    boxes = []
+    x, y = _MARGIN, _MARGIN
+    for label in labels:
+        w = max(_text_width(font, label), 4) + 2 * _TOKEN_PAD_X
+        if x > _MARGIN and x + w > max_width - _MARGIN:
+            x, y = _MARGIN, y + line_h + _TOKEN_GAP
+        boxes.append((x, y, x + w, y + line_h))
+        x += w + _TOKEN_GAP
+    return boxes
+
+
+def token_image(
+    tokens: Sequence[str],
+    scores: np.ndarray,
+    *,
+    clip_percentile: float = 100.0,
+    max_width: int = 800,
+) -> Image.Image:
+    """Draw tokens as wrapped text, each on a background coloured by score.
+
+    Scores are normalised like a signed map (scaled by the
+    `clip_percentile`-th percentile of `|scores|`), then coloured blue
+    (negative) - white (zero) - red (positive). Text uses PIL's built-in
+    default font, so nothing is downloaded. Tokens too long for a line are
+    cut short with "..."; newlines and tabs inside a token are shown as
+    `\\n` and `\\t`.
+
+    Args:
+        tokens: `T` strings.
+        scores: `float[T]`, one attribution per token.
+        clip_percentile: in `(0, 100]`; 100 (default) scales by the largest
+            `|score|`.
+        max_width: maximum picture width in pixels (at least 64); lines wrap
+            to fit it.
+
+    Returns:
+        RGB image at most `max_width` wide and as tall as the lines need.
+
+    Raises:
+        TypeError: `tokens` is not a sequence of str, or `scores` is not
+            numeric.
+        ValueError: `tokens` is empty, its length differs from `scores`, or
+            an argument is out of range.
+    """
+    max_width = _check_int(max_width, "max_width", 64)
+    s = _check_scores_1d(scores, "scores")
+    toks = _check_strings(tokens, "tokens", s.size)
+    v = _colors.normalize(s[None, :], signed=True, clip_percentile=clip_percentile)
+    v = v[0]
+    backgrounds = _colors.diverging(v)
+
+    font = _font()
+    room = max_width - 2 * _MARGIN - 2 * _TOKEN_PAD_X
+    labels = [_fit_text(font, _printable(t), room) for t in toks]
+    boxes = _layout_tokens(labels, font, max_width)
+    width = min(max_width, max(b[2] for b in boxes) + _MARGIN)
+    height = max(b[3] for b in boxes) + _MARGIN
+
+    img = Image.new("RGB", (width, height), _colors.WHITE_RGB)
+    draw = ImageDraw.Draw(img)
+    for label, (x0, y0, x1, y1), bg, val in zip(
+        labels, boxes, backgrounds, v, strict=True
+    ):
+        draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=tuple(int(c) for c in bg))
+        ink = _TEXT_LIGHT if abs(val) > _LIGHT_TEXT_ABOVE else _TEXT_DARK
+        draw.text((x0 + _TOKEN_PAD_X, y0 + _TOKEN_PAD_Y), label, font=font, fill=ink)
+    return img
+
+
+def _select_features(scores: np.ndarray, max_features: int) -> np.ndarray:
+    """Indices of the `max_features` largest `|scores|`, largest first.
+
+    A stable sort, so ties keep the original feature order.
+    """
+    order = np.argsort(-np.abs(scores), kind="stable")
+    return order[:max_features]
+
+
+def _bar_row_height(font: _FontType) -> int:
+    return _text_height(font) + 2 * _BAR_ROW_PAD
+
+
+def bar_chart(
+    scores: np.ndarray,
+    feature_names: Sequence[str] | None = None,
+    *,
+    max_features: int = 30,
+    width: int = 480,
+) -> Image.Image:
+    """Horizontal bar chart of per-feature attributions.
+
+    One row per feature: its name on the left, a bar from a vertical zero
+    line (red to the right for positive, blue to the left for negative) and
+    the value on the right. Bars share one scale, the span from the most
+    negative to the most positive shown score, so the zero line sits where
+    that span puts it (the left edge when no score is negative).
+
+    Rows are sorted by `|score|`, largest at the top. If there are more
+    than `max_features` features only the `max_features` largest `|score|`
+    ones are shown (ties go to the lower index); the rest are left out.
+
+    Args:
+        scores: `float[F]`, one attribution per feature.
+        feature_names: `F` names; defaults to `f0, f1, ...`. Long names are
+            cut short with "...".
+        max_features: most rows to draw, at least 1.
+        width: picture width in pixels, at least 160.
+
+    Returns:
+        RGB image `width` wide, one text line plus padding per row.
+
+    Raises:
+        TypeError: `feature_names` is not a sequence of str, or `scores` is
+            not numeric.
+        ValueError: `scores` is not 1-D or is empty, `feature_names` has the
+            wrong length, or an argument is out of range.
+    """
+    s = _check_scores_1d(scores, "scores")
+    if feature_names is None:
+        names = [f"f{i}" for i in range(s.size)]
+    else:
+        names = _check_strings(feature_names, "feature_names", s.size)
+    max_features = _check_int(max_features, "max_features", 1)
+    width = _check_int(width, "width", 160)
+
+    font = _font()
+    chosen = _select_features(s, max_features)
+    values = s[chosen]
+    value_texts = [f"{x:+.3g}" for x in values]
+    label_room = int(width * 0.35)
+    labels = [_fit_text(font, names[i], label_room) for i in chosen]
+
+    label_w = max(_text_width(font, t) for t in labels)
+    value_w = max(_text_width(font, t) for t in value_texts)
+    bar_x0 = _MARGIN + label_w + _MARGIN
+    bar_x1 = width - _MARGIN - value_w - _MARGIN
+    bar_w = bar_x1 - bar_x0
+    if bar_w < 16:
+        raise ValueError(f"width={width} leaves no room for bars; use a larger width")
+
+    pos_max = max(float(values.max()), 0.0)
+    neg_max = max(-float(values.min()), 0.0)
+    span = pos_max + neg_max
+    zero_x = bar_x0 + (round(bar_w * neg_max / span) if span > 0 else 0)
+
+    row_h = _bar_row_height(font)
+    text_h = _text_height(font)
+    height = 2 * _MARGIN + row_h * len(chosen)
+    img = Image.new("RGB", (width, height), _colors.WHITE_RGB)
+    draw = ImageDraw.Draw(img)
+    for row, (label, value, text) in enumerate(
+        zip(labels, values, value_texts, strict=True)
+    ):
+        top = _MARGIN + row * row_h
+        text_y = top + _BAR_ROW_PAD
+        draw.text((_MARGIN, text_y), label, font=font, fill=_TEXT_DARK)
+        draw.text((bar_x1 + _MARGIN, text_y), text, font=font, fill=_TEXT_DARK)
+        length = round(bar_w * abs(value) / span) if span > 0 else 0
+        if length == 0:
+            continue
+        if value > 0:
+            x0, x1, color = zero_x, zero_x + length, _colors.POSITIVE_RGB
+        else:
+            x0, x1, color = zero_x - length, zero_x, _colors.NEGATIVE_RGB
+        draw.rectangle((x0, text_y, x1 - 1, text_y + text_h - 1), fill=color)
+    draw.line((zero_x, _MARGIN, zero_x, height - _MARGIN - 1), fill=_ZERO_LINE_RGB)
+    return img
+
+
+def _check_background(background: object) -> tuple[int, int, int]:
+    if isinstance(background, str) or not isinstance(background, Sequence):
+        raise TypeError(
+            "background must be an (r, g, b) tuple of ints, got "
+            f"{type(background).__name__}"
+        )
+    if len(background) != 3:
+        raise ValueError(f"background must have 3 values, got {len(background)}")
+    out = []
+    for c in background:
+        if isinstance(c, bool) or not isinstance(c, numbers.Integral):
+            raise TypeError(f"background values must be ints, got {c!r}")
+        if not 0 <= c <= 255:
+            raise ValueError(f"background values must be in [0, 255], got {c}")
+        out.append(int(c))
+    return out[0], out[1], out[2]
+
+
+def grid(
+    images: Sequence[Image.Image],
+    *,
+    cols: int | None = None,
+    pad: int = 4,
+    background: tuple[int, int, int] = (255, 255, 255),
+) -> Image.Image:
+    """Tile pictures into a grid, row by row.
+
+    Every cell is as large as the largest picture; smaller pictures are
+    centred in their cell. `pad` pixels separate the cells and also frame
+    the grid. Transparent pictures are composited onto `background`.
+
+    Args:
+        images: one or more `PIL.Image.Image`.
+        cols: number of columns; defaults to `ceil(sqrt(len(images)))` and
+            is capped at `len(images)`.
+        pad: gap in pixels, at least 0.
+        background: RGB fill colour, ints in `[0, 255]`.
+
+    Returns:
+        RGB image of size `(cols * cell_w + (cols + 1) * pad,
+        rows * cell_h + (rows + 1) * pad)`.
+
+    Raises:
+        TypeError: `images` is not a sequence of images, or a wrongly typed
+            argument.
+        ValueError: `images` is empty, or an argument is out of range.
+    """
+    if not isinstance(images, Sequence):
+        raise TypeError(
+            f"images must be a sequence of PIL images, got {type(images).__name__}"
+        )
+    pictures = list(images)
+    if not pictures:
+        raise ValueError("images must not be empty")
+    for i, im in enumerate(pictures):
+        if not isinstance(im, Image.Image):
+            raise TypeError(
+                f"images[{i}] must be a PIL.Image.Image, got {type(im).__name__}"
+            )
+    n = len(pictures)
+    cols = math.ceil(math.sqrt(n)) if cols is None else _check_int(cols, "cols", 1)
+    cols = min(cols, n)
+    pad = _check_int(pad, "pad", 0)
+    fill = _check_background(background)
+
+    rows = math.ceil(n / cols)
+    cell_w = max(im.width for im in pictures)
+    cell_h = max(im.height for im in pictures)
+    out = Image.new(
+        "RGB",
+        (cols * cell_w + (cols + 1) * pad, rows * cell_h + (rows + 1) * pad),
+        fill,
+    )
+    for i, im in enumerate(pictures):
+        r, c = divmod(i, cols)
+        x = pad + c * (cell_w + pad) + (cell_w - im.width) // 2
+        y = pad + r * (cell_h + pad) + (cell_h - im.height) // 2
+        if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
+            rgba = im.convert("RGBA")
+            out.paste(rgba, (x, y), rgba)
+        else:
+            out.paste(im.convert("RGB"), (x, y))
+    return out
