@@ -1,6 +1,6 @@
 """Quickstart: train a small classifier on generated data and explain it.
 
-    python examples/quickstart.py
+python examples/quickstart.py
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import keras_ig  # noqa: E402
+import keras_ig
 
 
 def main() -> None:

@@ -153,7 +153,10 @@ class Engine:
         # 3. The path integral, chunk by chunk over (row, step) pairs.
         total = r_total * m
         n_chunks = (total + batch_size - 1) // batch_size
-        acc0 = [tf.zeros(tf.concat([[r_total], tf.constant(s, tf.int32)], 0), tf.float32) for s in plan.z_shapes]
+        acc0 = [
+            tf.zeros(tf.concat([[r_total], tf.constant(s, tf.int32)], 0), tf.float32)
+            for s in plan.z_shapes
+        ]
 
         def body(i, *acc):
             pair = tf.range(i * batch_size, tf.minimum((i + 1) * batch_size, total))
@@ -175,13 +178,18 @@ class Engine:
                     raise ValueError(_no_gradient_message(self.score_fn, plan, j))
             w = tf.gather(weights, step)
             new = [
-                tf.tensor_scatter_nd_add(acc_j, r[:, None], tf.cast(g, tf.float32) * _bcast(w, z_ranks[j]))
+                tf.tensor_scatter_nd_add(
+                    acc_j, r[:, None], tf.cast(g, tf.float32) * _bcast(w, z_ranks[j])
+                )
                 for acc_j, g in zip(acc, grads, strict=True)
             ]
             return (i + 1, *new)
 
         _, *acc = tf.while_loop(
-            lambda i, *_: i < n_chunks, body, [tf.constant(0), *acc0], parallel_iterations=1
+            lambda i, *_: i < n_chunks,
+            body,
+            [tf.constant(0), *acc0],
+            parallel_iterations=1,
         )
 
         # 4. Scale by (z(x) - z(baseline)) per row.
@@ -201,8 +209,12 @@ class Engine:
         fn = self._compiled.get(plan)
         if fn is not None:
             return fn
-        x_spec = [tf.TensorSpec((None, *s), d) for s, d in zip(plan.row_shapes, plan.dtypes, strict=True)]
-        z_spec = [tf.TensorSpec((None, *s), d) for s, d in zip(plan.z_shapes, plan.z_dtypes, strict=True)]
+        x_spec = [
+            tf.TensorSpec((None, *s), d) for s, d in zip(plan.row_shapes, plan.dtypes, strict=True)
+        ]
+        z_spec = [
+            tf.TensorSpec((None, *s), d) for s, d in zip(plan.z_shapes, plan.z_dtypes, strict=True)
+        ]
         idx = tf.TensorSpec((None,), tf.int32)
         signature = [
             x_spec,
@@ -216,9 +228,16 @@ class Engine:
         ]
 
         def graph(x, base, base_index, x_index, alphas, weights, targets, batch_size):
-            return self._graph(plan, x, base, base_index, x_index, alphas, weights, targets, batch_size)
+            return self._graph(
+                plan, x, base, base_index, x_index, alphas, weights, targets, batch_size
+            )
 
-        fn = tf.function(graph, input_signature=signature, autograph=False, jit_compile=self.jit_compile or None)
+        fn = tf.function(
+            graph,
+            input_signature=signature,
+            autograph=False,
+            jit_compile=self.jit_compile or None,
+        )
         self._compiled[plan] = fn
         return fn
 
@@ -246,7 +265,10 @@ def _map_chunks(
         return (i + 1, *[a.write(i, o) for a, o in zip(arrs, outs, strict=True)])
 
     _, *arrays = tf.while_loop(
-        lambda i, *_: i < n_chunks, body, [tf.constant(0), *arrays], parallel_iterations=1
+        lambda i, *_: i < n_chunks,
+        body,
+        [tf.constant(0), *arrays],
+        parallel_iterations=1,
     )
     return [a.concat() for a in arrays]
 

@@ -82,7 +82,9 @@ def _as_array(leaf: Any, name: str) -> np.ndarray:
 def _check_leaves(leaves: list[np.ndarray], names: Sequence[str], model: Any) -> int:
     for arr, name in zip(leaves, names, strict=True):
         if arr.ndim < 1:
-            raise ValueError(f"{name} must be batch-first with at least one dimension, got a scalar")
+            raise ValueError(
+                f"{name} must be batch-first with at least one dimension, got a scalar"
+            )
         if arr.shape[0] < 1:
             raise ValueError(f"{name} is empty (batch of 0)")
     n = leaves[0].shape[0]
@@ -174,7 +176,9 @@ class Explainer:
             if not isinstance(act, tf.Tensor):
                 raise ValueError(f"layer: {self.score_fn.layer.name!r} must return one tensor")
             if not act.dtype.is_floating:
-                raise TypeError(f"layer: {self.score_fn.layer.name!r} outputs {act.dtype.name}, not floats")
+                raise TypeError(
+                    f"layer: {self.score_fn.layer.name!r} outputs {act.dtype.name}, not floats"
+                )
             info["act_shape"] = tuple(act.shape[1:])
             info["act_dtype"] = act.dtype
         self._probes[key] = info
@@ -205,7 +209,9 @@ class Explainer:
         """See `keras_ig.explain`."""
         alphas, weights = quadrature(method, steps)
         if batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, numbers.Integral)
+            or batch_size < 1
         ):
             raise ValueError(f"batch_size must be None or an int >= 1, got {batch_size!r}")
         structure, raw = split_inputs(self.model, x)
@@ -256,7 +262,9 @@ class Explainer:
         # Resolve baselines into rows and per-(input, k) indices.
         if layer_mode:
             act_shape, act_dtype = info["act_shape"], info["act_dtype"]
-            spec = baseline if not isinstance(baseline, str) or baseline not in ("black",) else "zeros"
+            spec = (
+                baseline if not isinstance(baseline, str) or baseline not in ("black",) else "zeros"
+            )
             if isinstance(spec, str) and spec in _baselines.GENERATED:
                 raise ValueError(
                     f"baseline {spec!r} is generated from the inputs and cannot be used "
@@ -267,7 +275,13 @@ class Explainer:
             z_shapes, z_dtypes = (act_shape,), (act_dtype,)
         else:
             resolved = [
-                _baselines.resolve(specs[i], leaves[i], name=_bname(names[i]), n_baselines=n_baselines, seed=seed)
+                _baselines.resolve(
+                    specs[i],
+                    leaves[i],
+                    name=_bname(names[i]),
+                    n_baselines=n_baselines,
+                    seed=seed,
+                )
                 for i in interpolated
             ]
             z_shapes = tuple(leaves[i].shape[1:] for i in interpolated)
@@ -276,7 +290,9 @@ class Explainer:
         k = max(ks)
         if len(ks - {1}) > 1:
             raise ValueError(f"baseline: inputs have different numbers of baselines {sorted(ks)}")
-        base_index = [np.broadcast_to(rb.index, (n, k)).reshape(-1).astype(np.int32) for rb in resolved]
+        base_index = [
+            np.broadcast_to(rb.index, (n, k)).reshape(-1).astype(np.int32) for rb in resolved
+        ]
         x_index = np.repeat(np.arange(n, dtype=np.int32), k)
 
         plan = Plan(
@@ -321,13 +337,23 @@ class Explainer:
                     "baseline must have the structure of x (one entry per input, None to hold "
                     "an input fixed) or be one name/number for all inputs"
                 ) from None
-            return tf.nest.flatten(baseline) if not isinstance(baseline, dict) else [
-                baseline[key] for key in sorted(baseline)
-            ]
+            return (
+                tf.nest.flatten(baseline)
+                if not isinstance(baseline, dict)
+                else [baseline[key] for key in sorted(baseline)]
+            )
         return [baseline] * count
 
     def _build(
-        self, out: dict, plan: Plan, structure: Any, n: int, k: int, steps: int, method: str, x: Any
+        self,
+        out: dict,
+        plan: Plan,
+        structure: Any,
+        n: int,
+        k: int,
+        steps: int,
+        method: str,
+        x: Any,
     ) -> Explanation:
         scores = out["scores"].numpy()
         base = out["baseline_scores"].numpy().reshape(n, k).mean(axis=1)
@@ -389,7 +415,9 @@ _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CACHE_SIZE = 8
 
 
-def explainer_for(model: Any, *, target: Any, layer: Any, output: Any, jit_compile: bool = False) -> Explainer:
+def explainer_for(
+    model: Any, *, target: Any, layer: Any, output: Any, jit_compile: bool = False
+) -> Explainer:
     """The cached `Explainer` for these settings (built on first use)."""
     target_fn = target if callable(target) else None
     key = (
@@ -401,11 +429,19 @@ def explainer_for(model: Any, *, target: Any, layer: Any, output: Any, jit_compi
     try:
         per_model = _CACHE.setdefault(model, OrderedDict())
     except TypeError:  # not weak-referenceable: no cache
-        return Explainer(model, target_fn=target_fn, layer=layer, output=output, jit_compile=jit_compile)
+        return Explainer(
+            model,
+            target_fn=target_fn,
+            layer=layer,
+            output=output,
+            jit_compile=jit_compile,
+        )
     if key in per_model:
         per_model.move_to_end(key)
         return per_model[key]
-    explainer = Explainer(model, target_fn=target_fn, layer=layer, output=output, jit_compile=jit_compile)
+    explainer = Explainer(
+        model, target_fn=target_fn, layer=layer, output=output, jit_compile=jit_compile
+    )
     per_model[key] = explainer
     while len(per_model) > _CACHE_SIZE:
         per_model.popitem(last=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +54,73 @@ class Explanation:
 
     def __len__(self) -> int:
         return int(self.delta.shape[0])
+
+    def to_images(self, **options: Any) -> list[Any]:
+        """Draw each explained input as a picture (`PIL.Image.Image`, RGB).
+
+        What is drawn follows the shapes (`keras_ig._images`): image inputs
+        `[H, W, C]` give a probe | map | overlay panel
+        (`keras_ig.render.image_panel`); token ids `[T]` explained at an
+        embedding layer (attributions `[T, D]`, summed over `D`) give the
+        tokens on coloured backgrounds (`render.token_image`); rows `[F]`
+        give a bar chart (`render.bar_chart`). A multi-input explanation
+        shows its attributed inputs side by side.
+
+        Args:
+            **options: any of
+                kind: None (infer) or `"image"`, `"text"`, `"tabular"`.
+                vocabulary: token strings by id, a list or a layer with
+                    `get_vocabulary()` (`StringLookup`, `TextVectorization`);
+                    without it ids are shown as numbers.
+                feature_names: `F` names for the bar chart.
+                masks: `bool[N, H, W]`, outlined on each overlay.
+                signed: image maps by sign (default) or by magnitude.
+                clip_percentile: percentile of `|attr|` mapped to full
+                    colour (default 99).
+                min_size: images are enlarged to at least this short side
+                    (default 128).
+                max_width: width of text and bar pictures (default 800).
+                max_features: most bars (default 30).
+                pad_id: trailing tokens with this id are not drawn
+                    (default 0; None keeps them).
+
+        Returns:
+            `N` RGB pictures, one per input.
+
+        Raises:
+            ValueError, TypeError: a bad option, or attributions that
+                cannot be drawn.
+
+        Example:
+            >>> pictures = keras_ig.explain(model, images).to_images()
+            >>> pictures[0].size  # (3 * W * k + 8, H * k)
+        """
+        from keras_ig import _images
+
+        return _images.to_images(self, **options)
+
+    def save(
+        self, path: str | os.PathLike, *, grid: bool = True, **options: Any
+    ) -> list[pathlib.Path]:
+        """Write the pictures of `to_images` as PNG files.
+
+        Args:
+            path: the file to write, `.png` added when it has no suffix.
+            grid: True: one file, the pictures tiled (`keras_ig.render.grid`,
+                `cols=` optional); False: one file per input,
+                `{stem}_{i}.png` next to `path`.
+            **options: as in `to_images`, plus `cols` for the grid.
+
+        Returns:
+            The paths written. Missing parent folders are created.
+
+        Example:
+            >>> exp.save("ig.png")              # one tiled picture
+            >>> exp.save("ig.png", grid=False)  # ig_0.png, ig_1.png, ...
+        """
+        from keras_ig import _images
+
+        return _images.save(self, path, grid=grid, **options)
 
     def __repr__(self) -> str:
         shapes = _shapes(self.attributions)

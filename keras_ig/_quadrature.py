@@ -80,9 +80,7 @@ def quadrature(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
         1.0
     """
     if method not in RULES:
-        raise ValueError(
-            f"method must be one of {sorted(RULES)}, got {method!r}"
-        )
+        raise ValueError(f"method must be one of {sorted(RULES)}, got {method!r}")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
         raise TypeError(f"steps must be an int, got {type(steps).__name__}")
     if steps < 1:

@@ -117,7 +117,9 @@ class ScoreFunction:
         output: object = None,
     ) -> None:
         if not callable(model):
-            raise TypeError(f"model must be a keras.Model or a callable, got {type(model).__name__}")
+            raise TypeError(
+                f"model must be a keras.Model or a callable, got {type(model).__name__}"
+            )
         if target_fn is not None and not callable(target_fn):
             raise TypeError("target must be callable here")
         self.model = model

@@ -14,7 +14,9 @@ from keras_ig._explain import Explainer, _names, split_inputs
 from keras_ig._explanation import Explanation
 from keras_ig._quadrature import quadrature
 
-_CALL_BASELINES = "zeros/black, a number, an array shaped like one input, or a BaselineStack of shared baselines"
+_CALL_BASELINES = (
+    "zeros/black, a number, an array shaped like one input, or a BaselineStack of shared baselines"
+)
 
 
 class IntegratedGradients(keras.layers.Layer):
@@ -85,7 +87,10 @@ class IntegratedGradients(keras.layers.Layer):
             "seed": seed,
         }
         if self._config["target"] is not None and not isinstance(self._config["target"], int):
-            raise TypeError("target: the layer takes None, an int or a callable; pass per-input targets to call()")
+            raise TypeError(
+                "target: the layer takes None, an int or a callable; "
+                "pass per-input targets to call()"
+            )
 
     def explain(self, x: Any, **overrides: Any) -> Explanation:
         """`keras_ig.explain` with this layer's settings and compiled graph.
@@ -137,7 +142,9 @@ class IntegratedGradients(keras.layers.Layer):
             interpolated = tuple(i for i, s in enumerate(specs) if s is not None)
             for i in interpolated:
                 if not leaves[i].dtype.is_floating:
-                    raise TypeError(f"{names[i]} has dtype {leaves[i].dtype.name}; integer inputs need layer=")
+                    raise TypeError(
+                        f"{names[i]} has dtype {leaves[i].dtype.name}; integer inputs need layer="
+                    )
             z_shapes = tuple(tuple(leaves[i].shape[1:]) for i in interpolated)
             z_dtypes = tuple(leaves[i].dtype for i in interpolated)
             specs = [specs[i] for i in interpolated]
@@ -152,7 +159,9 @@ class IntegratedGradients(keras.layers.Layer):
             ks.append(rb.k)
         k = max(ks)
         if len(set(ks) - {1}) > 1:
-            raise ValueError(f"baseline: inputs have different numbers of baselines {sorted(set(ks))}")
+            raise ValueError(
+                f"baseline: inputs have different numbers of baselines {sorted(set(ks))}"
+            )
         x_index = tf.repeat(tf.range(n, dtype=tf.int32), k)
         base_index = [tf.tile(tf.range(kk, dtype=tf.int32), [n * (k // kk)]) for kk in ks]
         if target is None:

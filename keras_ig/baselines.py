@@ -43,8 +43,7 @@ class BaselineStack:
         values = np.asarray(values)
         if values.ndim < 1 or values.shape[0] < 1:
             raise ValueError(
-                f"baseline: a BaselineStack needs at least one baseline, got "
-                f"shape {values.shape}"
+                f"baseline: a BaselineStack needs at least one baseline, got shape {values.shape}"
             )
         self.values = values
 
@@ -228,8 +227,7 @@ def resolve(
             return resolve(gaussian(x, n_baselines, seed=seed), x, name=name)
         if spec == "blur":
             return _per_input(blur(x), n)
-        raise ValueError(f"{name} must be one of {list(NAMED)}, a number or an "
-                         f"array; got {spec!r}")
+        raise ValueError(f"{name} must be one of {list(NAMED)}, a number or an array; got {spec!r}")
     if isinstance(spec, bool):
         raise TypeError(f"{name} must be a name, number or array, got a bool")
     if isinstance(spec, numbers.Real):
@@ -266,8 +264,7 @@ def resolve(
             f"for inputs of shape {x.shape}"
         )
     raise TypeError(
-        f"{name} must be a name, a number, an array or a BaselineStack, got "
-        f"{type(spec).__name__}"
+        f"{name} must be a name, a number, an array or a BaselineStack, got {type(spec).__name__}"
     )
 
 

@@ -1,0 +1,339 @@
+"""Engine overhead benchmark: `keras_ig.explain` against its irreducible floor.
+
+Run by hand from the repository root, in the project's venv:
+
+    export TF_CPP_MIN_LOG_LEVEL=2
+    python benchmarks/bench_engine.py [--workloads cnn,mobilenet,mlp,text]
+                                      [--repeats N] [--skip-steps]
+
+What it measures, per workload:
+
+* explain: the wall time of `keras_ig.explain(model, x, target=t, steps=m,
+  batch_size=B, warn=False)`, the whole call from the host (validation,
+  F(x) and F(baseline) forward passes, the chunked path integral, the
+  result's numpy arrays).
+* floor: the irreducible work of Integrated Gradients, a compiled
+  forward+backward pass (one `tf.function` with a `GradientTape` computing
+  d(sum of target scores)/d(input)) over exactly the same `m * N` path rows,
+  fed in the same chunks of `B` rows. The path rows are built before the
+  clock starts; only the gradient calls over the chunks are timed.
+
+Both are compiled and warmed up first, then timed alternately `--repeats`
+times in one process; the table reports the medians and their ratio
+(target: explain / floor <= 1.10). The ratio is the engine's overhead.
+
+Workloads: `cnn` (a small CNN on 28x28x1, 32 inputs, 64 steps), `mobilenet`
+(MobileNetV2 at 96x96x3 with 10 classes, random weights, 8 inputs, 32
+steps), `mlp` (20 features, 512 inputs, 64 steps), `text` (an Embedding
+model on 128 tokens, 32 inputs, 32 steps, attributed at the Embedding with
+`layer="emb"`; its floor differentiates a sub-model from the embedding
+output to the logits, which shares the model's layers).
+
+Unless `--skip-steps` is given, it also trains the CNN briefly on
+`keras_ig.datasets.make_shapes` (28px) and reports, for `gausslegendre` and
+`riemann_trapezoid`, the smallest `steps` in 2, 4, ..., 256 whose median
+relative completeness gap (`Explanation.relative_delta`) is under 1%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import keras_ig  # noqa: E402
+from keras_ig._quadrature import quadrature  # noqa: E402
+from keras_ig.datasets import make_shapes  # noqa: E402
+
+STEPS_GRID = (2, 4, 8, 16, 32, 64, 128, 256)
+METHOD = "gausslegendre"
+
+
+@dataclass
+class Workload:
+    """One timing case: a model, its inputs and the floor's pieces.
+
+    Attributes:
+        name: the table's label.
+        model: the model `explain` sees.
+        x: the inputs, `[N, ...]`.
+        steps: quadrature points.
+        batch_size: rows per chunk, for `explain` and the floor alike.
+        layer: the `layer=` argument of `explain`, or None.
+        floor_model: what the floor differentiates (the model, or the
+            sub-model from the attributed layer's output).
+        z_x: the attributed tensor at x (x itself, or the layer's output).
+        z_base: the baseline of the attributed tensor (zeros here).
+    """
+
+    name: str
+    model: keras.Model
+    x: np.ndarray
+    steps: int
+    batch_size: int
+    layer: str | None
+    floor_model: keras.Model
+    z_x: np.ndarray
+    z_base: np.ndarray
+
+
+# -- models --------------------------------------------------------------------
+def small_cnn() -> keras.Model:
+    inp = keras.Input((28, 28, 1))
+    h = keras.layers.Conv2D(16, 3, activation="relu", padding="same")(inp)
+    h = keras.layers.MaxPooling2D()(h)
+    h = keras.layers.Conv2D(32, 3, activation="relu", padding="same")(h)
+    h = keras.layers.MaxPooling2D()(h)
+    h = keras.layers.Flatten()(h)
+    h = keras.layers.Dense(64, activation="relu")(h)
+    out = keras.layers.Dense(4, activation="softmax")(h)
+    return keras.Model(inp, out, name="cnn")
+
+
+def train_cnn(model: keras.Model, seed: int = 0) -> keras.Model:
+    """A few epochs on 28px shapes, so F is far from linear along the path."""
+    data = make_shapes(2048, size=28, seed=seed)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(data.images, data.labels, epochs=4, batch_size=64, verbose=0)
+    return model
+
+
+def mlp() -> keras.Model:
+    inp = keras.Input((20,))
+    h = keras.layers.Dense(128, activation="relu")(inp)
+    h = keras.layers.Dense(128, activation="relu")(h)
+    h = keras.layers.Dense(64, activation="relu")(h)
+    out = keras.layers.Dense(3)(h)
+    return keras.Model(inp, out, name="mlp")
+
+
+def text_model(length: int, vocab: int = 2000, dim: int = 64) -> tuple[keras.Model, keras.Model]:
+    """`(model, head)`: ids -> Embedding "emb" -> head, and the head alone.
+
+    The head is a second functional model over the same layer objects, so it
+    shares the weights and computes exactly the model from the embedding
+    output to the logits.
+    """
+    emb = keras.layers.Embedding(vocab, dim, name="emb")
+    head_layers = [
+        keras.layers.Conv1D(64, 5, activation="relu", padding="same"),
+        keras.layers.GlobalMaxPooling1D(),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(2),
+    ]
+
+    def apply(h):
+        for lyr in head_layers:
+            h = lyr(h)
+        return h
+
+    ids = keras.Input((length,), dtype="int32")
+    model = keras.Model(ids, apply(emb(ids)), name="text")
+    z = keras.Input((length, dim))
+    head = keras.Model(z, apply(z), name="text_head")
+    return model, head
+
+
+# -- workloads -----------------------------------------------------------------
+def _image_workload(name, model, x, steps, batch_size) -> Workload:
+    return Workload(name, model, x, steps, batch_size, None, model, x, np.zeros_like(x))
+
+
+def build(name: str, rng: np.random.Generator, cnn: keras.Model | None) -> Workload:
+    if name == "cnn":
+        model = cnn if cnn is not None else small_cnn()
+        x = make_shapes(32, size=28, seed=1).images
+        return _image_workload("cnn", model, x, 64, 256)
+    if name == "mobilenet":
+        model = keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3), classes=10)
+        x = rng.uniform(-1, 1, (8, 96, 96, 3)).astype(np.float32)
+        return _image_workload("mobilenet", model, x, 32, 64)
+    if name == "mlp":
+        x = rng.standard_normal((512, 20)).astype(np.float32)
+        return _image_workload("mlp", mlp(), x, 64, 4096)
+    if name == "text":
+        model, head = text_model(128)
+        ids = rng.integers(1, 2000, (32, 128)).astype(np.int32)
+        z_x = keras.ops.convert_to_numpy(model.get_layer("emb")(ids))
+        return Workload("text", model, ids, 32, 256, "emb", head, z_x, np.zeros_like(z_x))
+    raise ValueError(f"unknown workload {name!r}")
+
+
+def targets_of(work: Workload) -> np.ndarray:
+    """The predicted class at x, fixed for both sides."""
+    out = keras.ops.convert_to_numpy(work.model(work.x))
+    return out.argmax(axis=-1).astype(np.int32)
+
+
+def path_chunks(work: Workload, targets: np.ndarray) -> list[tuple[tf.Tensor, tf.Tensor]]:
+    """The `N * m` path rows and their targets, in the engine's chunks.
+
+    Pair `p` is row `p // m` at step `p % m`, as in the engine.
+    """
+    alphas, _ = quadrature(METHOD, work.steps)
+    n, m = work.z_x.shape[0], work.steps
+    pair = np.arange(n * m)
+    r, step = pair // m, pair % m
+    a = alphas[step].astype(np.float32).reshape((-1,) + (1,) * (work.z_x.ndim - 1))
+    z = work.z_base[r] + a * (work.z_x[r] - work.z_base[r])
+    t = targets[r]
+    b = work.batch_size
+    return [
+        (tf.constant(z[i : i + b]), tf.constant(t[i : i + b])) for i in range(0, n * m, b)
+    ]
+
+
+def floor_fn(model: keras.Model, row_shape: tuple[int, ...]) -> Callable:
+    """A compiled d(sum of target scores)/d(z) for one chunk."""
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec((None, *row_shape), tf.float32),
+            tf.TensorSpec((None,), tf.int32),
+        ]
+    )
+    def grad(z, t):
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            out = tf.cast(model(z, training=False), tf.float32)
+            score = tf.reduce_sum(tf.gather(out, t, batch_dims=1))
+        return tape.gradient(score, z)
+
+    return grad
+
+
+def time_workload(work: Workload, repeats: int) -> dict:
+    targets = targets_of(work)
+    chunks = path_chunks(work, targets)
+    grad = floor_fn(work.floor_model, work.z_x.shape[1:])
+
+    def run_explain() -> float:
+        t0 = time.perf_counter()
+        keras_ig.explain(
+            work.model,
+            work.x,
+            target=targets,
+            steps=work.steps,
+            method=METHOD,
+            batch_size=work.batch_size,
+            layer=work.layer,
+            warn=False,
+        )
+        return time.perf_counter() - t0
+
+    def run_floor() -> float:
+        t0 = time.perf_counter()
+        g = None
+        for z, t in chunks:
+            g = grad(z, t)
+        g.numpy()  # the last chunk is done: all are
+        return time.perf_counter() - t0
+
+    for _ in range(2):  # compile, then one warm run each
+        run_explain()
+        run_floor()
+    ex, fl = [], []
+    for _ in range(repeats):
+        ex.append(run_explain())
+        fl.append(run_floor())
+    rows = work.z_x.shape[0] * work.steps
+    return {
+        "name": work.name,
+        "n": work.z_x.shape[0],
+        "steps": work.steps,
+        "batch": work.batch_size,
+        "chunks": len(chunks),
+        "rows": rows,
+        "explain": statistics.median(ex),
+        "floor": statistics.median(fl),
+        "explain_all": ex,
+        "floor_all": fl,
+    }
+
+
+# -- completeness ----------------------------------------------------------------
+def steps_search(model: keras.Model, n: int = 32) -> dict[str, tuple[int | None, dict]]:
+    """Smallest steps with median relative delta < 1%, per method."""
+    x = make_shapes(n, size=28, seed=2).images
+    result = {}
+    for method in ("gausslegendre", "riemann_trapezoid"):
+        medians, found = {}, None
+        for steps in STEPS_GRID:
+            exp = keras_ig.explain(model, x, steps=steps, method=method, batch_size=4096, warn=False)
+            medians[steps] = float(np.median(exp.relative_delta))
+            if found is None and medians[steps] < 0.01:
+                found = steps
+        result[method] = (found, medians)
+    return result
+
+
+# -- report ----------------------------------------------------------------------
+def print_timing(results: list[dict]) -> None:
+    head = (
+        f"{'workload':<10} {'N':>4} {'steps':>5} {'rows':>6} {'batch':>5} {'chunks':>6} "
+        f"{'explain s':>10} {'floor s':>10} {'ratio':>6}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        ratio = r["explain"] / r["floor"]
+        flag = "" if ratio <= 1.10 else "  > 1.10"
+        print(
+            f"{r['name']:<10} {r['n']:>4} {r['steps']:>5} {r['rows']:>6} {r['batch']:>5} "
+            f"{r['chunks']:>6} {r['explain']:>10.4f} {r['floor']:>10.4f} {ratio:>6.3f}{flag}"
+        )
+
+
+def print_steps(result: dict[str, tuple[int | None, dict]]) -> None:
+    print("\nCNN (trained on make_shapes 28px): median relative completeness gap")
+    head = f"{'steps':>5} " + " ".join(f"{m:>18}" for m in result)
+    print(head)
+    print("-" * len(head))
+    for steps in STEPS_GRID:
+        cells = " ".join(f"{result[m][1][steps]:>18.2e}" for m in result)
+        print(f"{steps:>5} {cells}")
+    for method, (found, _) in result.items():
+        print(f"smallest steps with median relative delta < 1%: {method}: {found}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", default="cnn,mobilenet,mlp,text")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-steps", action="store_true", help="skip the completeness search")
+    args = parser.parse_args(argv)
+    names = [w.strip() for w in args.workloads.split(",") if w.strip()]
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    need_cnn = "cnn" in names or not args.skip_steps
+    cnn = train_cnn(small_cnn()) if need_cnn else None
+
+    results = []
+    for name in names:
+        work = build(name, rng, cnn)
+        r = time_workload(work, args.repeats)
+        print(
+            f"[{name}] explain {['%.4f' % v for v in r['explain_all']]} "
+            f"floor {['%.4f' % v for v in r['floor_all']]}",
+            flush=True,
+        )
+        results.append(r)
+    print(f"\ntf {tf.__version__}, keras {keras.__version__}, repeats {args.repeats}, "
+          f"method {METHOD}, medians")
+    print_timing(results)
+    if not args.skip_steps:
+        print_steps(steps_search(cnn))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Per-epoch statistics of attribution maps. Pure numpy, no TensorFlow.
+
+Every function takes maps as arrays (any shape; they are flattened) and
+returns NaN where the statistic is undefined, so callers decide what to log.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def rankdata(values: np.ndarray) -> np.ndarray:
+    """Ranks `1..n` of a flat array, ties sharing their average rank.
+
+    Args:
+        values: `float[n]`.
+
+    Returns:
+        `float64[n]`; e.g. `[10, 20, 20, 5] -> [2, 3.5, 3.5, 1]`.
+    """
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    order = np.argsort(v, kind="stable")
+    sorted_v = v[order]
+    # Start of each run of equal values in sorted order.
+    starts = np.flatnonzero(np.r_[True, sorted_v[1:] != sorted_v[:-1]])
+    ends = np.r_[starts[1:], v.size]
+    average = (starts + ends + 1) / 2.0  # mean of ranks starts+1 .. ends
+    ranks = np.empty(v.size, dtype=np.float64)
+    ranks[order] = np.repeat(average, ends - starts)
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of two maps of the same size.
+
+    The Pearson correlation of their (tie-averaged) ranks: 1 when the two
+    maps order the features identically, -1 when reversed.
+
+    Args:
+        a: `float[...]`, flattened.
+        b: `float[...]` with as many elements as `a`.
+
+    Returns:
+        A float in `[-1, 1]`; NaN if either map is constant or not finite
+        (no ordering to compare).
+
+    Raises:
+        ValueError: the maps have different sizes.
+    """
+    x = np.asarray(a, dtype=np.float64).reshape(-1)
+    y = np.asarray(b, dtype=np.float64).reshape(-1)
+    if x.size != y.size:
+        raise ValueError(f"maps have {x.size} and {y.size} elements; they must match")
+    if x.size < 2 or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        return float("nan")
+    rx = rankdata(x) - (x.size + 1) / 2.0
+    ry = rankdata(y) - (y.size + 1) / 2.0
+    denom = np.sqrt(np.dot(rx, rx) * np.dot(ry, ry))
+    if denom == 0.0:
+        return float("nan")
+    return float(np.clip(np.dot(rx, ry) / denom, -1.0, 1.0))
+
+
+def localization(scores: np.ndarray, mask: np.ndarray) -> float:
+    """Share of the positive attribution mass that falls inside `mask`.
+
+    `sum(max(s, 0)[mask]) / sum(max(s, 0))` on the channel-summed map `s`:
+    1 when all positive evidence lies in the region, 0 when none does.
+
+    Args:
+        scores: `float[...]`, e.g. an image map `[H, W]` (channels summed).
+        mask: `bool`, the shape of `scores`.
+
+    Returns:
+        A float in `[0, 1]`; NaN when the map has no positive mass or is not
+        finite.
+
+    Raises:
+        ValueError: the shapes differ.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    m = np.asarray(mask, dtype=bool)
+    if s.shape != m.shape:
+        raise ValueError(f"mask shape {m.shape} does not match the map's {s.shape}")
+    if not np.all(np.isfinite(s)):
+        return float("nan")
+    positive = np.maximum(s, 0.0)
+    total = positive.sum()
+    if total <= 0.0:
+        return float("nan")
+    return float(positive[m].sum() / total)
+
+
+def finite_mean(values: np.ndarray) -> float | None:
+    """Mean of the finite entries; None when there are none."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else None
