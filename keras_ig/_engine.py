@@ -38,6 +38,8 @@ class Plan:
         dtypes: per flat input, its dtype.
         z_shapes: per attributed tensor, the shape of one row.
         z_dtypes: per attributed tensor, its dtype.
+        static_batch: None for chunks of any size (one graph for every
+            batch_size); an int fixes the chunk shape, as XLA needs.
     """
 
     structure: Any = field(compare=False, hash=False)
@@ -48,6 +50,7 @@ class Plan:
     dtypes: tuple[tf.DType, ...]
     z_shapes: tuple[tuple[int | None, ...], ...]
     z_dtypes: tuple[tf.DType, ...]
+    static_batch: int | None = None
 
 
 def _bcast(w: tf.Tensor, rank: int) -> tf.Tensor:
@@ -61,7 +64,7 @@ class Engine:
     def __init__(self, score_fn: ScoreFunction, *, jit_compile: bool = False) -> None:
         self.score_fn = score_fn
         self.jit_compile = jit_compile
-        self._compiled: dict[Plan, Callable] = {}
+        self._compiled: dict[Any, Callable] = {}
         self.traces = 0  # how many graphs were built; tests check no retrace
 
     # -- building the model inputs ------------------------------------------
@@ -124,42 +127,46 @@ class Engine:
         r_total = tf.shape(x_index)[0]
         m = tf.shape(alphas)[0]
         z_ranks = [len(s) + 1 for s in plan.z_shapes]
+        layer_mode = self.score_fn.layer is not None
+        static = plan.static_batch
+        if static is not None:
+            batch_size = static  # a Python int: fixed chunk shapes for XLA
+
+        def zeros(rows, shape, dtype):
+            return tf.zeros(tf.concat([[rows], tf.constant(shape, tf.int32)], 0), dtype)
 
         # 1. F(x), the targets it resolves, and z at x.
-        def forward(rows):
+        def forward(rows, valid, state):
             scores, resolved, calls = self._run(plan, x, rows, None, tf.gather(targets, rows))
-            zx = [tf.cast(calls[0], plan.z_dtypes[0])] if self.score_fn.layer is not None else []
-            return [scores, resolved, *zx]
+            new = [scores, resolved]
+            if layer_mode:
+                new.append(tf.cast(calls[0], plan.z_dtypes[0]))
+            # Padded rows repeat the last row, so their values agree: updates are safe.
+            return [
+                tf.tensor_scatter_nd_update(s, rows[:, None], v)
+                for s, v in zip(state, new, strict=True)
+            ]
 
-        specs = [(tf.float32, ()), (tf.int32, ())]
-        if self.score_fn.layer is not None:
-            specs.append((plan.z_dtypes[0], plan.z_shapes[0]))
-        fwd = _map_chunks(forward, n, batch_size, specs)
+        init = [zeros(n, (), tf.float32), zeros(n, (), tf.int32)]
+        if layer_mode:
+            init.append(zeros(n, plan.z_shapes[0], plan.z_dtypes[0]))
+        fwd = _loop(n, batch_size, static, forward, init)
         scores, resolved = fwd[0], fwd[1]
-        if self.score_fn.layer is not None:
-            z_x = [fwd[2]]
-        else:
-            z_x = [x[i] for i in plan.interpolated]
+        z_x = [fwd[2]] if layer_mode else [x[i] for i in plan.interpolated]
 
         # 2. F(baseline) for every (input, baseline) row.
-        def at_baseline(rows):
+        def at_baseline(rows, valid, state):
             xrows = tf.gather(x_index, rows)
             z = [tf.gather(b, tf.gather(bi, rows)) for b, bi in zip(base, base_index, strict=True)]
             s, _, _ = self._run(plan, x, xrows, z, tf.gather(resolved, xrows))
-            return [s]
+            return [tf.tensor_scatter_nd_update(state[0], rows[:, None], s)]
 
-        (base_scores,) = _map_chunks(at_baseline, r_total, batch_size, [(tf.float32, ())])
+        (base_scores,) = _loop(
+            r_total, batch_size, static, at_baseline, [zeros(r_total, (), tf.float32)]
+        )
 
         # 3. The path integral, chunk by chunk over (row, step) pairs.
-        total = r_total * m
-        n_chunks = (total + batch_size - 1) // batch_size
-        acc0 = [
-            tf.zeros(tf.concat([[r_total], tf.constant(s, tf.int32)], 0), tf.float32)
-            for s in plan.z_shapes
-        ]
-
-        def body(i, *acc):
-            pair = tf.range(i * batch_size, tf.minimum((i + 1) * batch_size, total))
+        def path(pair, valid, acc):
             r, step = pair // m, pair % m
             xrows = tf.gather(x_index, r)
             a = tf.gather(alphas, step)
@@ -177,32 +184,46 @@ class Engine:
                 if g is None:
                     raise ValueError(_no_gradient_message(self.score_fn, plan, j))
             w = tf.gather(weights, step)
-            new = [
+            if valid is not None:
+                w = w * tf.cast(valid, w.dtype)
+            return [
                 tf.tensor_scatter_nd_add(
                     acc_j, r[:, None], tf.cast(g, tf.float32) * _bcast(w, z_ranks[j])
                 )
                 for acc_j, g in zip(acc, grads, strict=True)
             ]
-            return (i + 1, *new)
 
-        _, *acc = tf.while_loop(
-            lambda i, *_: i < n_chunks,
-            body,
-            [tf.constant(0), *acc0],
-            parallel_iterations=1,
-        )
+        acc0 = [zeros(r_total, shape, tf.float32) for shape in plan.z_shapes]
+        acc = _loop(r_total * m, batch_size, static, path, acc0)
 
         # 4. Scale by (z(x) - z(baseline)) per row.
         attributions = []
         for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
-            diff = tf.gather(z_x[j], x_index) - tf.gather(b, bi)
-            attributions.append(acc[j] * tf.cast(diff, tf.float32))
+            diff = tf.cast(tf.gather(z_x[j], x_index), tf.float32) - tf.cast(
+                tf.gather(b, bi), tf.float32
+            )
+            attributions.append(acc[j] * diff)
         return {
             "attributions": attributions,
             "scores": scores,
             "baseline_scores": base_scores,
             "targets": resolved,
         }
+
+    def replicated(self, plan: Plan) -> Callable:
+        """The graph for `strategy.run`: one trace holds every replica's call.
+
+        `strategy.run` re-traces a `tf.function` it is given with per-replica
+        values, which a fixed input signature refuses; this wrapper has none
+        (and relaxes shapes instead), and calls the compiled graph inside.
+        """
+        key = ("replicated", plan)
+        fn = self._compiled.get(key)
+        if fn is None:
+            inner = self.compiled(plan)
+            fn = tf.function(lambda *args: inner(*args), reduce_retracing=True, autograph=False)
+            self._compiled[key] = fn
+        return fn
 
     def compiled(self, plan: Plan) -> Callable:
         """The `tf.function` for `plan`, built once; batch dimensions open."""
@@ -242,35 +263,35 @@ class Engine:
         return fn
 
 
-def _map_chunks(
-    fn: Callable[[tf.Tensor], list[tf.Tensor]],
+def _loop(
     total: tf.Tensor,
-    batch_size: tf.Tensor,
-    specs: Sequence[tuple[tf.DType, tuple]],
+    batch_size: tf.Tensor | int,
+    static: int | None,
+    fn: Callable[[tf.Tensor, tf.Tensor | None, list], list],
+    init: list[tf.Tensor],
 ) -> list[tf.Tensor]:
-    """Apply `fn` to row ranges of at most `batch_size` rows; concat results.
+    """Run `fn(rows, valid, state) -> state` over `[0, total)` in chunks.
 
-    `specs` gives each result's dtype and row shape, so the concatenation
-    keeps a static shape `[total, *row]`.
+    Dynamic chunks are `range(i * b, min((i + 1) * b, total))` (`valid` is
+    None). Static chunks (`static` set, for XLA) always hold `b` rows: the
+    tail repeats the last row and `valid` marks the real ones.
     """
     n_chunks = (total + batch_size - 1) // batch_size
-    arrays = [
-        tf.TensorArray(d, size=n_chunks, infer_shape=False, element_shape=(None, *s))
-        for d, s in specs
-    ]
 
-    def body(i, *arrs):
-        rows = tf.range(i * batch_size, tf.minimum((i + 1) * batch_size, total))
-        outs = fn(rows)
-        return (i + 1, *[a.write(i, o) for a, o in zip(arrs, outs, strict=True)])
+    def body(i, *state):
+        if static is None:
+            rows = tf.range(i * batch_size, tf.minimum((i + 1) * batch_size, total))
+            valid = None
+        else:
+            rows = i * static + tf.range(static)
+            valid = rows < total
+            rows = tf.minimum(rows, total - 1)
+        return (i + 1, *fn(rows, valid, list(state)))
 
-    _, *arrays = tf.while_loop(
-        lambda i, *_: i < n_chunks,
-        body,
-        [tf.constant(0), *arrays],
-        parallel_iterations=1,
+    _, *state = tf.while_loop(
+        lambda i, *_: i < n_chunks, body, [tf.constant(0), *init], parallel_iterations=1
     )
-    return [a.concat() for a in arrays]
+    return state
 
 
 def _no_gradient_message(score_fn: ScoreFunction, plan: Plan, j: int) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
+import os
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -13,8 +15,11 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ig import baselines as _baselines
+from keras_ig._adaptive import refine
+from keras_ig._dataset import NpyWriter, explain_dataset
 from keras_ig._engine import Engine, Plan
-from keras_ig._explanation import Explanation, warn_if_incomplete
+from keras_ig._explanation import Explanation, completeness_gap, warn_if_incomplete
+from keras_ig._job import Job
 from keras_ig._quadrature import quadrature
 from keras_ig._score import ScoreFunction
 
@@ -193,27 +198,20 @@ class Explainer:
             return int(shape[1])
         return None
 
-    def explain(
+    def prepare(
         self,
         x: Any,
         *,
         target: Any = None,
         baseline: Any = "zeros",
-        steps: int = 64,
-        method: str = "gausslegendre",
-        batch_size: int | None = None,
         n_baselines: int = 8,
         seed: int | None = None,
-        warn: bool = True,
-    ) -> Explanation:
-        """See `keras_ig.explain`."""
-        alphas, weights = quadrature(method, steps)
-        if batch_size is not None and (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, numbers.Integral)
-            or batch_size < 1
-        ):
-            raise ValueError(f"batch_size must be None or an int >= 1, got {batch_size!r}")
+    ) -> Job:
+        """Validate `x`, `target`, `baseline` and resolve them into a `Job`.
+
+        Everything a user can get wrong is checked here, before any graph is
+        built or run (the one eager forward pass is on a single row).
+        """
         structure, raw = split_inputs(self.model, x)
         names = _names(structure)
         leaves = [_as_array(leaf, name) for leaf, name in zip(raw, names, strict=True)]
@@ -262,17 +260,17 @@ class Explainer:
         # Resolve baselines into rows and per-(input, k) indices.
         if layer_mode:
             act_shape, act_dtype = info["act_shape"], info["act_dtype"]
-            spec = (
-                baseline if not isinstance(baseline, str) or baseline not in ("black",) else "zeros"
-            )
+            spec = "zeros" if isinstance(baseline, str) and baseline == "black" else baseline
             if isinstance(spec, str) and spec in _baselines.GENERATED:
                 raise ValueError(
                     f"baseline {spec!r} is generated from the inputs and cannot be used "
                     "with layer=; give zeros, a number or an array shaped like the layer output"
                 )
-            fake = np.broadcast_to(np.zeros((), act_dtype.as_numpy_dtype), (n, *act_shape))
+            # Interpolate in float32 even under a float16/bfloat16 policy.
+            z_dtype = tf.float32 if act_dtype.size < 4 else act_dtype
+            fake = np.broadcast_to(np.zeros((), z_dtype.as_numpy_dtype), (n, *act_shape))
             resolved = [_baselines.resolve(spec, fake, name="baseline")]
-            z_shapes, z_dtypes = (act_shape,), (act_dtype,)
+            z_shapes, z_dtypes = (act_shape,), (z_dtype,)
         else:
             resolved = [
                 _baselines.resolve(
@@ -287,14 +285,9 @@ class Explainer:
             z_shapes = tuple(leaves[i].shape[1:] for i in interpolated)
             z_dtypes = tuple(tf.as_dtype(leaves[i].dtype) for i in interpolated)
         ks = {rb.k for rb in resolved}
-        k = max(ks)
         if len(ks - {1}) > 1:
             raise ValueError(f"baseline: inputs have different numbers of baselines {sorted(ks)}")
-        base_index = [
-            np.broadcast_to(rb.index, (n, k)).reshape(-1).astype(np.int32) for rb in resolved
-        ]
-        x_index = np.repeat(np.arange(n, dtype=np.int32), k)
-
+        k = max(ks)
         plan = Plan(
             structure=structure,
             structure_key=repr(structure),
@@ -305,22 +298,129 @@ class Explainer:
             z_shapes=z_shapes,
             z_dtypes=z_dtypes,
         )
-        if batch_size is None:
-            per_row = max(1, sum(int(np.prod(s)) for s in z_shapes))
-            batch_size = int(max(1, min(n * k * steps, DEFAULT_CHUNK_ELEMENTS // per_row)))
-        out = self.engine.compiled(plan)(
-            list(leaves),
-            [rb.values for rb in resolved],
-            base_index,
-            x_index,
-            alphas.astype(np.float32),
-            weights.astype(np.float32),
-            index_targets,
-            np.int32(batch_size),
+        return Job(
+            plan=plan,
+            inputs=x,
+            leaves=leaves,
+            base_values=[rb.values for rb in resolved],
+            base_index=[np.broadcast_to(rb.index, (n, k)).astype(np.int32) for rb in resolved],
+            targets=index_targets,
         )
-        exp = self._build(out, plan, structure, n, k, steps, method, x)
+
+    def integrate(
+        self,
+        job: Job,
+        alphas: np.ndarray,
+        weights: np.ndarray,
+        batch_size: int | None,
+        strategy: tf.distribute.Strategy | None = None,
+    ) -> dict[str, Any]:
+        """Run the engine on `job`; numpy results per (input, baseline) row.
+
+        Returns:
+            `attributions`: list of `float32[N * K, ...]`; `scores[N]`,
+            `baseline_scores[N * K]`, `targets[N]`.
+        """
+        if batch_size is None:
+            per_row = max(1, sum(int(np.prod(s)) for s in job.plan.z_shapes))
+            rows = job.n * job.k * len(alphas)
+            batch_size = int(max(1, min(rows, DEFAULT_CHUNK_ELEMENTS // per_row)))
+        plan = job.plan
+        if self.engine.jit_compile:
+            plan = dataclasses.replace(plan, static_batch=int(batch_size))
+        fn = self.engine.compiled(plan)
+        consts = (alphas.astype(np.float32), weights.astype(np.float32), np.int32(batch_size))
+        if strategy is None:
+            return _numpy(fn(*job.args(*consts)))
+        replicas = strategy.num_replicas_in_sync
+        # Contiguous slices of the inputs, one per replica, gathered in order.
+        bounds = np.linspace(0, job.n, replicas + 1).astype(int)
+        sizes = np.diff(bounds)
+        # A replica with no inputs gets a copy of input 0, dropped afterwards.
+        parts = [
+            job.subset(np.arange(a, a + size) if size else np.arange(1))
+            for a, size in zip(bounds[:-1], sizes, strict=True)
+        ]
+        per_replica = strategy.experimental_distribute_values_from_function(
+            lambda ctx: tf.nest.map_structure(
+                tf.convert_to_tensor, parts[ctx.replica_id_in_sync_group].args(*consts)
+            )
+        )
+        out = strategy.run(self.engine.replicated(plan), args=tuple(per_replica))
+        local = [_numpy(r) for r in _local_results(strategy, out)]
+        k = job.k
+
+        def gather(key: str, rows_per_input: int, j: int | None = None) -> np.ndarray:
+            blocks = [r[key] if j is None else r[key][j] for r in local]
+            return np.concatenate(
+                [b[: size * rows_per_input] for b, size in zip(blocks, sizes, strict=True)]
+            )
+
+        return {
+            "attributions": [gather("attributions", k, j) for j in range(len(job.base_values))],
+            "scores": gather("scores", 1),
+            "baseline_scores": gather("baseline_scores", k),
+            "targets": gather("targets", 1),
+        }
+
+    def explain(
+        self,
+        x: Any,
+        *,
+        target: Any = None,
+        baseline: Any = "zeros",
+        steps: int = 64,
+        method: str = "gausslegendre",
+        batch_size: int | None = None,
+        n_baselines: int = 8,
+        seed: int | None = None,
+        tolerance: float | None = None,
+        max_steps: int = 1024,
+        strategy: tf.distribute.Strategy | None = None,
+        out: str | os.PathLike | None = None,
+        verbose: int | str = "auto",
+        warn: bool = True,
+    ) -> Explanation:
+        """See `keras_ig.explain`."""
+        options = {
+            "target": target,
+            "baseline": baseline,
+            "steps": steps,
+            "method": method,
+            "batch_size": batch_size,
+            "n_baselines": n_baselines,
+            "seed": seed,
+            "max_steps": max_steps,
+            "strategy": strategy,
+        }
+        if isinstance(x, tf.data.Dataset):
+            quadrature(method, steps)
+            _check_tolerance(tolerance, steps, max_steps)
+            return explain_dataset(
+                self, x, out=out, verbose=verbose, warn=warn, tolerance=tolerance, **options
+            )
+        alphas, weights = quadrature(method, steps)
+        _check_batch_size(batch_size)
+        _check_tolerance(tolerance, steps, max_steps)
+        if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
+            raise TypeError(
+                f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}"
+            )
+        job = self.prepare(x, target=target, baseline=baseline, n_baselines=n_baselines, seed=seed)
+        if tolerance is None:
+            result = self.integrate(job, alphas, weights, batch_size, strategy)
+            exp = self._build(job, result, steps, method)
+            exp.steps_used = np.full(job.n, steps, np.int64)
+        else:
+            exp = refine(self, job, method, steps, max_steps, tolerance, batch_size, strategy)
+        if out is not None:
+            if isinstance(exp.attributions, (list, tuple, dict)):
+                raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
+            writer = NpyWriter(out)
+            writer.write(exp.attributions)
+            exp.attributions = writer.close()
         if warn:
-            warn_if_incomplete(exp)
+            warn_if_incomplete(exp, tolerance=0.05 if tolerance is None else tolerance)
         return exp
 
     @staticmethod
@@ -344,30 +444,21 @@ class Explainer:
             )
         return [baseline] * count
 
-    def _build(
-        self,
-        out: dict,
-        plan: Plan,
-        structure: Any,
-        n: int,
-        k: int,
-        steps: int,
-        method: str,
-        x: Any,
-    ) -> Explanation:
-        scores = out["scores"].numpy()
-        base = out["baseline_scores"].numpy().reshape(n, k).mean(axis=1)
-        attrs = [a.numpy().reshape((n, k, *a.shape[1:])).mean(axis=1) for a in out["attributions"]]
-        total = sum(a.reshape(n, -1).sum(axis=1, dtype=np.float64) for a in attrs)
-        delta = (total - (scores.astype(np.float64) - base)).astype(np.float32)
-        if self.score_fn.layer is not None or structure is None:
+    def _build(self, job: Job, out: dict, steps: Any, method: str) -> Explanation:
+        """Average over baselines, compute the completeness gap, pack like x."""
+        n, k, plan = job.n, job.k, job.plan
+        scores = out["scores"]
+        base = out["baseline_scores"].reshape(n, k).mean(axis=1)
+        attrs = [a.reshape((n, k, *a.shape[1:])).mean(axis=1) for a in out["attributions"]]
+        delta = completeness_gap(attrs, scores, base)
+        if self.score_fn.layer is not None or plan.structure is None:
             attributions: Any = attrs[0]
         else:
             flat: list = [None] * len(plan.names)
             for i, a in zip(plan.interpolated, attrs, strict=True):
                 flat[i] = a
-            attributions = _pack_with_none(structure, flat)
-        target = None if self.score_fn.target_fn is not None else out["targets"].numpy()
+            attributions = _pack_with_none(plan.structure, flat)
+        target = None if self.score_fn.target_fn is not None else out["targets"]
         return Explanation(
             attributions=attributions,
             delta=delta,
@@ -376,8 +467,48 @@ class Explainer:
             target=target,
             steps=steps,
             method=method,
-            inputs=x,
+            inputs=job.inputs,
         )
+
+
+def _numpy(out: dict) -> dict:
+    return {
+        "attributions": [a.numpy() for a in out["attributions"]],
+        "scores": out["scores"].numpy(),
+        "baseline_scores": out["baseline_scores"].numpy(),
+        "targets": out["targets"].numpy(),
+    }
+
+
+def _local_results(strategy: tf.distribute.Strategy, out: dict) -> list[dict]:
+    """Per-replica results, in replica order (which is input order)."""
+    per_leaf = [strategy.experimental_local_results(v) for v in tf.nest.flatten(out)]
+    return [
+        tf.nest.pack_sequence_as(out, [values[i] for values in per_leaf])
+        for i in range(strategy.num_replicas_in_sync)
+    ]
+
+
+def _check_batch_size(batch_size: Any) -> None:
+    if batch_size is not None and (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, numbers.Integral)
+        or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be None or an int >= 1, got {batch_size!r}")
+
+
+def _check_tolerance(tolerance: Any, steps: int, max_steps: Any) -> None:
+    if tolerance is None:
+        return
+    if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real):
+        raise TypeError(f"tolerance must be a positive number, got {type(tolerance).__name__}")
+    if not (np.isfinite(tolerance) and tolerance > 0):
+        raise ValueError(f"tolerance must be > 0, got {tolerance}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral):
+        raise TypeError(f"max_steps must be an int, got {type(max_steps).__name__}")
+    if max_steps < steps:
+        raise ValueError(f"max_steps ({max_steps}) must be >= steps ({steps})")
 
 
 def _pack_with_none(structure: Any, flat: list) -> Any:
@@ -461,6 +592,12 @@ def explain(
     output: Any = None,
     n_baselines: int = 8,
     seed: int | None = None,
+    tolerance: float | None = None,
+    max_steps: int = 1024,
+    strategy: tf.distribute.Strategy | None = None,
+    jit_compile: bool = False,
+    out: str | os.PathLike | None = None,
+    verbose: int | str = "auto",
     warn: bool = True,
 ) -> Explanation:
     """Integrated Gradients attributions of F(x) for a batch of inputs.
@@ -472,7 +609,8 @@ def explain(
         model: a Keras 3 model (Sequential, functional, subclassed), or any
             callable mapping a batch of tensors to outputs.
         x: `[N, ...]` array-like or `tf.Tensor`; a list or dict of them for a
-            multi-input model (the structure of `model.inputs`).
+            multi-input model (the structure of `model.inputs`); or a batched
+            `tf.data.Dataset` yielding `x`, `(x, y)` or `(x, y, w)`.
         target: what F is. None: the only output unit, else the class the
             model predicts at x; an int: that unit for every input; `int[N]`:
             one unit per input; a callable `f(outputs) -> [N]`: any
@@ -485,7 +623,8 @@ def explain(
             `keras_ig.baselines`). For multi-input models, the structure of
             `x`, with None to hold an input fixed. With `layer=`: applies to
             the layer's output (zeros by default).
-        steps: quadrature points on the path, `>= 1`.
+        steps: quadrature points on the path, `>= 1` (the first order tried
+            with `tolerance`).
         method: `"gausslegendre"` (default; exact for polynomials of degree
             `2 * steps - 1`), `"riemann_left"`, `"riemann_right"`,
             `"riemann_middle"`, `"riemann_trapezoid"`.
@@ -498,8 +637,18 @@ def explain(
             or a layer (or name) whose output is taken as the model output.
         n_baselines: how many random baselines `"uniform"`/`"gaussian"` draw.
         seed: seed of the random baselines.
+        tolerance: if set, steps are chosen per input: refined (doubling)
+            until `|delta| <= tolerance * |F(x) - F(baseline)|` or `max_steps`;
+            `Explanation.steps_used` and `.converged` report it.
+        max_steps: the most steps `tolerance` may use.
+        strategy: a `tf.distribute.Strategy`; each batch is split across its
+            replicas and gathered back in input order.
+        jit_compile: compile the engine with XLA (one graph per batch_size).
+        out: a `.npy` path: attributions are written there as they are
+            computed and returned memory-mapped (for datasets of any size).
+        verbose: progress bar for datasets ("auto", 1 or 0).
         warn: warn (`CompletenessWarning`) when any |delta| exceeds 5% of
-            |F(x) - F(baseline)|.
+            |F(x) - F(baseline)| (or `tolerance`).
 
     Returns:
         An `Explanation` with `attributions` shaped like `x`, `delta[N]`,
@@ -513,7 +662,9 @@ def explain(
         >>> exp.attributions.shape == images.shape
         True
     """
-    explainer = explainer_for(model, target=target, layer=layer, output=output)
+    explainer = explainer_for(
+        model, target=target, layer=layer, output=output, jit_compile=jit_compile
+    )
     return explainer.explain(
         x,
         target=target,
@@ -523,5 +674,10 @@ def explain(
         batch_size=batch_size,
         n_baselines=n_baselines,
         seed=seed,
+        tolerance=tolerance,
+        max_steps=max_steps,
+        strategy=strategy,
+        out=out,
+        verbose=verbose,
         warn=warn,
     )

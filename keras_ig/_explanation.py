@@ -32,6 +32,10 @@ class Explanation:
         steps: quadrature points used.
         method: quadrature rule used.
         inputs: the inputs explained (the structure of `x`), for rendering.
+        steps_used: `int[N]`, quadrature points per input (they differ with
+            `tolerance=`; otherwise all equal `steps`).
+        converged: `bool[N]` with `tolerance=`: whether the input's gap met
+            it within `max_steps`; None otherwise.
     """
 
     attributions: Any
@@ -42,6 +46,8 @@ class Explanation:
     steps: int
     method: str
     inputs: Any = None
+    steps_used: np.ndarray | None = None
+    converged: np.ndarray | None = None
 
     @property
     def relative_delta(self) -> np.ndarray:
@@ -79,7 +85,8 @@ class Explanation:
                     colour (default 99).
                 min_size: images are enlarged to at least this short side
                     (default 128).
-                max_width: width of text and bar pictures (default 800).
+                max_width: most width of token pictures (default 800).
+                chart_width: width of bar charts (default 480).
                 max_features: most bars (default 30).
                 pad_id: trailing tokens with this id are not drawn
                     (default 0; None keeps them).
@@ -139,19 +146,33 @@ def _shapes(tree: Any) -> Any:
     return None if tree is None else tuple(tree.shape)
 
 
+def completeness_gap(attrs: list[np.ndarray], scores: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """`float32[N]`: sum of all attributions minus `scores - base`, in float64."""
+    n = scores.shape[0]
+    total = sum(a.reshape(n, -1).sum(axis=1, dtype=np.float64) for a in attrs)
+    return (total - (scores.astype(np.float64) - base)).astype(np.float32)
+
+
+def within_tolerance(
+    delta: np.ndarray, scores: np.ndarray, baseline_scores: np.ndarray, tolerance: float
+) -> np.ndarray:
+    """`bool[N]`: `|delta| <= tolerance * |F(x) - F(baseline)|`, up to float32 noise."""
+    gap = np.abs(scores - baseline_scores)
+    # float32 rounding of the scores themselves is not a quadrature error.
+    slack = 1e-5 * (np.abs(scores) + np.abs(baseline_scores)) + 1e-6
+    return np.abs(delta) <= tolerance * gap + slack
+
+
 def warn_if_incomplete(exp: Explanation, tolerance: float = 0.05) -> None:
     """Warn when any |delta| exceeds `tolerance` of |F(x) - F(baseline)|."""
-    gap = np.abs(exp.scores - exp.baseline_scores)
-    # float32 rounding of the scores themselves is not a quadrature error.
-    slack = 1e-5 * (np.abs(exp.scores) + np.abs(exp.baseline_scores)) + 1e-6
-    bad = np.abs(exp.delta) > tolerance * gap + slack
+    bad = ~within_tolerance(exp.delta, exp.scores, exp.baseline_scores, tolerance)
     if np.any(bad):
         worst = int(np.argmax(np.where(bad, exp.relative_delta, -1.0)))
         warnings.warn(
             f"completeness gap above {tolerance:.0%} of |F(x) - F(baseline)| for "
             f"{int(bad.sum())} of {len(bad)} inputs (worst: input {worst}, relative "
             f"gap {exp.relative_delta[worst]:.3g}) with {exp.method!r} at steps="
-            f"{exp.steps}; raise steps",
+            f"{exp.steps}; raise steps" + (" (or max_steps)" if exp.converged is not None else ""),
             CompletenessWarning,
             stacklevel=3,
         )

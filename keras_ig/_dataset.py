@@ -1,0 +1,187 @@
+"""Explaining a `tf.data.Dataset`: batch by batch, results streamed.
+
+The dataset is read one batch at a time; each batch goes through the same
+compiled engine (split across replicas with `strategy=`). Per-input scores
+and gaps are small and kept in memory; attributions are kept in memory, or
+with `out=` appended to a `.npy` file on disk as they are computed and
+returned memory-mapped, so a dataset of any size never sits in RAM.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ig._explanation import Explanation, warn_if_incomplete
+
+if TYPE_CHECKING:
+    from keras_ig._explain import Explainer
+
+_HEADER_BYTES = 256  # a .npy v1.0 header, padded so it can be rewritten in place
+
+
+def features(element: Any) -> Any:
+    """`x` of a dataset element, read as Keras reads `fit` data.
+
+    A tuple of length 2 or 3 is `(x, y)` or `(x, y, sample_weight)`; a
+    1-tuple is `(x,)`; anything else (a tensor, a dict) is `x` itself. So a
+    two-input model's dataset must yield `((a, b), y)` or a dict, as for `fit`.
+    """
+    if isinstance(element, tuple) and len(element) in (1, 2, 3):
+        return element[0]
+    return element
+
+
+class NpyWriter:
+    """Append `[rows, ...]` blocks to a `.npy` whose length is unknown up front."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path)
+        self._file = None
+        self._row_shape: tuple[int, ...] | None = None
+        self._dtype = np.dtype(np.float32)
+        self.rows = 0
+
+    def write(self, block: np.ndarray) -> None:
+        block = np.ascontiguousarray(block, dtype=self._dtype)
+        if self._file is None:
+            parent = os.path.dirname(self.path)
+            if parent:
+                os.makedirs(parent, exist_ok=True)
+            self._file = open(self.path, "wb")  # closed in close()
+            self._row_shape = block.shape[1:]
+            self._file.write(self._header(0))
+        elif block.shape[1:] != self._row_shape:
+            raise ValueError(
+                f"out: attribution rows changed shape from {self._row_shape} to {block.shape[1:]}"
+            )
+        # Plain writes, not a writable memmap: written pages would count as
+        # resident memory until flushed.
+        self._file.write(block.tobytes())
+        self.rows += block.shape[0]
+
+    def _header(self, rows: int) -> bytes:
+        shape = (rows, *self._row_shape)
+        text = repr({"descr": self._dtype.str, "fortran_order": False, "shape": shape})
+        body_len = _HEADER_BYTES - 10
+        if len(text) + 1 > body_len:
+            raise ValueError(f"out: attribution shape {shape} is too large for the header")
+        body = (text.ljust(body_len - 1) + "\n").encode("latin1")
+        return b"\x93NUMPY\x01\x00" + body_len.to_bytes(2, "little") + body
+
+    def close(self) -> np.ndarray | None:
+        """Finish the file; return it memory-mapped read-only (None if empty)."""
+        if self._file is None:
+            return None
+        self._file.seek(0)
+        self._file.write(self._header(self.rows))
+        self._file.close()
+        return np.load(self.path, mmap_mode="r")
+
+
+def explain_dataset(
+    explainer: Explainer,
+    dataset: tf.data.Dataset,
+    *,
+    out: str | os.PathLike | None = None,
+    verbose: int | str = "auto",
+    warn: bool = True,
+    tolerance: float | None = None,
+    **kwargs: Any,
+) -> Explanation:
+    """See `keras_ig.explain` with a dataset `x`."""
+    cardinality = int(dataset.cardinality())
+    if cardinality == tf.data.INFINITE_CARDINALITY:
+        raise ValueError("x: the dataset is infinite; use dataset.take(n)")
+    _check_element_spec(explainer, dataset.element_spec)
+    show = verbose == "auto" or bool(verbose)
+    progbar = None
+    done, batches, started = 0, 0, time.perf_counter()
+    writer = NpyWriter(out) if out is not None else None
+    parts: dict[str, list] = {k: [] for k in ("attr", "delta", "scores", "base", "target", "used")}
+    conv: list = []
+    exp = None
+    for element in dataset:
+        x = features(element)
+        exp = explainer.explain(x, warn=False, tolerance=tolerance, **kwargs)
+        if writer is not None:
+            if isinstance(exp.attributions, (list, tuple, dict)):
+                raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
+            writer.write(exp.attributions)
+        else:
+            parts["attr"].append(exp.attributions)
+        parts["delta"].append(exp.delta)
+        parts["scores"].append(exp.scores)
+        parts["base"].append(exp.baseline_scores)
+        parts["target"].append(exp.target)
+        parts["used"].append(exp.steps_used)
+        conv.append(exp.converged)
+        done, batches = done + len(exp), batches + 1
+        if show:
+            if progbar is None:
+                progbar = keras.utils.Progbar(
+                    cardinality if cardinality > 0 else None,
+                    unit_name="batch",
+                    stateful_metrics=("inputs", "inputs/s"),
+                )
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            progbar.update(batches, values=[("inputs", done), ("inputs/s", rate)])
+    if exp is None:
+        raise ValueError("x: the dataset is empty")
+    if writer is not None:
+        attributions = writer.close()
+    else:
+        attributions = _concat(parts["attr"])
+    steps_used = np.concatenate(parts["used"])
+    result = Explanation(
+        attributions=attributions,
+        delta=np.concatenate(parts["delta"]),
+        scores=np.concatenate(parts["scores"]),
+        baseline_scores=np.concatenate(parts["base"]),
+        target=None if parts["target"][0] is None else np.concatenate(parts["target"]),
+        steps=int(steps_used.max()),
+        method=exp.method,
+        inputs=None,
+        steps_used=steps_used,
+        converged=None if conv[0] is None else np.concatenate(conv),
+    )
+    if warn:
+        warn_if_incomplete(result, tolerance=0.05 if tolerance is None else tolerance)
+    return result
+
+
+def _concat(blocks: list) -> Any:
+    first = blocks[0]
+    if isinstance(first, dict):
+        return {k: _concat([b[k] for b in blocks]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(_concat([b[i] for b in blocks]) for i in range(len(first)))
+    if first is None:
+        return None
+    return np.concatenate(blocks)
+
+
+def _check_element_spec(explainer: Explainer, spec: Any) -> None:
+    """Fail on a dataset whose elements cannot fit the model, before any work."""
+    x_spec = features(spec)
+    try:
+        inputs = explainer.model.inputs if isinstance(explainer.model, keras.Model) else None
+    except (AttributeError, ValueError):  # a subclassed model never called
+        inputs = None
+    if not isinstance(x_spec, tf.TensorSpec) or not inputs or len(inputs) != 1:
+        return
+    expected = tuple(inputs[0].shape)
+    got = tuple(x_spec.shape)
+    if len(got) != len(expected) or any(
+        e is not None and g is not None and e != g
+        for e, g in zip(expected[1:], got[1:], strict=True)
+    ):
+        raise ValueError(
+            f"x: the dataset's elements have shape {got}; the model expects {expected} "
+            "(batch the dataset, e.g. dataset.batch(32), and check the element structure)"
+        )
