@@ -28,6 +28,12 @@ from keras_ig._score import ScoreFunction
 DEFAULT_CHUNK_ELEMENTS = 1 << 22
 
 
+def default_chunk_rows(z_shapes: Sequence[tuple]) -> int:
+    """Rows per chunk when batch_size is None: about DEFAULT_CHUNK_ELEMENTS."""
+    per_row = max(1, sum(int(np.prod(s)) for s in z_shapes))
+    return max(1, DEFAULT_CHUNK_ELEMENTS // per_row)
+
+
 def _names(structure: Any) -> tuple[str, ...]:
     if structure is None:
         return ("x",)
@@ -322,9 +328,7 @@ class Explainer:
             `baseline_scores[N * K]`, `targets[N]`.
         """
         if batch_size is None:
-            per_row = max(1, sum(int(np.prod(s)) for s in job.plan.z_shapes))
-            rows = job.n * job.k * len(alphas)
-            batch_size = int(max(1, min(rows, DEFAULT_CHUNK_ELEMENTS // per_row)))
+            batch_size = min(job.n * job.k * len(alphas), default_chunk_rows(job.plan.z_shapes))
         plan = job.plan
         if self.engine.jit_compile:
             plan = dataclasses.replace(plan, static_batch=int(batch_size))

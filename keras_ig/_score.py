@@ -21,29 +21,44 @@ _SQUASHING = ("softmax", "sigmoid", "log_softmax")
 
 
 @contextlib.contextmanager
-def _patched_call(layer: keras.layers.Layer, wrap: Callable) -> Iterator[list]:
-    """Route `layer`'s output through `wrap` while the context is open.
+def _swap_call(layer: keras.layers.Layer, make: Callable[[Callable], Callable]) -> Iterator[None]:
+    """Replace `layer.call` by `make(original_call)` while the context is open.
 
-    Yields a list that receives one entry per call of the layer, so callers
-    can tell a layer used once from a shared one.
+    Keras layers route `__call__` through `self.call`, so an instance
+    attribute takes effect for Sequential, functional and subclassed models.
+    It only matters while a graph is traced: the graph keeps the new call.
     """
-    calls: list = []
     had_own = "call" in vars(layer)
     original = layer.call
-
-    def call(*args, **kwargs):
-        out = original(*args, **kwargs)
-        calls.append(out)
-        return wrap(out)
-
-    layer.call = call
+    layer.call = make(original)
     try:
-        yield calls
+        yield
     finally:
         if had_own:
             layer.call = original
         else:
             del layer.call
+
+
+@contextlib.contextmanager
+def _patched_call(layer: keras.layers.Layer, wrap: Callable) -> Iterator[list]:
+    """Route `layer`'s output through `wrap` while the context is open.
+
+    Yields a list that receives the real output of each call of the layer,
+    so callers can tell a layer used once from a shared one.
+    """
+    calls: list = []
+
+    def make(original: Callable) -> Callable:
+        def call(*args, **kwargs):
+            out = original(*args, **kwargs)
+            calls.append(out)
+            return wrap(out)
+
+        return call
+
+    with _swap_call(layer, make):
+        yield calls
 
 
 @contextlib.contextmanager
@@ -127,11 +142,9 @@ class ScoreFunction:
         self.layer = None if layer is None else resolve_layer(model, layer)
         self._logits_patch: Callable[[], contextlib.AbstractContextManager] | None = None
         self._output_layer = None
-        if output is None:
-            pass
-        elif isinstance(output, str) and output == "logits":
+        if isinstance(output, str) and output == "logits":
             self._logits_patch = self._find_logits(model)
-        else:
+        elif output is not None:
             self._output_layer = resolve_layer(model, output, name="output")
 
     @staticmethod
@@ -216,20 +229,6 @@ class ScoreFunction:
         return tf.gather(out, resolved, batch_dims=1), resolved
 
 
-@contextlib.contextmanager
-def _identity_layer(layer: keras.layers.Layer) -> Iterator[None]:
+def _identity_layer(layer: keras.layers.Layer) -> contextlib.AbstractContextManager:
     """Make a Softmax/Activation layer pass its input through unchanged."""
-    had_own = "call" in vars(layer)
-    original = layer.call
-
-    def call(inputs, *args, **kwargs):
-        return inputs
-
-    layer.call = call
-    try:
-        yield
-    finally:
-        if had_own:
-            layer.call = original
-        else:
-            del layer.call
+    return _swap_call(layer, lambda original: lambda inputs, *args, **kwargs: inputs)

@@ -10,10 +10,11 @@ import tensorflow as tf
 
 from keras_ig import baselines as _baselines
 from keras_ig._engine import Plan
-from keras_ig._explain import Explainer, _names, split_inputs
+from keras_ig._explain import Explainer, _names, default_chunk_rows, split_inputs
 from keras_ig._explanation import Explanation
 from keras_ig._quadrature import quadrature
 
+_EXPLAIN_ONLY = {"tolerance", "max_steps", "strategy", "out", "verbose", "warn"}
 _CALL_BASELINES = (
     "zeros/black, a number, an array shaped like one input, or a BaselineStack of shared baselines"
 )
@@ -95,10 +96,13 @@ class IntegratedGradients(keras.layers.Layer):
     def explain(self, x: Any, **overrides: Any) -> Explanation:
         """`keras_ig.explain` with this layer's settings and compiled graph.
 
+        `x` may be an array, a structure of arrays or a `tf.data.Dataset`.
         Keyword arguments override the layer's `target`, `baseline`, `steps`,
-        `method`, `batch_size`, `n_baselines`, `seed` for this call.
+        `method`, `batch_size`, `n_baselines`, `seed` for this call, and
+        take `explain`'s `tolerance`, `max_steps`, `strategy`, `out`,
+        `verbose` and `warn`.
         """
-        unknown = set(overrides) - set(self._config) - {"warn"}
+        unknown = set(overrides) - set(self._config) - _EXPLAIN_ONLY
         if unknown:
             raise TypeError(f"explain() got unexpected arguments {sorted(unknown)}")
         kwargs = {**self._config, **overrides}
@@ -178,11 +182,14 @@ class IntegratedGradients(keras.layers.Layer):
             dtypes=tuple(v.dtype for v in leaves),
             z_shapes=z_shapes,
             z_dtypes=z_dtypes,
+            # XLA needs the chunk shape fixed in the graph.
+            static_batch=(cfg["batch_size"] or default_chunk_rows(z_shapes))
+            if self._explainer.engine.jit_compile
+            else None,
         )
         total_rows = n * k * cfg["steps"]
         if cfg["batch_size"] is None:
-            per_row = max(1, sum(int(np.prod(s)) for s in z_shapes))
-            batch_size = tf.minimum(total_rows, max(1, (1 << 22) // per_row))
+            batch_size = tf.minimum(total_rows, default_chunk_rows(z_shapes))
         else:
             batch_size = tf.constant(cfg["batch_size"], tf.int32)
         out = self._explainer.engine.compiled(plan)(

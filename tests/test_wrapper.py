@@ -100,3 +100,14 @@ def test_constructor_validation() -> None:
         keras_ig.IntegratedGradients(model, layer="missing")
     with pytest.raises(TypeError, match="unexpected arguments"):
         keras_ig.IntegratedGradients(model).explain(rand(2, 6), stepz=3)
+
+
+def test_xla_layer_call_and_explain_options(tmp_path) -> None:
+    model, x = mlp(), rand(5, 6)
+    ig = keras_ig.IntegratedGradients(model, steps=16, jit_compile=True, batch_size=8, target=1)
+    ref = keras_ig.explain(model, x, steps=16, target=1)
+    np.testing.assert_allclose(ig(x).numpy(), ref.attributions, rtol=1e-5, atol=1e-7)
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(2)
+    streamed = ig.explain(ds, out=tmp_path / "a.npy", verbose=0, tolerance=0.01)
+    np.testing.assert_allclose(np.load(tmp_path / "a.npy"), streamed.attributions)
+    assert streamed.converged.all() and len(streamed) == 5
