@@ -2,13 +2,32 @@
 
 Three ways in: `explain(model, x)`, the `IntegratedGradients` layer wrapper,
 and `keras_ig.callbacks.IGCallback` for TensorBoard during `model.fit`.
+
+TensorFlow is imported on first use of a name that needs it, so the pure
+modules (`keras_ig.baselines`, `keras_ig.render`, `keras_ig.datasets`) and
+the command line's `--help` start instantly.
 """
 
-from keras_ig._explain import explain
-from keras_ig._explanation import CompletenessWarning, Explanation
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from keras_ig._version import __version__
-from keras_ig._wrapper import IntegratedGradients
-from keras_ig.baselines import BaselineStack
+
+if TYPE_CHECKING:
+    from keras_ig._explain import explain
+    from keras_ig._explanation import CompletenessWarning, Explanation
+    from keras_ig._wrapper import IntegratedGradients
+    from keras_ig.baselines import BaselineStack
+
+_HOMES = {
+    "BaselineStack": "keras_ig.baselines",
+    "CompletenessWarning": "keras_ig._explanation",
+    "Explanation": "keras_ig._explanation",
+    "IntegratedGradients": "keras_ig._wrapper",
+    "explain": "keras_ig._explain",
+}
 
 __all__ = [
     "BaselineStack",
@@ -18,3 +37,15 @@ __all__ = [
     "explain",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'keras_ig' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -174,5 +175,14 @@ def warn_if_incomplete(exp: Explanation, tolerance: float = 0.05) -> None:
             f"gap {exp.relative_delta[worst]:.3g}) with {exp.method!r} at steps="
             f"{exp.steps}; raise steps" + (" (or max_steps)" if exp.converged is not None else ""),
             CompletenessWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
+
+
+def user_stacklevel() -> int:
+    """The `stacklevel` that points a warning at the first caller outside keras_ig."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
