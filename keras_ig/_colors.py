@@ -35,12 +35,8 @@ def _as_real_array(x: object, name: str) -> np.ndarray:
 
 
 def _check_percentile(clip_percentile: object) -> float:
-    if isinstance(clip_percentile, bool) or not isinstance(
-        clip_percentile, numbers.Real
-    ):
-        raise TypeError(
-            f"clip_percentile must be a real number, got {type(clip_percentile)!r}"
-        )
+    if isinstance(clip_percentile, bool) or not isinstance(clip_percentile, numbers.Real):
+        raise TypeError(f"clip_percentile must be a real number, got {type(clip_percentile)!r}")
     value = float(clip_percentile)
     if not 0.0 < value <= 100.0:
         raise ValueError(f"clip_percentile must be in (0, 100], got {value}")
@@ -203,6 +199,4 @@ def reduce_channels(attr: np.ndarray) -> np.ndarray:
         return arr.sum(axis=-1)
     if arr.ndim == 2:
         return arr
-    raise ValueError(
-        f"attr must be [H, W] or [H, W, C] (no batch axis), got shape {arr.shape}"
-    )
+    raise ValueError(f"attr must be [H, W] or [H, W, C] (no batch axis), got shape {arr.shape}")

@@ -92,9 +92,7 @@ def resolve_vocabulary(vocabulary: Any) -> list[str] | None:
         if isinstance(token, bytes):
             token = token.decode("utf-8", errors="replace")
         if not isinstance(token, str):
-            raise TypeError(
-                f"vocabulary[{i}] must be a str, got {type(token).__name__}"
-            )
+            raise TypeError(f"vocabulary[{i}] must be a str, got {type(token).__name__}")
         out.append(token)
     return out
 
@@ -103,19 +101,14 @@ def check_feature_names(feature_names: Any) -> list[str] | None:
     """`feature_names` as a list of str (None stays None)."""
     if feature_names is None:
         return None
-    if isinstance(feature_names, str | bytes) or not isinstance(
-        feature_names, Sequence
-    ):
+    if isinstance(feature_names, str | bytes) or not isinstance(feature_names, Sequence):
         raise TypeError(
-            "feature_names must be a sequence of str, got "
-            f"{type(feature_names).__name__}"
+            f"feature_names must be a sequence of str, got {type(feature_names).__name__}"
         )
     out = list(feature_names)
     for i, name in enumerate(out):
         if not isinstance(name, str):
-            raise TypeError(
-                f"feature_names[{i}] must be a str, got {type(name).__name__}"
-            )
+            raise TypeError(f"feature_names[{i}] must be a str, got {type(name).__name__}")
     return out
 
 
@@ -259,8 +252,7 @@ def _view(
             scores = a
         else:
             raise ValueError(
-                "kind='image' needs attribution rows [H, W, C] or [H, W], got "
-                f"{a.shape}"
+                f"kind='image' needs attribution rows [H, W, C] or [H, W], got {a.shape}"
             )
         probe = None
         if (
@@ -278,9 +270,7 @@ def _view(
     elif a.ndim == 1:
         scores = a
     else:
-        raise ValueError(
-            f"kind='text' needs attribution rows [T, D] or [T], got {a.shape}"
-        )
+        raise ValueError(f"kind='text' needs attribution rows [T, D] or [T], got {a.shape}")
     t_len = scores.shape[0]
     ids = None
     if x is not None and x.dtype.kind in "iu" and x.shape[:1] == (t_len,):
@@ -310,6 +300,7 @@ def draw(
     clip_percentile: float = 99.0,
     min_size: int = 128,
     max_width: int = 800,
+    chart_width: int = 480,
     max_features: int = 30,
 ) -> Image.Image:
     """The picture of one `InputView` (see `to_images` for the options)."""
@@ -345,14 +336,26 @@ def draw(
             max_width=max_width,
         )
     return render.bar_chart(
-        view.scores, feature_names, max_features=max_features, width=max_width
+        view.scores, feature_names, max_features=max_features, width=chart_width
     )
 
 
-def _row(pictures: list[Image.Image]) -> Image.Image:
+def side_by_side(pictures: list[Image.Image], gap: int = 4) -> Image.Image:
+    """The pictures of one row's inputs, left to right, `gap` white pixels apart.
+
+    A single picture is returned as is. Otherwise the result is
+    `sum(widths) + gap * (len - 1)` wide and as tall as the tallest picture;
+    shorter ones sit at the top.
+    """
     if len(pictures) == 1:
         return pictures[0]
-    return render.grid(pictures, cols=len(pictures), pad=4)
+    width = sum(p.width for p in pictures) + gap * (len(pictures) - 1)
+    out = Image.new("RGB", (width, max(p.height for p in pictures)), (255, 255, 255))
+    x = 0
+    for picture in pictures:
+        out.paste(picture.convert("RGB"), (x, 0))
+        x += picture.width + gap
+    return out
 
 
 def to_images(
@@ -366,6 +369,7 @@ def to_images(
     clip_percentile: float = 99.0,
     min_size: int = 128,
     max_width: int = 800,
+    chart_width: int = 480,
     max_features: int = 30,
     pad_id: int | None = 0,
 ) -> list[Image.Image]:
@@ -379,7 +383,7 @@ def to_images(
         if mask is not None and len(row) != 1:
             raise ValueError("masks are supported for single-input explanations only")
         out.append(
-            _row(
+            side_by_side(
                 [
                     draw(
                         view,
@@ -389,6 +393,7 @@ def to_images(
                         clip_percentile=clip_percentile,
                         min_size=min_size,
                         max_width=max_width,
+                        chart_width=chart_width,
                         max_features=max_features,
                     )
                     for view in row
@@ -406,8 +411,7 @@ def _check_masks(masks: Any, n: int) -> np.ndarray | None:
         raise TypeError(f"masks must be a boolean array, got dtype {arr.dtype}")
     if arr.ndim < 2 or arr.shape[0] != n:
         raise ValueError(
-            f"masks must be [N, H, W] with one mask per input (N={n}), got shape "
-            f"{arr.shape}"
+            f"masks must be [N, H, W] with one mask per input (N={n}), got shape {arr.shape}"
         )
     return arr
 

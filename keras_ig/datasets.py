@@ -146,9 +146,7 @@ def _as_int(name: str, value: object, minimum: int) -> int:
 
 
 def _as_float(name: str, value: object, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     value = float(value)
     # Written so NaN fails too; inf is never a sensible scale or noise level.
@@ -214,9 +212,7 @@ def make_shapes(
     min_scale = _as_float("min_scale", min_scale, 1e-9, 0.5)
     max_scale = _as_float("max_scale", max_scale, min_scale, 0.5)
     if watermark not in (None, "label", "random"):
-        raise ValueError(
-            f"watermark must be None, 'label' or 'random', got {watermark!r}"
-        )
+        raise ValueError(f"watermark must be None, 'label' or 'random', got {watermark!r}")
 
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(SHAPE_CLASSES)).astype(np.int64)
@@ -315,19 +311,13 @@ def make_sentences(n: int, *, length: int = 12, seed: int = 0) -> SentencesData:
     )
 
 
-def decode(
-    token_ids: np.ndarray, vocabulary: tuple[str, ...] = VOCABULARY
-) -> list[str]:
+def decode(token_ids: np.ndarray, vocabulary: tuple[str, ...] = VOCABULARY) -> list[str]:
     """Words of one row of token ids, padding (id 0) dropped.
 
     Ids outside the vocabulary decode to `"<unk>"`.
     """
     ids = np.asarray(token_ids).reshape(-1)
-    return [
-        vocabulary[i] if 0 < i < len(vocabulary) else "<unk>"
-        for i in ids.tolist()
-        if i != 0
-    ]
+    return [vocabulary[i] if 0 < i < len(vocabulary) else "<unk>" for i in ids.tolist() if i != 0]
 
 
 def make_regression(
@@ -362,8 +352,7 @@ def make_regression(
     y = x @ coefficients + _INTERCEPT + c * x[:, i] * x[:, j]
     y = y + rng.normal(0.0, noise, n)
     names = tuple(
-        _FEATURE_NAMES[k] if k < len(_FEATURE_NAMES) else f"feature_{k}"
-        for k in range(n_features)
+        _FEATURE_NAMES[k] if k < len(_FEATURE_NAMES) else f"feature_{k}" for k in range(n_features)
     )
     return TabularData(
         features=x.astype(np.float32),

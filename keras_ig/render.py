@@ -89,9 +89,7 @@ def _check_mask(mask: object, shape: tuple[int, int]) -> np.ndarray | None:
     if arr.dtype != np.bool_:
         raise TypeError(f"mask must be a boolean array, got dtype {arr.dtype}")
     if arr.shape != shape:
-        raise ValueError(
-            f"mask shape {arr.shape} does not match the attribution's [H, W] {shape}"
-        )
+        raise ValueError(f"mask shape {arr.shape} does not match the attribution's [H, W] {shape}")
     return arr
 
 
@@ -108,17 +106,13 @@ def _check_strings(values: object, name: str, length: int) -> list[str]:
     # A bare string is a Sequence too; treating it as one label per character
     # is never what the caller meant.
     if isinstance(values, str | bytes) or not isinstance(values, Sequence):
-        raise TypeError(
-            f"{name} must be a sequence of str, got {type(values).__name__}"
-        )
+        raise TypeError(f"{name} must be a sequence of str, got {type(values).__name__}")
     out = list(values)
     for i, v in enumerate(out):
         if not isinstance(v, str):
             raise TypeError(f"{name}[{i}] must be a str, got {type(v).__name__}")
     if len(out) != length:
-        raise ValueError(
-            f"{name} has {len(out)} entries but scores has {length}; they must match"
-        )
+        raise ValueError(f"{name} has {len(out)} entries but scores has {length}; they must match")
     return out
 
 
@@ -150,8 +144,7 @@ def _probe_rgb(image: object, shape: tuple[int, int]) -> np.ndarray:
     rgb = _colors.to_display(image)
     if rgb.shape[:2] != shape:
         raise ValueError(
-            f"image [H, W] {rgb.shape[:2]} does not match the attribution's "
-            f"[H, W] {shape}"
+            f"image [H, W] {rgb.shape[:2]} does not match the attribution's [H, W] {shape}"
         )
     return rgb
 
@@ -343,9 +336,7 @@ def image_panel(
     )
     parts = [
         _upscale(_to_uint8(probe), _scale_factor(*shape, min_size)),
-        attribution_map(
-            a, signed=signed, clip_percentile=clip_percentile, min_size=min_size
-        ),
+        attribution_map(a, signed=signed, clip_percentile=clip_percentile, min_size=min_size),
         mixed,
     ]
     width = sum(p.width for p in parts) + _PANEL_GAP * (len(parts) - 1)
@@ -422,9 +413,7 @@ def token_image(
 
     img = Image.new("RGB", (width, height), _colors.WHITE_RGB)
     draw = ImageDraw.Draw(img)
-    for label, (x0, y0, x1, y1), bg, val in zip(
-        labels, boxes, backgrounds, v, strict=True
-    ):
+    for label, (x0, y0, x1, y1), bg, val in zip(labels, boxes, backgrounds, v, strict=True):
         draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=tuple(int(c) for c in bg))
         ink = _TEXT_LIGHT if abs(val) > _LIGHT_TEXT_ABOVE else _TEXT_DARK
         draw.text((x0 + _TOKEN_PAD_X, y0 + _TOKEN_PAD_Y), label, font=font, fill=ink)
@@ -512,9 +501,7 @@ def bar_chart(
     height = 2 * _MARGIN + row_h * len(chosen)
     img = Image.new("RGB", (width, height), _colors.WHITE_RGB)
     draw = ImageDraw.Draw(img)
-    for row, (label, value, text) in enumerate(
-        zip(labels, values, value_texts, strict=True)
-    ):
+    for row, (label, value, text) in enumerate(zip(labels, values, value_texts, strict=True)):
         top = _MARGIN + row * row_h
         text_y = top + _BAR_ROW_PAD
         draw.text((_MARGIN, text_y), label, font=font, fill=_TEXT_DARK)
@@ -534,8 +521,7 @@ def bar_chart(
 def _check_background(background: object) -> tuple[int, int, int]:
     if isinstance(background, str) or not isinstance(background, Sequence):
         raise TypeError(
-            "background must be an (r, g, b) tuple of ints, got "
-            f"{type(background).__name__}"
+            f"background must be an (r, g, b) tuple of ints, got {type(background).__name__}"
         )
     if len(background) != 3:
         raise ValueError(f"background must have 3 values, got {len(background)}")
@@ -579,17 +565,13 @@ def grid(
         ValueError: `images` is empty, or an argument is out of range.
     """
     if not isinstance(images, Sequence):
-        raise TypeError(
-            f"images must be a sequence of PIL images, got {type(images).__name__}"
-        )
+        raise TypeError(f"images must be a sequence of PIL images, got {type(images).__name__}")
     pictures = list(images)
     if not pictures:
         raise ValueError("images must not be empty")
     for i, im in enumerate(pictures):
         if not isinstance(im, Image.Image):
-            raise TypeError(
-                f"images[{i}] must be a PIL.Image.Image, got {type(im).__name__}"
-            )
+            raise TypeError(f"images[{i}] must be a PIL.Image.Image, got {type(im).__name__}")
     n = len(pictures)
     cols = math.ceil(math.sqrt(n)) if cols is None else _check_int(cols, "cols", 1)
     cols = min(cols, n)

@@ -1,0 +1,783 @@
+"""`IGCallback`: how attributions of fixed probes evolve during `model.fit`.
+
+The callback sits on top of the library's layers: the compiled engine
+(`keras_ig._explain.Explainer`, one graph reused at every epoch since only the
+weights change), the pictures of `keras_ig._images` (the same ones
+`Explanation.to_images` draws) and the numpy statistics of `_metrics`. Its own
+job is the I/O: when to compute, what to write to TensorBoard, and never
+letting a failure stop training.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+import os
+import re
+import warnings
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ig import _images
+from keras_ig._explain import Explainer, _targets, explainer_for
+from keras_ig._explanation import CompletenessWarning, Explanation
+from keras_ig._quadrature import quadrature
+from keras_ig.callbacks import _metrics, _summaries
+
+TAG = "integrated_gradients"
+"""Subfolder of `log_dir` and prefix of every tag the callback writes."""
+
+# Same tolerance as `keras_ig.explain(warn=True)`.
+_COMPLETENESS_TOLERANCE = 0.05
+
+
+class IGCallbackWarning(UserWarning):
+    """Part of an epoch's Integrated Gradients summaries could not be made."""
+
+
+# --------------------------------------------------------------------------
+# argument checks (pure: nothing here touches the model or the filesystem)
+
+
+def _check_int(value: Any, name: str, minimum: int, *, optional: bool = False) -> Any:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        kind = "None or an int" if optional else "an int"
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def _leaf(value: Any, name: str) -> np.ndarray:
+    if isinstance(value, tf.Tensor | tf.Variable):
+        value = value.numpy()
+    try:
+        arr = np.array(value)  # a copy: later edits by the caller do not leak in
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} could not be read as an array: {err}") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if arr.ndim < 1 or arr.shape[0] < 1:
+        raise ValueError(f"{name} must be batch-first with at least one row, got {arr.shape}")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf")
+    if arr.dtype == np.float64 and keras.config.floatx() != "float64":
+        arr = arr.astype(keras.config.floatx())
+    return arr
+
+
+def _as_probes(probes: Any) -> tuple[Any, int]:
+    """Probes as numpy (a dict or list of arrays for multi-input models) and P."""
+    if isinstance(probes, dict):
+        if not probes:
+            raise ValueError("probes must not be empty")
+        out: Any = {key: _leaf(v, f"probes[{key!r}]") for key, v in probes.items()}
+        leaves = list(out.values())
+    elif (
+        isinstance(probes, list | tuple)
+        and probes
+        and all(isinstance(v, np.ndarray | tf.Tensor | tf.Variable) for v in probes)
+    ):
+        leaves = [_leaf(v, f"probes[{i}]") for i, v in enumerate(probes)]
+        out = type(probes)(leaves)
+    else:
+        out = _leaf(probes, "probes")
+        leaves = [out]
+    n = leaves[0].shape[0]
+    for i, leaf in enumerate(leaves):
+        if leaf.shape[0] != n:
+            raise ValueError(f"probes: input {i} has {leaf.shape[0]} rows, input 0 has {n}")
+    return out, n
+
+
+def _check_masks(masks: Any, n: int) -> np.ndarray | None:
+    if masks is None:
+        return None
+    arr = np.array(masks.numpy() if isinstance(masks, tf.Tensor) else masks)
+    if arr.dtype != np.bool_:
+        raise TypeError(f"masks must be a boolean array [P, H, W], got dtype {arr.dtype}")
+    if arr.ndim < 2 or arr.shape[0] != n:
+        raise ValueError(
+            f"masks must hold one region per probe, shape [{n}, H, W]; got {arr.shape}"
+        )
+    return arr
+
+
+def _check_target(target: Any, n: int) -> Any:
+    if target is None or callable(target):
+        return target
+    _targets(target, n)  # raises a TypeError/ValueError naming `target`
+    return target if isinstance(target, numbers.Integral) else np.array(target)
+
+
+def _check_log_dir(log_dir: Any) -> str:
+    if not isinstance(log_dir, str | os.PathLike):
+        raise TypeError(f"log_dir must be a str or os.PathLike, got {type(log_dir).__name__}")
+    path = os.fspath(log_dir)
+    if not path:
+        raise ValueError("log_dir must not be empty")
+    return path
+
+
+def _check_percentile(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"clip_percentile must be a number, got {type(value).__name__}")
+    if not 0.0 < float(value) <= 100.0:
+        raise ValueError(f"clip_percentile must be in (0, 100], got {value}")
+    return float(value)
+
+
+def _for_probes(message: str) -> str:
+    """Engine messages name the inputs `x`; the callback's user passed `probes`."""
+    return re.sub(r"^x(?=[\[\s])", "probes", message)
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "\\n")
+
+
+# --------------------------------------------------------------------------
+# the callback
+
+
+class IGCallback(keras.callbacks.Callback):
+    """Log Integrated Gradients of fixed probes to TensorBoard during training.
+
+    At the end of every `every_n_epochs`-th epoch (epochs whose 0-based index
+    `epoch` has `(epoch + 1) % every_n_epochs == 0`) the callback explains
+    `probes` with the model's current weights and writes, with `epoch` as
+    the step (so a run resumed with `initial_epoch` continues the curves),
+    into `os.path.join(log_dir, "integrated_gradients")` (next to
+    `keras.callbacks.TensorBoard`'s `train/` and `validation/` when they
+    share `log_dir`):
+
+    - Images `integrated_gradients/probe_{i}`: probe | map | overlay for
+      image inputs (mask outlined in green), tokens on coloured backgrounds
+      for text, a bar chart for tabular rows — `Explanation.to_images`'s
+      pictures;
+    - Scalars `integrated_gradients/completeness_gap/max_abs`, `/mean_abs`,
+      `/relative_max`, `/relative_mean` (`|delta|`, and `|delta|` over
+      `|F(x) - F(baseline)|`);
+    - Scalars `integrated_gradients/drift/probe_{i}` and `/drift/mean`: the
+      Spearman rank correlation between a probe's map now and at the
+      previous logged epoch (1: same ranking; from the second logged epoch
+      on);
+    - with `masks`: Scalars `integrated_gradients/localization/probe_{i}`
+      and `/localization/mean`, the share of positive attribution inside
+      the mask;
+    - with `histograms`: Histograms `integrated_gradients/attributions/
+      probe_{i}` of the map's values;
+    - for text: Text `integrated_gradients/tokens/probe_{i}`, a table of
+      tokens and scores; and once per `fit`, Text
+      `integrated_gradients/config` with the settings.
+
+    Maps are per probe: image attributions summed over channels `[H, W]`,
+    text attributions summed over the embedding `[T]`, tabular rows `[F]`.
+
+    The compiled engine is built once (in the first `on_train_begin`, where
+    a one-step run also checks probes, target, layer and baseline against
+    the model) and reused at every epoch and by later `fit` calls. Pictures
+    are drawn and written on a background thread while the next epoch
+    trains (`background_writes`); the writer is flushed after every logged
+    epoch and closed at train end. A failure at an epoch (e.g. NaN weights)
+    gives an `IGCallbackWarning` and skips what cannot be written; training
+    goes on.
+
+    Args:
+        probes: `[P, ...]` inputs to follow, as the model takes them (a list
+            or dict of arrays for a multi-input model). Copied.
+        log_dir: TensorBoard log folder; summaries go to its
+            `integrated_gradients/` subfolder. Created at train begin.
+        target: what to explain, as in `keras_ig.explain`: None (the only
+            unit, else the predicted class at each epoch — which can change
+            from epoch to epoch; pass the labels to follow one class), an int,
+            `int[P]`, or a callable `f(outputs) -> [P]`.
+        baseline: as in `keras_ig.explain`.
+        steps: quadrature points.
+        method: quadrature rule.
+        layer: attribute at this layer's output (e.g. the `Embedding` for
+            token ids).
+        output: as in `keras_ig.explain` (e.g. `"logits"`).
+        every_n_epochs: log after epochs `n-1, 2n-1, ...` (0-based).
+        masks: `bool[P, H, W]` (generally `bool[P, *map]`): one region per
+            probe, for the localization score and the outline.
+        vocabulary: token strings by id: a list, or a `StringLookup` /
+            `TextVectorization` (its `get_vocabulary()` at train begin).
+        feature_names: `F` names for tabular bar charts.
+        signed: image maps by sign (blue/red) or by magnitude.
+        clip_percentile: percentile of `|attr|` drawn at full colour.
+        batch_size: most rows per model call inside the engine (None: the
+            engine's default, about 4M elements).
+        histograms: write attribution histograms.
+        max_probes: draw images, histograms, text and per-probe scalars for
+            the first `max_probes` probes only (means and `history` use all);
+            None for all.
+        kind: None to infer from shapes, or `"image"`, `"text"`, `"tabular"`.
+        min_size: image panels are enlarged to at least this short side.
+        pad_id: trailing tokens with this id are not drawn (None: keep).
+        n_baselines: random baselines for `"uniform"`/`"gaussian"`.
+        seed: seed of random baselines; fixed so that every epoch uses the
+            same ones (otherwise drift would measure the noise).
+        warn_completeness: warn (once per `fit`) when a relative completeness
+            gap exceeds 5% — a sign that `steps` is too low.
+        background_writes: draw, encode and write the pictures on one
+            background thread while the next epoch trains (at most one epoch
+            in flight; all finished and flushed by `on_train_end`). The
+            attributions, `history` and warnings about them are always
+            computed before `on_epoch_end` returns. False: write before
+            returning, so each epoch is on disk when the next one starts.
+
+    Attributes:
+        history: one dict per logged epoch, across `fit` calls on the same
+            model: `{"epoch": int, "delta": float32[P], "localization":
+            float64[P] | None, "localization_mean": float | None,
+            "drift_mean": float | None}` (NaN where undefined or failed;
+            None without masks, or without a previous map for drift).
+        last_explanation: the latest `Explanation` (None before the first).
+
+    Raises:
+        TypeError, ValueError: a bad argument (here), or at `on_train_begin`
+            probes, target, layer, baseline, masks, feature_names or log_dir
+            that do not fit the model or cannot be written.
+
+    Example:
+        >>> data = keras_ig.datasets.make_shapes(2000)
+        >>> cb = IGCallback(data.images[:8], "logs/run1",
+        ...                 target=data.labels[:8], masks=data.masks[:8])
+        >>> model.fit(data.images, data.labels, epochs=10, callbacks=[cb])
+        >>> cb.history[-1]["localization_mean"]
+    """
+
+    def __init__(
+        self,
+        probes: Any,
+        log_dir: str | os.PathLike = "logs/ig",
+        *,
+        target: int | Sequence[int] | np.ndarray | Callable | None = None,
+        baseline: Any = "zeros",
+        steps: int = 32,
+        method: str = "gausslegendre",
+        layer: keras.layers.Layer | str | None = None,
+        output: keras.layers.Layer | str | None = None,
+        every_n_epochs: int = 1,
+        masks: np.ndarray | None = None,
+        vocabulary: Sequence[str] | keras.layers.Layer | None = None,
+        feature_names: Sequence[str] | None = None,
+        signed: bool = True,
+        clip_percentile: float = 99.0,
+        batch_size: int | None = None,
+        histograms: bool = True,
+        max_probes: int | None = None,
+        kind: str | None = None,
+        min_size: int = 128,
+        pad_id: int | None = 0,
+        n_baselines: int = 8,
+        seed: int | None = 0,
+        warn_completeness: bool = True,
+        background_writes: bool = True,
+    ) -> None:
+        super().__init__()
+        self.probes, self.num_probes = _as_probes(probes)
+        self.log_dir = _check_log_dir(log_dir)
+        self.target = _check_target(target, self.num_probes)
+        self.baseline = baseline
+        quadrature(method, steps)  # raises on a bad method or steps
+        self.steps, self.method = int(steps), method
+        if layer is not None and not isinstance(layer, str | keras.layers.Layer):
+            raise TypeError(f"layer must be a layer or its name, got {type(layer).__name__}")
+        self.layer, self.output = layer, output
+        self.every_n_epochs = _check_int(every_n_epochs, "every_n_epochs", 1)
+        self.masks = _check_masks(masks, self.num_probes)
+        if vocabulary is not None and not callable(getattr(vocabulary, "get_vocabulary", None)):
+            _images.resolve_vocabulary(vocabulary)  # check a plain list now
+        self.vocabulary = vocabulary
+        self.feature_names = _images.check_feature_names(feature_names)
+        self.signed = _check_bool(signed, "signed")
+        self.clip_percentile = _check_percentile(clip_percentile)
+        self.batch_size = _check_int(batch_size, "batch_size", 1, optional=True)
+        self.histograms = _check_bool(histograms, "histograms")
+        self.max_probes = _check_int(max_probes, "max_probes", 1, optional=True)
+        if kind is not None and kind not in _images.KINDS:
+            raise ValueError(f"kind must be None or one of {list(_images.KINDS)}, got {kind!r}")
+        self.kind = kind
+        self.min_size = _check_int(min_size, "min_size", 0)
+        if pad_id is not None:
+            _check_int(pad_id, "pad_id", -(2**63), optional=True)
+        self.pad_id = pad_id
+        self.n_baselines = _check_int(n_baselines, "n_baselines", 1)
+        self.seed = _check_int(seed, "seed", 0, optional=True)
+        self.warn_completeness = _check_bool(warn_completeness, "warn_completeness")
+        self.background_writes = _check_bool(background_writes, "background_writes")
+
+        self.history: list[dict[str, Any]] = []
+        self.last_explanation: Explanation | None = None
+        self._explainer: Explainer | None = None
+        self._writer: Any = None
+        self._vocab: list[str] | None = None
+        self._previous: list[np.ndarray | None] = [None] * self.num_probes
+        self._seen_model: weakref.ReferenceType | None = None
+        self._config_written = False
+        self._warned_incomplete = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
+
+    # -- paths ----------------------------------------------------------------
+    @property
+    def run_dir(self) -> str:
+        """Where the event files go: `log_dir/integrated_gradients`."""
+        return os.path.join(self.log_dir, TAG)
+
+    @property
+    def _shown(self) -> int:
+        return self.num_probes if self.max_probes is None else min(self.num_probes, self.max_probes)
+
+    # -- Keras hooks ----------------------------------------------------------
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Check everything against the model, build the graph, prepare log_dir."""
+        model = self.model
+        self._wait_for_writes()  # a previous fit that ended in an exception
+        if self._seen_model is None or self._seen_model() is not model:
+            # Another model: its history and drift reference start afresh.
+            self.history = []
+            self.last_explanation = None
+            self._previous = [None] * self.num_probes
+        self._seen_model = weakref.ref(model)
+        self._config_written = False
+        self._warned_incomplete = False
+        self._vocab = _images.resolve_vocabulary(self.vocabulary)
+        try:
+            self._explainer = explainer_for(
+                model, target=self.target, layer=self.layer, output=self.output
+            )
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"IGCallback: {err}") from None
+        # One quadrature point: checks probes/target/layer/baseline against
+        # the model and compiles the graph every epoch then reuses (alphas
+        # and weights are graph inputs, so `steps` does not retrace).
+        self._check_against(self._dry_run())
+        self._prepare_log_dir()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Explain the probes and write this epoch's summaries (if due)."""
+        if (epoch + 1) % self.every_n_epochs:
+            return
+        self._log_epoch(int(epoch))
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Finish pending writes, flush and close the writer.
+
+        A later `fit` opens a new writer (a new event file in the same run).
+        """
+        self._wait_for_writes()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._writer is not None:
+            try:
+                self._writer.flush()
+                self._writer.close()
+            except Exception as err:  # never fail the end of training
+                _warn(f"could not close the TensorBoard writer of {self.run_dir!r}: {err}")
+            self._writer = None
+
+    # -- train begin ----------------------------------------------------------
+    def _explain(self, *, steps: int, method: str) -> Explanation:
+        if self._explainer is None:
+            raise RuntimeError("IGCallback: on_train_begin has not run")
+        return self._explainer.explain(
+            self.probes,
+            target=self.target,
+            baseline=self.baseline,
+            steps=steps,
+            method=method,
+            batch_size=self.batch_size,
+            n_baselines=self.n_baselines,
+            seed=self.seed,
+            warn=False,
+        )
+
+    def _dry_run(self) -> Explanation:
+        """IG with one quadrature point: checks the settings against the model.
+
+        It also compiles the graph that every epoch then reuses: alphas and
+        weights are inputs of the graph, so a different `steps` or `method`
+        does not retrace.
+        """
+        try:
+            return self._explain(steps=1, method="riemann_middle")
+        except (TypeError, ValueError) as err:
+            cls = TypeError if isinstance(err, TypeError) else ValueError
+            raise cls(f"IGCallback: {_for_probes(str(err))}") from None
+        except tf.errors.OpError as err:
+            raise ValueError(
+                f"IGCallback: probes could not be explained with this model: {err.message}"
+            ) from None
+
+    def _check_against(self, dry: Explanation) -> None:
+        """Checks of probes, masks, vocabulary and feature_names needing the model."""
+        if len(dry) != self.num_probes:
+            raise ValueError(
+                f"IGCallback: probes were read as {self.num_probes} rows per input, but "
+                f"the model sees {len(dry)}; a list of arrays is one array per model "
+                "input: for a single-input model pass one array [P, ...]"
+            )
+        try:
+            rows = _images.views(dry, kind=self.kind, vocabulary=self._vocab, pad_id=self.pad_id)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"IGCallback: {err}") from None
+        first = rows[0]
+        kinds = sorted({view.kind for view in first})
+        if self.masks is not None:
+            if len(first) != 1:
+                raise ValueError(
+                    f"IGCallback: masks need one attributed input; this model has {len(first)}"
+                )
+            view = first[0]
+            want = (self.num_probes, *view.scores.shape)
+            if self.masks.shape != want:
+                raise ValueError(
+                    f"IGCallback: masks has shape {self.masks.shape}; expected {want}, one "
+                    f"region per probe shaped like its {view.kind} attribution map "
+                    f"{view.scores.shape}"
+                )
+        if self.feature_names is not None:
+            sizes = {view.scores.size for view in first if view.kind == "tabular"}
+            if not sizes:
+                raise ValueError(
+                    f"IGCallback: feature_names given, but the probes are {kinds}, not tabular"
+                )
+            if len(self.feature_names) not in sizes or len(sizes) > 1:
+                raise ValueError(
+                    f"IGCallback: feature_names has {len(self.feature_names)} names; the "
+                    f"probes have {sorted(sizes)} features"
+                )
+        if self._vocab is not None:
+            if "text" not in kinds:
+                raise ValueError(
+                    f"IGCallback: vocabulary given, but the probes are {kinds}, not "
+                    "token ids explained at an embedding (layer=)"
+                )
+            ids = [leaf for leaf in _images._flatten(self.probes) if leaf.dtype.kind in "iu"]
+            top = max(int(leaf.max()) for leaf in ids) if ids else -1
+            if top >= len(self._vocab):
+                raise ValueError(
+                    f"IGCallback: vocabulary has {len(self._vocab)} tokens but the "
+                    f"probes contain token id {top}"
+                )
+
+    def _prepare_log_dir(self) -> None:
+        run_dir = self.run_dir
+        try:
+            tf.io.gfile.makedirs(run_dir)
+        except (OSError, tf.errors.OpError) as err:
+            msg = getattr(err, "message", None) or str(err)
+            raise ValueError(
+                f"IGCallback: log_dir {self.log_dir!r} cannot be created: {msg}"
+            ) from None
+        if "://" not in run_dir and not os.access(run_dir, os.W_OK | os.X_OK):
+            raise ValueError(f"IGCallback: log_dir {self.log_dir!r} is not writable")
+
+    def _writer_or_none(self, epoch: int) -> Any:
+        if self._writer is None:
+            try:
+                self._writer = tf.summary.create_file_writer(self.run_dir)
+            except Exception as err:
+                _warn(f"epoch {epoch}: cannot open a TensorBoard writer in {self.run_dir!r}: {err}")
+                return None
+        return self._writer
+
+    # -- one epoch ------------------------------------------------------------
+    def _log_epoch(self, epoch: int) -> None:
+        n = self.num_probes
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "delta": np.full(n, np.nan, np.float32),
+            "localization": None if self.masks is None else np.full(n, np.nan),
+            "localization_mean": None if self.masks is None else math.nan,
+            "drift_mean": None,
+        }
+        self.history.append(record)  # one entry per logged epoch, whatever happens
+        try:
+            exp = self._explain(steps=self.steps, method=self.method)
+        except Exception as err:  # never stop training
+            _warn(
+                f"Integrated Gradients failed at epoch {epoch}; nothing is logged "
+                f"for it ({_short(err)})"
+            )
+            return
+        self.last_explanation = exp
+        record["delta"] = np.asarray(exp.delta, np.float32).copy()
+        try:
+            rows = _images.views(exp, kind=self.kind, vocabulary=self._vocab, pad_id=self.pad_id)
+        except Exception as err:
+            _warn(f"epoch {epoch}: cannot read the attributions ({_short(err)})")
+            rows = None
+        maps = [
+            np.concatenate([view.scores.reshape(-1) for view in row]) if rows else None
+            for row in (rows or [None] * n)
+        ]
+        finite = np.array([m is not None and bool(np.all(np.isfinite(m))) for m in maps])
+        finite &= np.isfinite(exp.delta)
+        if not finite.all():
+            bad = np.flatnonzero(~finite).tolist()
+            _warn(
+                f"epoch {epoch}: attributions or completeness gap are not finite for "
+                f"probes {bad[:8]}{'...' if len(bad) > 8 else ''} (NaN or inf in the "
+                "weights or outputs?); their images and statistics are skipped"
+            )
+
+        if self.masks is not None and rows:
+            loc = np.array(
+                [
+                    _metrics.localization(rows[i][0].scores, self.masks[i]) if finite[i] else np.nan
+                    for i in range(n)
+                ]
+            )
+            record["localization"] = loc
+            mean = _metrics.finite_mean(loc)
+            record["localization_mean"] = math.nan if mean is None else mean
+
+        drift = np.full(n, np.nan)
+        for i in np.flatnonzero(finite):
+            before = self._previous[i]
+            if before is not None and before.shape == maps[i].shape:
+                drift[i] = _metrics.spearman(before, maps[i])
+            self._previous[i] = maps[i]
+        record["drift_mean"] = _metrics.finite_mean(drift)
+
+        self._maybe_warn_incomplete(exp, epoch)
+        writer = self._writer_or_none(epoch)
+        if writer is None:
+            return
+        config = not self._config_written
+        self._config_written = True
+        job = functools.partial(
+            self._write_epoch, writer, epoch, exp, rows, finite, drift, record, config
+        )
+        if not self.background_writes:
+            self._warn_all(job())
+            return
+        self._wait_for_writes()  # at most one epoch in flight: bounded memory
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="IGCallback")
+        self._pending = self._pool.submit(job)
+
+    def _write_epoch(
+        self,
+        writer: Any,
+        epoch: int,
+        exp: Explanation,
+        rows: list | None,
+        finite: np.ndarray,
+        drift: np.ndarray,
+        record: dict,
+        config: bool,
+    ) -> list[str]:
+        """Draw, encode and write one epoch; returns the problems met.
+
+        Runs on the writer thread with `background_writes`: it only reads
+        its arguments (fresh arrays of this epoch) and the callback's fixed
+        settings, and never raises.
+        """
+        problems: list[str] = []
+        try:
+            batch = _summaries.SummaryBatch()
+            self._add_scalars(batch, exp, record, drift, config)
+            self._add_probes(batch, exp, rows, finite, epoch, problems)
+            with writer.as_default(step=epoch):
+                batch.write(step=epoch)
+            writer.flush()
+        except Exception as err:  # e.g. the disk filled up
+            problems.append(f"epoch {epoch}: writing the summaries failed ({_short(err)})")
+        return problems
+
+    def _wait_for_writes(self) -> None:
+        """Wait for the writer thread's epoch, then warn about its problems."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._warn_all(pending.result())
+
+    @staticmethod
+    def _warn_all(problems: list[str]) -> None:
+        for message in problems:
+            _warn(message)
+
+    def _maybe_warn_incomplete(self, exp: Explanation, epoch: int) -> None:
+        if not self.warn_completeness or self._warned_incomplete:
+            return
+        rel = exp.relative_delta
+        gap = np.abs(exp.scores - exp.baseline_scores)
+        slack = 1e-5 * (np.abs(exp.scores) + np.abs(exp.baseline_scores)) + 1e-6
+        bad = np.abs(exp.delta) > _COMPLETENESS_TOLERANCE * gap + slack
+        if np.any(bad):
+            self._warned_incomplete = True
+            warnings.warn(
+                f"IGCallback: at epoch {epoch} the completeness gap is above "
+                f"{_COMPLETENESS_TOLERANCE:.0%} of |F(x) - F(baseline)| for "
+                f"{int(bad.sum())} of {len(bad)} probes (worst relative gap "
+                f"{float(np.max(rel[bad])):.3g}) with {self.method!r} at steps="
+                f"{self.steps}; raise steps (see the completeness_gap scalars). "
+                "Warned once per fit.",
+                CompletenessWarning,
+                stacklevel=3,
+            )
+
+    # -- writing --------------------------------------------------------------
+    def _add_scalars(
+        self,
+        batch: _summaries.SummaryBatch,
+        exp: Explanation,
+        record: dict,
+        drift: np.ndarray,
+        config: bool,
+    ) -> None:
+        delta = np.abs(np.asarray(exp.delta, np.float64))
+        delta = delta[np.isfinite(delta)]
+        rel = exp.relative_delta[np.isfinite(exp.relative_delta)]
+        gap = f"{TAG}/completeness_gap"
+        batch.scalar(f"{gap}/max_abs", delta.max() if delta.size else None)
+        batch.scalar(f"{gap}/mean_abs", delta.mean() if delta.size else None)
+        batch.scalar(f"{gap}/relative_max", rel.max() if rel.size else None)
+        batch.scalar(f"{gap}/relative_mean", rel.mean() if rel.size else None)
+        for i in range(self._shown):
+            batch.scalar(f"{TAG}/drift/probe_{i}", drift[i])
+        batch.scalar(f"{TAG}/drift/mean", record["drift_mean"])
+        if record["localization"] is not None:
+            for i in range(self._shown):
+                batch.scalar(f"{TAG}/localization/probe_{i}", record["localization"][i])
+            batch.scalar(f"{TAG}/localization/mean", record["localization_mean"])
+        if config:
+            batch.text(f"{TAG}/config", self._config_markdown())
+
+    def _add_probes(
+        self,
+        batch: _summaries.SummaryBatch,
+        exp: Explanation,
+        rows: list | None,
+        finite: np.ndarray,
+        epoch: int,
+        problems: list[str],
+    ) -> None:
+        if not rows:
+            return
+        for i in range(self._shown):
+            if not finite[i]:
+                continue
+            row = rows[i]
+            try:
+                batch.image(f"{TAG}/probe_{i}", self._picture(row, i), self._describe(exp, row, i))
+            except Exception as err:
+                problems.append(f"epoch {epoch}: cannot draw probe {i} ({_short(err)})")
+            if self.histograms:
+                values = np.concatenate([view.scores.reshape(-1) for view in row])
+                batch.histogram(f"{TAG}/attributions/probe_{i}", values)
+            texts = [view for view in row if view.kind == "text"]
+            if texts:
+                batch.text(f"{TAG}/tokens/probe_{i}", _token_markdown(exp, i, texts))
+
+    def _picture(self, row: list, i: int) -> Any:
+        pictures = []
+        for view in row:
+            mask = None
+            if self.masks is not None and view.kind == "image" and view.probe is not None:
+                mask = self.masks[i]
+            pictures.append(
+                _images.draw(
+                    view,
+                    feature_names=self.feature_names,
+                    mask=mask,
+                    signed=self.signed,
+                    clip_percentile=self.clip_percentile,
+                    min_size=self.min_size,
+                )
+            )
+        return _images.side_by_side(pictures)
+
+    def _describe(self, exp: Explanation, row: list, i: int) -> str:
+        """The image card's description (markdown)."""
+        target = "callable" if exp.target is None else int(exp.target[i])
+        parts = {
+            "image": "probe | attribution map | overlay"
+            + (" (mask outlined in green)" if self.masks is not None else ""),
+            "text": "tokens on their attribution (summed over the embedding)",
+            "tabular": "per-feature attributions, largest |value| first",
+        }
+        kinds = ", ".join(parts[view.kind] for view in row)
+        colours = "red positive, blue negative" if self.signed else "magnitude"
+        return (
+            f"Probe {i}, target {target}: {kinds}; {colours}, scaled to the "
+            f"{self.clip_percentile:g}th percentile of |attribution|. "
+            f"F(x) = {float(exp.scores[i]):.4g}, F(baseline) = "
+            f"{float(exp.baseline_scores[i]):.4g}, completeness gap = "
+            f"{float(exp.delta[i]):.2e}."
+        )
+
+    def _config_markdown(self) -> str:
+        def describe(value: Any) -> str:
+            if isinstance(value, np.ndarray):
+                return f"array {value.shape}" if value.size > 16 else str(value.tolist())
+            if isinstance(value, keras.layers.Layer):
+                return f"layer {value.name!r}"
+            if callable(value):
+                return getattr(value, "__name__", type(value).__name__)
+            if hasattr(value, "shape"):
+                return f"{type(value).__name__} {tuple(value.shape)}"
+            return repr(value)
+
+        settings = {
+            "probes": self.num_probes,
+            "target": describe(self.target),
+            "baseline": describe(self.baseline),
+            "steps": self.steps,
+            "method": self.method,
+            "layer": describe(self.layer),
+            "output": describe(self.output),
+            "every_n_epochs": self.every_n_epochs,
+            "masks": "yes" if self.masks is not None else "no",
+        }
+        lines = ["| setting | value |", "|---|---|"]
+        lines += [f"| {k} | {_markdown_cell(str(v))} |" for k, v in settings.items()]
+        return "\n".join(lines)
+
+
+def _token_markdown(exp: Explanation, i: int, views: list) -> str:
+    target = "callable" if exp.target is None else int(exp.target[i])
+    lines = [
+        f"target {target} · F(x) = {float(exp.scores[i]):.4g} · F(baseline) = "
+        f"{float(exp.baseline_scores[i]):.4g} · completeness gap = "
+        f"{float(exp.delta[i]):.2e}",
+        "",
+    ]
+    for view in views:
+        lines += ["| position | token | attribution |", "|---:|---|---:|"]
+        lines += [
+            f"| {t} | {_markdown_cell(view.tokens[t])} | {view.scores[t]:+.4g} |"
+            for t in range(view.length)
+        ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _short(err: BaseException) -> str:
+    text = getattr(err, "message", None) or str(err) or type(err).__name__
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return f"{type(err).__name__}: {first[:300]}"
+
+
+def _warn(message: str) -> None:
+    warnings.warn(f"IGCallback: {message}", IGCallbackWarning, stacklevel=3)

@@ -1,0 +1,699 @@
+"""The `keras-ig` command line: `keras-ig demo` and `keras-ig explain`.
+
+    keras-ig demo                                   # train, watch in TensorBoard
+    keras-ig explain model.keras cat.png dog.png --out ig/
+
+This is the I/O layer on top of the library: argument parsing, reading models
+and inputs from disk, writing pictures and arrays. Every failure the user can
+cause (a missing file, a model that does not load, an input of the wrong
+size) ends as one line on stderr and exit status 1; argparse's own usage
+errors exit with 2. Set `KERAS_IG_DEBUG=1` to get the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import os
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keras_ig._quadrature import RULES
+from keras_ig._version import __version__
+
+PROG = "keras-ig"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+ARRAY_SUFFIXES = (".npy",)
+BASELINE_NAMES = ("zeros", "black", "blur", "uniform", "gaussian")
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# Inputs explained per engine call: big enough to batch the path points of
+# small images, small enough for the progress bar to move.
+_CHUNK = 16
+# Above this relative completeness gap the numbers deserve a note (the same
+# tolerance as keras_ig.CompletenessWarning).
+_GAP_TOLERANCE = 0.05
+
+
+class CLIError(Exception):
+    """A failure the user can fix: printed as one line, exit status 1."""
+
+
+# --------------------------------------------------------------------------
+# argument parsing
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _target(text: str) -> int | None:
+    """`predicted` -> None (the model's own class); otherwise a unit index."""
+    if text == "predicted":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an output index or 'predicted', got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _baseline(text: str) -> str | float:
+    if text in BASELINE_NAMES:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected one of {', '.join(BASELINE_NAMES)} or a number, got {text!r}"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `keras-ig` argument parser, with its `demo` and `explain` commands."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Integrated Gradients for Keras 3 models.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="train a small CNN and watch its attributions in TensorBoard",
+        description=(
+            "Train a small CNN on synthetic shapes with known object masks, "
+            "log Integrated Gradients of fixed probe images to TensorBoard every "
+            "epoch, and print how much of the positive attribution falls on the "
+            "object (localisation) next to the object's share of the image (chance)."
+        ),
+    )
+    demo.add_argument(
+        "--epochs", type=_positive_int, metavar="N", help="training epochs (default 8)"
+    )
+    demo.add_argument(
+        "--steps",
+        type=_positive_int,
+        metavar="N",
+        help="integration steps per attribution (default 32)",
+    )
+    demo.add_argument(
+        "--logdir", default=None, metavar="DIR", help="logs and pictures (default runs/demo)"
+    )
+    demo.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="seed of data and weights (default 0)"
+    )
+    demo.add_argument(
+        "--quick", action="store_true", help="tiny data and model: runs in seconds (for tests)"
+    )
+    demo.set_defaults(handler=_run_demo)
+
+    explain = commands.add_parser(
+        "explain",
+        help="explain a saved model's predictions on images or .npy arrays",
+        description=(
+            "Load a saved Keras model (.keras, .h5 or a SavedModel directory), "
+            "compute Integrated Gradients for each input and write a picture and the "
+            "raw attributions (.npy) per input into --out, with summary.csv. Images "
+            "(PNG, JPEG, ...) are converted to the model's channel count, resized to "
+            "its input size and scaled to [0, 1]. .npy files keep their values (one "
+            "input, or a batch along the first axis); image-shaped ones of another "
+            "size are resized too. A directory stands for the images and .npy files "
+            "in it."
+        ),
+    )
+    explain.add_argument("model", metavar="MODEL", help=".keras/.h5 file or SavedModel dir")
+    explain.add_argument("inputs", nargs="+", metavar="INPUT", help="image, .npy file or dir")
+    explain.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    explain.add_argument(
+        "--target",
+        type=_target,
+        default=None,
+        metavar="N|predicted",
+        help="output unit to explain (default: the predicted class)",
+    )
+    explain.add_argument(
+        "--baseline",
+        type=_baseline,
+        default="zeros",
+        metavar="zeros|blur|uniform|gaussian|VALUE",
+        help="reference input x' (default zeros; a number is a constant input)",
+    )
+    explain.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=64,
+        metavar="N",
+        help="integration steps (default 64)",
+    )
+    explain.add_argument(
+        "--method",
+        choices=sorted(RULES),
+        default="gausslegendre",
+        help="quadrature rule (default gausslegendre)",
+    )
+    explain.add_argument(
+        "--layer",
+        metavar="NAME",
+        help="attribute at this layer's output (e.g. an Embedding for token ids)",
+    )
+    explain.add_argument(
+        "--logits",
+        action="store_true",
+        help="explain the scores before the final softmax/sigmoid",
+    )
+    explain.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        metavar="N",
+        help="most rows sent through the model at once",
+    )
+    explain.add_argument(
+        "--seed", type=int, default=0, help="seed of the random baselines (default 0)"
+    )
+    explain.add_argument(
+        "--no-resize",
+        action="store_true",
+        help="fail on inputs of another size instead of resizing them",
+    )
+    explain.epilog = "example: keras-ig explain model.keras cat.png dog.jpg --out ig/ --logits"
+    explain.set_defaults(handler=_run_explain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `keras-ig` with `argv` (default `sys.argv[1:]`).
+
+    Returns:
+        The exit status: 0 on success, 1 for an error the user can fix (one
+        line on stderr). Usage errors exit with 2 from argparse.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except CLIError as err:
+        return _fail(str(err))
+    except (ValueError, TypeError) as err:
+        # The library validates with named ValueError/TypeError: the message
+        # is already the explanation.
+        if os.environ.get("KERAS_IG_DEBUG"):
+            raise
+        return _fail(_first_line(err))
+    except Exception as err:  # a user never sees a traceback
+        if os.environ.get("KERAS_IG_DEBUG"):
+            raise
+        return _fail(
+            f"{type(err).__name__}: {_first_line(err)} (KERAS_IG_DEBUG=1 shows the traceback)"
+        )
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+# --------------------------------------------------------------------------
+# TensorFlow start-up
+
+
+@contextlib.contextmanager
+def _stderr_into(file: Any) -> Iterator[None]:
+    """Point file descriptor 2 (C++ logging included) at `file` for a while."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(file.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def start_tensorflow() -> None:
+    """Import TensorFlow and pick its devices with the C++ start-up log held back.
+
+    TensorFlow's native start-up lines (oneDNN, CUDA probing) ignore
+    `TF_CPP_MIN_LOG_LEVEL`; on a machine without a GPU they read like errors.
+    They are replayed if start-up fails, and shown when `KERAS_IG_DEBUG` is set.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ.get("KERAS_IG_DEBUG"):
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        return
+    with tempfile.TemporaryFile() as log:
+        try:
+            with _stderr_into(log):
+                import tensorflow as tf
+
+                tf.config.list_physical_devices()
+        except BaseException:
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace"))
+            raise
+
+
+# --------------------------------------------------------------------------
+# keras-ig demo
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    start_tensorflow()
+    from keras_ig import _demo
+
+    _demo.run(
+        epochs=args.epochs,
+        steps=args.steps,
+        logdir=args.logdir,
+        seed=args.seed,
+        quick=args.quick,
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------
+# keras-ig explain: checks that need no TensorFlow
+
+
+def check_model_path(path: Path) -> None:
+    """Fail early, without TensorFlow, on a path that cannot be a Keras model."""
+    if not path.exists():
+        raise CLIError(f"model not found: {path}")
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file():
+            raise CLIError(f"{path} is a directory but not a SavedModel (no saved_model.pb)")
+        return
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".keras":
+            if not zipfile.is_zipfile(path):
+                raise CLIError(f"{path} is not a Keras model file (a .keras file is a zip archive)")
+        elif suffix in (".h5", ".hdf5"):
+            with path.open("rb") as f:
+                if f.read(len(_HDF5_SIGNATURE)) != _HDF5_SIGNATURE:
+                    raise CLIError(f"{path} is not an HDF5 file")
+        else:
+            raise CLIError(
+                f"{path}: MODEL must be a .keras file, a .h5 file or a SavedModel directory"
+            )
+    except OSError as err:
+        raise CLIError(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def collect_inputs(paths: Sequence[str]) -> list[Path]:
+    """The input files: files as given, directories expanded (sorted)."""
+    files: list[Path] = []
+    supported = IMAGE_SUFFIXES + ARRAY_SUFFIXES
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in supported
+            )
+            if not found:
+                raise CLIError(f"{path}: directory holds no images or .npy files")
+            files.extend(found)
+        elif not path.exists():
+            raise CLIError(f"input not found: {path}")
+        elif path.suffix.lower() not in supported:
+            raise CLIError(
+                f"{path}: unsupported input type {path.suffix or '(no suffix)'!r}; give "
+                "images (.png, .jpg, ...) or .npy arrays"
+            )
+        else:
+            files.append(path)
+    return files
+
+
+# --------------------------------------------------------------------------
+# keras-ig explain: models and inputs
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What one input row of the model looks like.
+
+    Attributes:
+        shape: the row shape without the batch axis; None for a free axis.
+        dtype: the input dtype name, e.g. `"float32"` or `"int32"`.
+    """
+
+    shape: tuple[int | None, ...]
+    dtype: str
+
+    @property
+    def image_layout(self) -> bool:
+        """`[H, W]` or `[H, W, C]` with 1, 3 or 4 channels."""
+        return len(self.shape) == 2 or (len(self.shape) == 3 and self.shape[-1] in (1, 3, 4))
+
+    @property
+    def floating(self) -> bool:
+        return np.issubdtype(np.dtype(self.dtype), np.floating)
+
+    def describe(self) -> str:
+        dims = ["?" if d is None else str(d) for d in self.shape]
+        return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def load_model(path: Path) -> Any:
+    """A Keras model from a .keras/.h5 file or a SavedModel directory."""
+    import keras
+
+    if path.is_dir():
+        return _load_saved_model(path)
+    try:
+        # compile=False: no optimizer or metrics are needed to explain, and it
+        # avoids Keras's warnings about unbuilt metrics.
+        return keras.models.load_model(path, compile=False)
+    except Exception as err:  # Keras raises many types for a bad file
+        raise CLIError(f"cannot load {path} as a Keras model: {_first_line(err)}") from None
+
+
+def _load_saved_model(path: Path) -> Any:
+    """Wrap a SavedModel's serving endpoint in a one-input Keras model."""
+    import keras
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as err:  # TF raises many types for a bad directory
+        raise CLIError(f"cannot load SavedModel {path}: {_first_line(err)}") from None
+    # `serve` is what model.export() writes; serving_default is the TF default.
+    endpoints = [name for name in ("serve", "serving_default") if name in loaded.signatures]
+    if not endpoints:
+        raise CLIError(
+            f"SavedModel {path} has no serve/serving_default signature "
+            f"(it has {sorted(loaded.signatures)})"
+        )
+    signature = loaded.signatures[endpoints[0]]
+    specs = tf.nest.flatten(signature.structured_input_signature)
+    if len(specs) != 1:
+        raise CLIError(
+            f"SavedModel {path} takes {len(specs)} inputs; keras-ig explain handles one "
+            "(use keras_ig.explain from Python)"
+        )
+    spec = specs[0]
+    layer = keras.layers.TFSMLayer(str(path), call_endpoint=endpoints[0])
+    inp = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype.name)
+    out = layer(inp)
+    if isinstance(out, dict):
+        if len(out) != 1:
+            raise CLIError(
+                f"SavedModel {path} returns {len(out)} outputs ({sorted(out)}); "
+                "keras-ig explain handles one (use keras_ig.explain from Python)"
+            )
+        out = next(iter(out.values()))
+    return keras.Model(inp, out)
+
+
+def input_spec(model: Any) -> InputSpec:
+    """The model's single input, or a `CLIError` saying why it has none."""
+    try:
+        inputs = list(model.inputs or [])
+    except (AttributeError, ValueError):
+        inputs = []
+    if len(inputs) > 1:
+        raise CLIError(
+            f"the model takes {len(inputs)} inputs; keras-ig explain handles one "
+            "(use keras_ig.explain from Python)"
+        )
+    if not inputs:
+        raise CLIError("cannot tell the model's input shape (a subclassed model never built?)")
+    shape = tuple(None if d is None else int(d) for d in inputs[0].shape[1:])
+    return InputSpec(shape=shape, dtype=str(inputs[0].dtype))
+
+
+def read_image(path: Path, spec: InputSpec, resize: bool) -> np.ndarray:
+    """An image as one model input row, in [0, 1]."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not spec.image_layout:
+        raise CLIError(
+            f"{path}: the model takes inputs of shape {spec.describe()}, not images; "
+            "give .npy files"
+        )
+    if not spec.floating:
+        raise CLIError(f"{path}: the model takes {spec.dtype} inputs, not images")
+    channels = 1 if len(spec.shape) == 2 else spec.shape[-1]
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
+    try:
+        with Image.open(path) as img:
+            picture = img.convert(mode)  # first frame; loads the pixels
+    except (UnidentifiedImageError, OSError) as err:
+        raise CLIError(f"{path}: not a readable image ({_first_line(err)})") from None
+    height, width = spec.shape[0], spec.shape[1]
+    wanted = (width or picture.width, height or picture.height)
+    if picture.size != wanted:
+        if not resize:
+            raise CLIError(
+                f"{path}: image is {picture.width}x{picture.height} pixels; the model "
+                f"expects {wanted[0]}x{wanted[1]} (leave out --no-resize to resize)"
+            )
+        picture = picture.resize(wanted, Image.Resampling.BILINEAR)
+    row = np.asarray(picture, dtype=np.float32) / 255.0
+    if len(spec.shape) == 3 and channels == 1:
+        row = row[..., None]  # [H, W] -> [H, W, 1]
+    return row
+
+
+def read_array(path: Path, spec: InputSpec, resize: bool) -> list[np.ndarray]:
+    """Rows of a .npy file: one input, or a batch along the first axis."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise CLIError(f"{path}: not a readable .npy file ({_first_line(err)})") from None
+    if arr.dtype.kind not in "biuf":
+        raise CLIError(f"{path}: holds {arr.dtype} values, not numbers")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise CLIError(f"{path}: contains NaN or inf")
+    rank = len(spec.shape)
+    if arr.ndim == rank:
+        rows = [arr]
+    elif arr.ndim == rank + 1:
+        rows = list(arr)
+        if not rows:
+            raise CLIError(f"{path}: holds an empty batch")
+    elif arr.ndim == rank - 1 and spec.shape[-1] == 1:
+        rows = [arr[..., None]]  # greyscale [H, W] for a [H, W, 1] model
+    else:
+        raise CLIError(
+            f"{path}: array of shape {arr.shape} does not fit the model's input "
+            f"{spec.describe()} (one input, or a batch of them)"
+        )
+    if spec.floating:
+        rows = [r.astype(np.float32) for r in rows]
+    elif arr.dtype.kind == "f":
+        raise CLIError(f"{path}: holds floats; the model takes {spec.dtype} inputs")
+    else:
+        rows = [r.astype(spec.dtype) for r in rows]
+    return [_fit_row(r, spec, resize, path) for r in rows]
+
+
+def _fit_row(row: np.ndarray, spec: InputSpec, resize: bool, path: Path) -> np.ndarray:
+    mismatch = [e is not None and e != g for e, g in zip(spec.shape, row.shape, strict=True)]
+    if not any(mismatch):
+        return row
+    # Only the spatial axes of an image-like array can be resized sensibly.
+    spatial_only = spec.image_layout and not any(mismatch[2:]) and spec.floating
+    if not resize or not spatial_only:
+        hint = " (leave out --no-resize to resize it)" if spatial_only else ""
+        raise CLIError(
+            f"{path}: array of shape {row.shape}; the model expects {spec.describe()}{hint}"
+        )
+    import tensorflow as tf
+
+    size = [spec.shape[0] or row.shape[0], spec.shape[1] or row.shape[1]]
+    image = row if row.ndim == 3 else row[..., None]
+    resized = tf.image.resize(image, size, method="bilinear").numpy()
+    return resized if row.ndim == 3 else resized[..., 0]
+
+
+# --------------------------------------------------------------------------
+# keras-ig explain: the run
+
+
+@dataclass
+class _Item:
+    source: Path
+    name: str
+    row: np.ndarray
+
+
+def _unique_names(paths: Sequence[Path], counts: Sequence[int]) -> list[list[str]]:
+    """Output stems: the file stem, `stem-i` for batches, `-2`, `-3` on clashes."""
+    used: set[str] = set()
+    names = []
+    for path, count in zip(paths, counts, strict=True):
+        stems = [path.stem] if count == 1 else [f"{path.stem}-{i}" for i in range(count)]
+        unique = []
+        for stem in stems:
+            candidate, k = stem, 2
+            while candidate in used:
+                candidate, k = f"{stem}-{k}", k + 1
+            used.add(candidate)
+            unique.append(candidate)
+        names.append(unique)
+    return names
+
+
+def _chunks(items: Sequence[_Item]) -> Iterator[list[_Item]]:
+    """Runs of at most `_CHUNK` consecutive items with equal shapes."""
+    chunk: list[_Item] = []
+    for item in items:
+        if chunk and (len(chunk) == _CHUNK or item.row.shape != chunk[0].row.shape):
+            yield chunk
+            chunk = []
+        chunk.append(item)
+    if chunk:
+        yield chunk
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    model_path = Path(args.model)
+    check_model_path(model_path)
+    files = collect_inputs(args.inputs)
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CLIError(f"--out {out_dir} exists and is not a directory")
+
+    start_tensorflow()
+    import keras
+
+    import keras_ig
+
+    model = load_model(model_path)
+    spec = input_spec(model)
+    if not spec.floating and args.layer is None:
+        raise CLIError(
+            f"the model takes {spec.dtype} inputs (token ids?), which have no gradient; "
+            "pass --layer NAME to attribute at a layer's output, e.g. the Embedding"
+        )
+    rows_per_file = [
+        read_array(p, spec, not args.no_resize)
+        if p.suffix.lower() in ARRAY_SUFFIXES
+        else [read_image(p, spec, not args.no_resize)]
+        for p in files
+    ]
+    names = _unique_names(files, [len(r) for r in rows_per_file])
+    items = [
+        _Item(source=p, name=name, row=row)
+        for p, rows, stems in zip(files, rows_per_file, names, strict=True)
+        for row, name in zip(rows, stems, strict=True)
+    ]
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CLIError(f"cannot create --out {out_dir}: {err.strerror or err}") from None
+
+    target = "predicted class" if args.target is None else f"unit {args.target}"
+    print(
+        f"{model_path.name}: input {spec.describe()}, {len(items)} input(s); F = "
+        f"{'logit' if args.logits else 'output'} of the {target}; baseline "
+        f"{args.baseline}; {args.method}, {args.steps} steps"
+    )
+    progress = keras.utils.Progbar(len(items), unit_name="input") if len(items) > 1 else None
+    results = []
+    for chunk in _chunks(items):
+        exp = keras_ig.explain(
+            model,
+            np.stack([item.row for item in chunk]),
+            target=args.target,
+            baseline=args.baseline,
+            steps=args.steps,
+            method=args.method,
+            batch_size=args.batch_size,
+            layer=args.layer,
+            output="logits" if args.logits else None,
+            seed=args.seed,
+            warn=False,  # the gap is printed per input, and summarised below
+        )
+        try:
+            # Drawn by shape: image panels, token strips, bar charts.
+            pictures = exp.to_images()
+        except (ValueError, TypeError):
+            pictures = [None] * len(chunk)  # no picture suits this shape; .npy only
+        for i, item in enumerate(chunk):
+            results.append(_write_one(item, exp, i, pictures[i], out_dir))
+        if progress is not None:
+            progress.add(len(chunk))
+
+    _print_table(results)
+    with (out_dir / "summary.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(results[0]))
+        writer.writeheader()
+        writer.writerows(results)
+    drawn = sum(1 for r in results if r["picture"])
+    print(f"wrote {drawn} picture(s), {len(results)} .npy file(s) and summary.csv to {out_dir}")
+    loose = [r for r in results if float(r["relative_gap"]) > _GAP_TOLERANCE]
+    if loose:
+        print(
+            f"{PROG}: note: completeness gap above {_GAP_TOLERANCE:.0%} of "
+            f"|F(x) - F(baseline)| for {len(loose)} input(s); raise --steps "
+            f"(now {args.steps}) for more faithful attributions",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _write_one(item: _Item, exp: Any, i: int, image: Any, out_dir: Path) -> dict[str, Any]:
+    attr = np.asarray(exp.attributions[i], dtype=np.float32)
+    array_path = out_dir / f"{item.name}.npy"
+    np.save(array_path, attr)
+    picture_path = out_dir / f"{item.name}.png"
+    if image is not None:
+        image.save(picture_path)
+    return {
+        "input": item.name,
+        "source": str(item.source),
+        "target": "" if exp.target is None else int(exp.target[i]),
+        "score": float(exp.scores[i]),
+        "baseline_score": float(exp.baseline_scores[i]),
+        "gap": float(exp.delta[i]),
+        "relative_gap": float(exp.relative_delta[i]),
+        "picture": picture_path.name if image is not None else "",
+        "attributions": array_path.name,
+    }
+
+
+def _print_table(results: Sequence[dict[str, Any]]) -> None:
+    width = max(12, *(len(r["input"]) for r in results))
+    print(
+        f"{'input':<{width}}  {'target':>6}  {'F(x)':>10}  {'F(baseline)':>11}  "
+        f"{'gap':>10}  {'relative gap':>12}"
+    )
+    for r in results:
+        print(
+            f"{r['input']:<{width}}  {r['target']!s:>6}  {r['score']:>10.4g}  "
+            f"{r['baseline_score']:>11.4g}  {r['gap']:>10.2e}  {r['relative_gap']:>12.2%}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
