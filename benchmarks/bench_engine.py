@@ -4,7 +4,7 @@ Run by hand from the repository root, in the project's venv:
 
     export TF_CPP_MIN_LOG_LEVEL=2
     python benchmarks/bench_engine.py [--workloads cnn,mobilenet,mlp,text]
-                                      [--repeats N] [--skip-steps]
+                                      [--repeats N] [--threads T] [--skip-steps]
 
 What it measures, per workload:
 
@@ -20,7 +20,12 @@ What it measures, per workload:
 
 Both are compiled and warmed up first, then timed alternately `--repeats`
 times in one process; the table reports the medians and their ratio
-(target: explain / floor <= 1.10). The ratio is the engine's overhead.
+(target: explain / floor <= 1.10), which is the engine's overhead. On a
+shared machine the medians move with other load: the table also gives the
+median of the per-repeat (paired) ratios and the ratio of median process
+CPU times (`cpu`, user + system of all threads, which other processes on
+the machine disturb far less than wall time); `--threads 1` (TensorFlow's
+intra- and inter-op pools) makes runs steadier at the cost of speed.
 
 Workloads: `cnn` (a small CNN on 28x28x1, 32 inputs, 64 steps), `mobilenet`
 (MobileNetV2 at 96x96x3 with 10 classes, random weights, 8 inputs, 32
@@ -46,16 +51,17 @@ from dataclasses import dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras_ig  # noqa: E402
-from keras_ig._quadrature import quadrature  # noqa: E402
-from keras_ig.datasets import make_shapes  # noqa: E402
+import keras_ig
+from keras_ig._quadrature import quadrature
+from keras_ig.datasets import make_shapes
 
 STEPS_GRID = (2, 4, 8, 16, 32, 64, 128, 256)
 METHOD = "gausslegendre"
+EPOCHS = 10
 
 
 @dataclass
@@ -103,7 +109,12 @@ def train_cnn(model: keras.Model, seed: int = 0) -> keras.Model:
     """A few epochs on 28px shapes, so F is far from linear along the path."""
     data = make_shapes(2048, size=28, seed=seed)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(data.images, data.labels, epochs=4, batch_size=64, verbose=0)
+    hist = model.fit(data.images, data.labels, epochs=EPOCHS, batch_size=64, verbose=0)
+    print(
+        f"[cnn] trained {EPOCHS} epochs on make_shapes(2048, size=28): accuracy "
+        f"{hist.history['accuracy'][-1]:.3f}",
+        flush=True,
+    )
     return model
 
 
@@ -187,9 +198,7 @@ def path_chunks(work: Workload, targets: np.ndarray) -> list[tuple[tf.Tensor, tf
     z = work.z_base[r] + a * (work.z_x[r] - work.z_base[r])
     t = targets[r]
     b = work.batch_size
-    return [
-        (tf.constant(z[i : i + b]), tf.constant(t[i : i + b])) for i in range(0, n * m, b)
-    ]
+    return [(tf.constant(z[i : i + b]), tf.constant(t[i : i + b])) for i in range(0, n * m, b)]
 
 
 def floor_fn(model: keras.Model, row_shape: tuple[int, ...]) -> Callable:
@@ -216,8 +225,8 @@ def time_workload(work: Workload, repeats: int) -> dict:
     chunks = path_chunks(work, targets)
     grad = floor_fn(work.floor_model, work.z_x.shape[1:])
 
-    def run_explain() -> float:
-        t0 = time.perf_counter()
+    def run_explain() -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
         keras_ig.explain(
             work.model,
             work.x,
@@ -228,24 +237,27 @@ def time_workload(work: Workload, repeats: int) -> dict:
             layer=work.layer,
             warn=False,
         )
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
 
-    def run_floor() -> float:
-        t0 = time.perf_counter()
+    def run_floor() -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
         g = None
         for z, t in chunks:
             g = grad(z, t)
         g.numpy()  # the last chunk is done: all are
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
 
     for _ in range(2):  # compile, then one warm run each
         run_explain()
         run_floor()
-    ex, fl = [], []
+    ex, fl, ex_cpu, fl_cpu = [], [], [], []
     for _ in range(repeats):
-        ex.append(run_explain())
-        fl.append(run_floor())
+        for wall, cpu, run in ((ex, ex_cpu, run_explain), (fl, fl_cpu, run_floor)):
+            w, c = run()
+            wall.append(w)
+            cpu.append(c)
     rows = work.z_x.shape[0] * work.steps
+    paired = [e / f for e, f in zip(ex, fl, strict=True)]
     return {
         "name": work.name,
         "n": work.z_x.shape[0],
@@ -255,6 +267,8 @@ def time_workload(work: Workload, repeats: int) -> dict:
         "rows": rows,
         "explain": statistics.median(ex),
         "floor": statistics.median(fl),
+        "paired": statistics.median(paired),
+        "cpu": statistics.median(ex_cpu) / statistics.median(fl_cpu),
         "explain_all": ex,
         "floor_all": fl,
     }
@@ -268,7 +282,9 @@ def steps_search(model: keras.Model, n: int = 32) -> dict[str, tuple[int | None,
     for method in ("gausslegendre", "riemann_trapezoid"):
         medians, found = {}, None
         for steps in STEPS_GRID:
-            exp = keras_ig.explain(model, x, steps=steps, method=method, batch_size=4096, warn=False)
+            exp = keras_ig.explain(
+                model, x, steps=steps, method=method, batch_size=4096, warn=False
+            )
             medians[steps] = float(np.median(exp.relative_delta))
             if found is None and medians[steps] < 0.01:
                 found = steps
@@ -280,7 +296,7 @@ def steps_search(model: keras.Model, n: int = 32) -> dict[str, tuple[int | None,
 def print_timing(results: list[dict]) -> None:
     head = (
         f"{'workload':<10} {'N':>4} {'steps':>5} {'rows':>6} {'batch':>5} {'chunks':>6} "
-        f"{'explain s':>10} {'floor s':>10} {'ratio':>6}"
+        f"{'explain s':>10} {'floor s':>10} {'ratio':>6} {'paired':>6} {'cpu':>6}"
     )
     print(head)
     print("-" * len(head))
@@ -289,7 +305,8 @@ def print_timing(results: list[dict]) -> None:
         flag = "" if ratio <= 1.10 else "  > 1.10"
         print(
             f"{r['name']:<10} {r['n']:>4} {r['steps']:>5} {r['rows']:>6} {r['batch']:>5} "
-            f"{r['chunks']:>6} {r['explain']:>10.4f} {r['floor']:>10.4f} {ratio:>6.3f}{flag}"
+            f"{r['chunks']:>6} {r['explain']:>10.4f} {r['floor']:>10.4f} {ratio:>6.3f} "
+            f"{r['paired']:>6.3f} {r['cpu']:>6.3f}{flag}"
         )
 
 
@@ -308,10 +325,16 @@ def print_steps(result: dict[str, tuple[int | None, dict]]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", default="cnn,mobilenet,mlp,text")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="TensorFlow intra/inter-op threads (0: default)"
+    )
     parser.add_argument("--skip-steps", action="store_true", help="skip the completeness search")
     args = parser.parse_args(argv)
     names = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -323,13 +346,17 @@ def main(argv: list[str] | None = None) -> None:
         work = build(name, rng, cnn)
         r = time_workload(work, args.repeats)
         print(
-            f"[{name}] explain {['%.4f' % v for v in r['explain_all']]} "
-            f"floor {['%.4f' % v for v in r['floor_all']]}",
+            f"[{name}] explain {' '.join(f'{v:.4f}' for v in r['explain_all'])} "
+            f"floor {' '.join(f'{v:.4f}' for v in r['floor_all'])}",
             flush=True,
         )
         results.append(r)
-    print(f"\ntf {tf.__version__}, keras {keras.__version__}, repeats {args.repeats}, "
-          f"method {METHOD}, medians")
+    print(
+        f"\ntf {tf.__version__}, keras {keras.__version__}, method {METHOD}, "
+        f"repeats {args.repeats}, threads {args.threads or 'default'}; seconds are medians;\n"
+        "ratio = median explain / median floor, paired = median of per-repeat ratios, "
+        "cpu = ratio of median process CPU times"
+    )
     print_timing(results)
     if not args.skip_steps:
         print_steps(steps_search(cnn))

@@ -15,6 +15,7 @@ Shapes used throughout:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,20 +88,13 @@ class Engine:
         Returns `(scores[rows], targets[rows], layer_outputs)`.
         """
         flat = [tf.gather(leaf, xrows) for leaf in x]
-        replace = None
-        if self.score_fn.layer is None:
-            if z is not None:
-                for i, zi in zip(plan.interpolated, z, strict=True):
-                    flat[i] = zi
+        replacement = None
+        if z is not None and self.score_fn.layer is None:
+            for i, zi in zip(plan.interpolated, z, strict=True):
+                flat[i] = zi
         elif z is not None:
-            z0 = z[0]
-
-            def replace(out):
-                if not isinstance(out, tf.Tensor):
-                    raise ValueError("layer: the attributed layer must return one tensor")
-                return tf.cast(z0, out.dtype)
-
-        outputs, calls = self.score_fn.outputs(self._pack(plan, flat), replace)
+            replacement = z[0]
+        outputs, calls = self.score_fn.outputs(self._pack(plan, flat), replacement)
         if self.score_fn.layer is not None and len(calls) != 1:
             raise ValueError(
                 f"layer: {self.score_fn.layer.name!r} ran {len(calls)} times in one "
@@ -125,8 +119,6 @@ class Engine:
         self.traces += 1
         n = tf.shape(targets)[0]
         r_total = tf.shape(x_index)[0]
-        m = tf.shape(alphas)[0]
-        z_ranks = [len(s) + 1 for s in plan.z_shapes]
         layer_mode = self.score_fn.layer is not None
         static = plan.static_batch
         if static is not None:
@@ -165,36 +157,13 @@ class Engine:
             r_total, batch_size, static, at_baseline, [zeros(r_total, (), tf.float32)]
         )
 
-        # 3. The path integral, chunk by chunk over (row, step) pairs.
-        def path(pair, valid, acc):
-            r, step = pair // m, pair % m
-            xrows = tf.gather(x_index, r)
-            a = tf.gather(alphas, step)
-            z = []
-            for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
-                b_rows = tf.gather(b, tf.gather(bi, r))
-                zx_rows = tf.gather(z_x[j], xrows)
-                a_j = _bcast(tf.cast(a, b_rows.dtype), z_ranks[j])
-                z.append(b_rows + a_j * (zx_rows - b_rows))
-            with tf.GradientTape() as tape:
-                tape.watch(z)
-                s, _, _ = self._run(plan, x, xrows, z, tf.gather(resolved, xrows))
-            grads = tape.gradient(s, z)
-            for j, g in enumerate(grads):
-                if g is None:
-                    raise ValueError(_no_gradient_message(self.score_fn, plan, j))
-            w = tf.gather(weights, step)
-            if valid is not None:
-                w = w * tf.cast(valid, w.dtype)
-            return [
-                tf.tensor_scatter_nd_add(
-                    acc_j, r[:, None], tf.cast(g, tf.float32) * _bcast(w, z_ranks[j])
-                )
-                for acc_j, g in zip(acc, grads, strict=True)
-            ]
-
-        acc0 = [zeros(r_total, shape, tf.float32) for shape in plan.z_shapes]
-        acc = _loop(r_total * m, batch_size, static, path, acc0)
+        # 3. The path integral. Tiles of whole rows x steps by default; under
+        # XLA, chunks of exactly `static` (row, step) pairs, as shapes must not vary.
+        args = (plan, x, base, base_index, x_index, z_x, alphas, weights, resolved)
+        if static is None:
+            acc = self._path_tiles(*args, batch_size)
+        else:
+            acc = self._path_pairs(*args, static)
 
         # 4. Scale by (z(x) - z(baseline)) per row.
         attributions = []
@@ -209,6 +178,141 @@ class Engine:
             "baseline_scores": base_scores,
             "targets": resolved,
         }
+
+    def _gradients(
+        self,
+        plan: Plan,
+        x: list[tf.Tensor],
+        xrows: tf.Tensor,
+        z: list[tf.Tensor],
+        targets: tf.Tensor,
+    ) -> list[tf.Tensor]:
+        """`dF/dz` (float32) for path points `z` of rows `xrows`."""
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            s, _, _ = self._run(plan, x, xrows, z, targets)
+        grads = tape.gradient(s, z)
+        for j, g in enumerate(grads):
+            if g is None:
+                raise ValueError(_no_gradient_message(self.score_fn, plan, j))
+        return [tf.cast(g, tf.float32) for g in grads]
+
+    def _path_pairs(
+        self,
+        plan: Plan,
+        x: list[tf.Tensor],
+        base: list[tf.Tensor],
+        base_index: list[tf.Tensor],
+        x_index: tf.Tensor,
+        z_x: list[tf.Tensor],
+        alphas: tf.Tensor,
+        weights: tf.Tensor,
+        resolved: tf.Tensor,
+        static: int,
+    ) -> list[tf.Tensor]:
+        """The path integral over fixed chunks of `static` (row, step) pairs (XLA).
+
+        The last chunk is padded with zero-weight copies of the last pair.
+        """
+        r_total, m = tf.shape(x_index)[0], tf.shape(alphas)[0]
+        z_ranks = [len(s) + 1 for s in plan.z_shapes]
+
+        def chunk(pair, valid, acc):
+            r, step = pair // m, pair % m
+            xrows = tf.gather(x_index, r)
+            a = tf.gather(alphas, step)
+            z = []
+            for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
+                b_rows = tf.gather(b, tf.gather(bi, r))
+                zx_rows = tf.gather(z_x[j], xrows)
+                a_j = _bcast(tf.cast(a, b_rows.dtype), z_ranks[j])
+                z.append(b_rows + a_j * (zx_rows - b_rows))
+            grads = self._gradients(plan, x, xrows, z, tf.gather(resolved, xrows))
+            w = tf.gather(weights, step) * tf.cast(valid, tf.float32)
+            return [
+                tf.tensor_scatter_nd_add(acc_j, r[:, None], g * _bcast(w, z_ranks[j]))
+                for j, (acc_j, g) in enumerate(zip(acc, grads, strict=True))
+            ]
+
+        acc0 = [
+            tf.zeros(tf.concat([[r_total], tf.constant(s, tf.int32)], 0), tf.float32)
+            for s in plan.z_shapes
+        ]
+        return _loop(r_total * m, static, static, chunk, acc0)
+
+    def _path_tiles(
+        self,
+        plan: Plan,
+        x: list[tf.Tensor],
+        base: list[tf.Tensor],
+        base_index: list[tf.Tensor],
+        x_index: tf.Tensor,
+        z_x: list[tf.Tensor],
+        alphas: tf.Tensor,
+        weights: tf.Tensor,
+        resolved: tf.Tensor,
+        batch_size: tf.Tensor,
+    ) -> list[tf.Tensor]:
+        """The path integral over tiles of rows x steps (dynamic chunks).
+
+        A tile is rows `[r0, r1)` at steps `[s0, s1)`: `batch_size // m` whole
+        rows when `batch_size >= m` (so a tile may hold up to `m - 1` pairs
+        fewer than `batch_size`), else one row and `batch_size` steps; pairs
+        are visited in the same row-major order as the per-pair loop. A
+        tile's path points are one broadcast matmul per row, `(alpha, 1) @
+        (z(x) - z(b), z(b))`, and its weighted sum of gradients over steps
+        another, `w @ g`: one pass over the chunk each way, no per-pair gather
+        of path ends and no per-pair scatter-add (one accumulator row per row
+        of the tile instead).
+        """
+        r_total = tf.shape(x_index)[0]
+        m = tf.shape(alphas)[0]
+        n_rows = tf.maximum(batch_size // m, 1)
+        n_steps = tf.minimum(batch_size, m)
+        step_blocks = (m + n_steps - 1) // n_steps
+        n_tiles = ((r_total + n_rows - 1) // n_rows) * step_blocks
+        flat = [math.prod(s) for s in plan.z_shapes]
+
+        def body(i, *acc):
+            r0 = (i // step_blocks) * n_rows
+            r1 = tf.minimum(r0 + n_rows, r_total)
+            s0 = (i % step_blocks) * n_steps
+            s1 = tf.minimum(s0 + n_steps, m)
+            rows = tf.range(r0, r1)
+            rows_n, k = r1 - r0, s1 - s0
+            xrows = tf.repeat(tf.gather(x_index, rows), k)
+            a = alphas[s0:s1]
+            coef = tf.stack([a, tf.ones_like(a)], 1)[None]  # [1, k, 2]
+            z = []
+            for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
+                b_rows = tf.reshape(
+                    tf.cast(tf.gather(b, tf.gather(bi, rows)), tf.float32), [rows_n, 1, flat[j]]
+                )
+                zx_rows = tf.reshape(
+                    tf.cast(tf.gather(z_x[j], tf.gather(x_index, rows)), tf.float32),
+                    [rows_n, 1, flat[j]],
+                )
+                ends = tf.concat([zx_rows - b_rows, b_rows], 1)  # [rows, 2, F]
+                zj = tf.matmul(coef, ends)  # [rows, k, F]: b + a (z(x) - b)
+                shape = tf.concat([[rows_n * k], tf.constant(plan.z_shapes[j], tf.int32)], 0)
+                z.append(tf.cast(tf.reshape(zj, shape), plan.z_dtypes[j]))
+            grads = self._gradients(plan, x, xrows, z, tf.gather(resolved, xrows))
+            w = tf.reshape(weights[s0:s1], [1, 1, -1])
+            new = []
+            for j, (acc_j, g) in enumerate(zip(acc, grads, strict=True)):
+                g3 = tf.reshape(g, [rows_n, k, flat[j]])
+                part = tf.matmul(w, g3)[:, 0]  # [rows, F]: sum over steps of w g
+                new.append(tf.tensor_scatter_nd_add(acc_j, rows[:, None], part))
+            return (i + 1, *new)
+
+        acc0 = [tf.zeros([r_total, f], tf.float32) for f in flat]
+        _, *acc = tf.while_loop(
+            lambda i, *_: i < n_tiles, body, [tf.constant(0), *acc0], parallel_iterations=1
+        )
+        return [
+            tf.reshape(a, tf.concat([[r_total], tf.constant(s, tf.int32)], 0))
+            for a, s in zip(acc, plan.z_shapes, strict=True)
+        ]
 
     def replicated(self, plan: Plan) -> Callable:
         """The graph for `strategy.run`: one trace holds every replica's call.

@@ -8,6 +8,7 @@ to 1, which is what makes completeness hold for a linear model at any `n`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -85,4 +86,11 @@ def quadrature(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError(f"steps must be an int, got {type(steps).__name__}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    return RULES[method](int(steps))
+    alphas, weights = _cached(method, int(steps))
+    return alphas.copy(), weights.copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _cached(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    # leggauss solves an eigenproblem: milliseconds at a few hundred points.
+    return RULES[method](steps)

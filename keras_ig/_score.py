@@ -41,19 +41,24 @@ def _swap_call(layer: keras.layers.Layer, make: Callable[[Callable], Callable]) 
 
 
 @contextlib.contextmanager
-def _patched_call(layer: keras.layers.Layer, wrap: Callable) -> Iterator[list]:
-    """Route `layer`'s output through `wrap` while the context is open.
+def _patched_call(layer: keras.layers.Layer, replacement: Any = None) -> Iterator[list]:
+    """Capture `layer`'s output, or replace it, while the context is open.
 
-    Yields a list that receives the real output of each call of the layer,
-    so callers can tell a layer used once from a shared one.
+    Yields a list that receives one entry per call of the layer (its real
+    output, or the replacement), so callers can tell a layer used once from
+    a shared one. A replaced layer is not run at all: its inputs are then
+    dead code that graph optimisation prunes.
     """
     calls: list = []
 
     def make(original: Callable) -> Callable:
         def call(*args, **kwargs):
-            out = original(*args, **kwargs)
+            if replacement is None:
+                out = original(*args, **kwargs)
+            else:
+                out = tf.cast(replacement, layer.compute_dtype)
             calls.append(out)
-            return wrap(out)
+            return out
 
         return call
 
@@ -169,13 +174,14 @@ class ScoreFunction:
             "so the model's outputs are already its logits; use output=None"
         )
 
-    def outputs(self, inputs: Any, replace: Callable | None = None) -> tuple[Any, list]:
+    def outputs(self, inputs: Any, replacement: tf.Tensor | None = None) -> tuple[Any, list]:
         """Run the model.
 
         Args:
             inputs: a batch in the structure of `x`.
-            replace: with `layer=`, maps the layer's real output to the tensor
-                the rest of the model sees (identity to just capture it).
+            replacement: with `layer=`, the tensor the rest of the model sees
+                instead of the layer's output; None runs the layer (and
+                captures its output).
 
         Returns:
             `(outputs, layer_calls)`: outputs in the model's structure (the
@@ -187,12 +193,10 @@ class ScoreFunction:
                 stack.enter_context(self._logits_patch())
             layer_calls: list = []
             if self.layer is not None:
-                layer_calls = stack.enter_context(
-                    _patched_call(self.layer, replace or (lambda out: out))
-                )
+                layer_calls = stack.enter_context(_patched_call(self.layer, replacement))
             captured: list = []
             if self._output_layer is not None:
-                captured = stack.enter_context(_patched_call(self._output_layer, lambda out: out))
+                captured = stack.enter_context(_patched_call(self._output_layer))
             if isinstance(self.model, keras.layers.Layer):
                 out = self.model(inputs, training=False)
             else:
