@@ -30,8 +30,8 @@ from collections.abc import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras
 import numpy as np
+from _shapes import shapes_cnn, train_shapes_classifier  # examples/_shapes.py
 
 import keras_ig
 from keras_ig import render
@@ -43,30 +43,6 @@ DISC, SQUARE = SHAPE_CLASSES.index("disc"), SHAPE_CLASSES.index("square")
 def disc_versus_square(outputs):
     """F = logit(disc) - logit(square), one value per row."""
     return outputs[:, DISC] - outputs[:, SQUARE]
-
-
-def train(args: argparse.Namespace) -> keras.Model:
-    """The small shapes CNN of the demo, ending in a softmax."""
-    keras.utils.set_random_seed(args.seed)
-    data = make_shapes(args.train, seed=args.seed)
-    layers = keras.layers
-    model = keras.Sequential(
-        [
-            keras.Input(data.images.shape[1:]),
-            layers.Conv2D(16, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
-            layers.GlobalAveragePooling2D(),
-            layers.Dense(4, activation="softmax"),
-        ]
-    )
-    model.compile(
-        keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
-    model.fit(data.images, data.labels, epochs=args.epochs, batch_size=32, verbose=0)
-    return model
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -87,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    model = train(args)
+    # The small shapes CNN of `keras-ig demo`, ending in a softmax.
+    model = train_shapes_classifier(shapes_cnn, args.train, args.epochs, seed=args.seed)
     pool = make_shapes(16 * args.probes, seed=args.seed + 1000)
     discs = np.flatnonzero(pool.labels == DISC)[: args.probes]
     x, masks = pool.images[discs], pool.masks[discs]

@@ -8,8 +8,8 @@ This is the code behind `keras-ig demo`, written out as a tutorial:
 1. Data with ground truth. `make_shapes` draws one shape (square, disc,
    triangle, cross) per noisy grey image and returns each object's exact
    pixel mask, so "does the model look at the object?" can be measured.
-2. A small CNN. It ends in global average pooling, which keeps the evidence
-   spatial, and in a softmax.
+2. A small CNN (`shapes_cnn`, in examples/_shapes.py). It ends in global
+   average pooling, which keeps the evidence spatial, and in a softmax.
 3. The callback. `IGCallback` explains a few fixed validation images at the
    end of every epoch and writes the pictures (probe | map | overlay, mask
    outlined) and scalars to TensorBoard. With `masks=` it also scores the
@@ -28,26 +28,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
+from _shapes import shapes_cnn  # examples/_shapes.py
 
 from keras_ig.callbacks import IGCallback
 from keras_ig.datasets import make_shapes
-
-
-def build_model(size: int, filters: int) -> keras.Model:
-    """Three conv layers, global average pooling, a softmax over 4 shapes."""
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input((size, size, 1)),
-            layers.Conv2D(filters, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(2 * filters, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(2 * filters, 3, padding="same", activation="relu"),
-            layers.GlobalAveragePooling2D(),
-            layers.Dense(4, activation="softmax"),
-        ]
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -79,8 +63,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     chance = float(probe_masks.mean())
     print(f"The objects cover {chance:.1%} of the probe images (chance level).")
 
-    # 2. The model.
-    model = build_model(data.images.shape[1], args.filters)
+    # 2. The model: three conv layers, global average pooling, a softmax.
+    f = args.filters
+    model = shapes_cnn(data.images.shape[1], filters=(f, 2 * f, 2 * f))
     model.compile(
         optimizer=keras.optimizers.Adam(3e-3),
         loss="sparse_categorical_crossentropy",

@@ -24,33 +24,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import tensorflow as tf
+from _shapes import shapes_cnn, train_shapes_classifier  # examples/_shapes.py
 
 import keras_ig
 from keras_ig.datasets import make_shapes
-
-
-def train(args: argparse.Namespace) -> keras.Model:
-    """A small shapes classifier ending in a softmax."""
-    keras.utils.set_random_seed(args.seed)
-    data = make_shapes(args.train, seed=args.seed)
-    layers = keras.layers
-    model = keras.Sequential(
-        [
-            keras.Input(data.images.shape[1:]),
-            layers.Conv2D(16, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
-            layers.GlobalAveragePooling2D(),
-            layers.Dense(4, activation="softmax"),
-        ]
-    )
-    model.compile(
-        keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
-    model.fit(data.images, data.labels, epochs=args.epochs, batch_size=32, verbose=0)
-    return model
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -71,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    classifier = train(args)
+    # The small shapes CNN of `keras-ig demo`, ending in a softmax.
+    classifier = train_shapes_classifier(shapes_cnn, args.train, args.epochs, seed=args.seed)
 
     # The serving model: one input, two outputs. The IG layer shares the
     # classifier's weights; it explains the logit of the predicted class.

@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
+from _shapes import train_shapes_classifier  # examples/_shapes.py
 
 import keras_ig
 from keras_ig import render
@@ -48,14 +49,12 @@ def positive_share(attributions: np.ndarray, masks: np.ndarray) -> float:
     return float(np.mean(inside / np.maximum(positive.sum(axis=(1, 2)), 1e-12)))
 
 
-def train(watermark: str, args: argparse.Namespace) -> keras.Model:
-    """A small CNN trained on shapes with the given watermark mode."""
-    keras.utils.set_random_seed(args.seed)
-    data = make_shapes(args.train, seed=args.seed, watermark=watermark)
+def flat_cnn() -> keras.Model:
+    """A small CNN that flattens its feature maps: it can tell the corners apart."""
     layers = keras.layers
-    model = keras.Sequential(
+    return keras.Sequential(
         [
-            keras.Input(data.images.shape[1:]),
+            keras.Input((32, 32, 1)),
             layers.Conv2D(8, 3, padding="same", activation="relu"),
             layers.MaxPooling2D(),
             layers.Conv2D(16, 3, padding="same", activation="relu"),
@@ -64,11 +63,6 @@ def train(watermark: str, args: argparse.Namespace) -> keras.Model:
             layers.Dense(4, activation="softmax"),
         ]
     )
-    model.compile(
-        keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
-    model.fit(data.images, data.labels, epochs=args.epochs, batch_size=32, verbose=0)
-    return model
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -94,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     results = {}
     pictures = []
     for name, watermark in (("shortcut", "label"), ("fixed", "random")):
-        model = train(watermark, args)
+        model = train_shapes_classifier(
+            flat_cnn, args.train, args.epochs, seed=args.seed, watermark=watermark
+        )
         # Probes from the model's own training distribution: with the
         # shortcut, the watermark is in the corner the label says.
         probes = make_shapes(args.probes, seed=args.seed + 2000, watermark=watermark)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -17,6 +18,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::keras_ig.CompletenessWarning")
 
 
 def _load(name: str) -> ModuleType:
+    # As under `python examples/NAME.py`: examples/ on sys.path, for `_shapes`.
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -33,7 +37,8 @@ def test_every_example_has_a_test() -> None:
         "class_contrast",
         "serving",
     }
-    assert {p.stem for p in EXAMPLES.glob("*.py")} <= tested
+    # Modules starting with "_" (the shared `_shapes`) are helpers, not examples.
+    assert {p.stem for p in EXAMPLES.glob("[!_]*.py")} <= tested
 
 
 def test_quickstart(capsys) -> None:
