@@ -106,6 +106,13 @@ def explain_dataset(
     parts: dict[str, list] = {k: [] for k in ("attr", "delta", "scores", "base", "target", "used")}
     conv: list = []
     exp = None
+    if dataset.options().autotune.enabled is None:
+        # Each element feeds seconds of model work, so autotuning gains little;
+        # its doubling wake-up period can stall the iterator's teardown for
+        # seconds. Honour an explicit choice by the user.
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        dataset = dataset.with_options(options)
     for element in dataset:
         x = features(element)
         exp = explainer.explain(x, warn=False, tolerance=tolerance, **kwargs)
