@@ -35,8 +35,7 @@ def read_events(folder: str | os.PathLike) -> dict:
     """
     out: dict = defaultdict(lambda: defaultdict(dict))
     for file in sorted(pathlib.Path(folder).glob("events.out.tfevents.*")):
-        for record in tf.data.TFRecordDataset(str(file)):
-            event = tf.compat.v1.Event.FromString(record.numpy())
+        for event in _events(file):
             for value in event.summary.value:
                 plugin = value.metadata.plugin_data.plugin_name or "legacy"
                 array = tf.make_ndarray(value.tensor)
@@ -51,6 +50,23 @@ def read_events(folder: str | os.PathLike) -> dict:
                     item = array
                 out[plugin][value.tag][event.step] = item
     return out
+
+
+def _events(file: pathlib.Path):
+    """The complete events of a file that may still be being written.
+
+    A record the background writer has only half written yet reads as a
+    truncated record: like TensorBoard, stop there and read it next time.
+    """
+    records = iter(tf.data.TFRecordDataset(str(file)))
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except tf.errors.DataLossError:
+            return
+        yield tf.compat.v1.Event.FromString(record.numpy())
 
 
 def image_model() -> keras.Model:
