@@ -406,10 +406,7 @@ class Explainer:
         alphas, weights = quadrature(method, steps)
         _check_batch_size(batch_size)
         _check_tolerance(tolerance, steps, max_steps)
-        if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
-            raise TypeError(
-                f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}"
-            )
+        _check_strategy(strategy)
         job = self.prepare(x, target=target, baseline=baseline, n_baselines=n_baselines, seed=seed)
         if tolerance is None:
             result = self.integrate(job, alphas, weights, batch_size, strategy)
@@ -491,6 +488,23 @@ def _local_results(strategy: tf.distribute.Strategy, out: dict) -> list[dict]:
         tf.nest.pack_sequence_as(out, [values[i] for values in per_leaf])
         for i in range(strategy.num_replicas_in_sync)
     ]
+
+
+def _check_strategy(strategy: Any) -> None:
+    if strategy is None:
+        return
+    if not isinstance(strategy, tf.distribute.Strategy):
+        raise TypeError(
+            f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}"
+        )
+    local = len(strategy.extended.worker_devices)
+    if strategy.num_replicas_in_sync != local:
+        # Results are gathered from this process's replicas only.
+        raise ValueError(
+            f"strategy has {strategy.num_replicas_in_sync} replicas but {local} in this "
+            "process: explain splits batches over local replicas; on several workers, "
+            "run it per worker on that worker's shard with a local MirroredStrategy"
+        )
 
 
 def _check_batch_size(batch_size: Any) -> None:
