@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import tensorflow as tf
 
@@ -52,6 +52,20 @@ class Plan:
     z_shapes: tuple[tuple[int | None, ...], ...]
     z_dtypes: tuple[tf.DType, ...]
     static_batch: int | None = None
+
+
+class Path(NamedTuple):
+    """What the path integral needs, as built by `Engine._graph`."""
+
+    plan: Plan
+    x: list[tf.Tensor]  # the flat inputs, each [N, ...]
+    base: list[tf.Tensor]  # per attributed tensor, baseline rows [B, ...]
+    base_index: list[tf.Tensor]  # per attributed tensor, int32[R]
+    x_index: tf.Tensor  # int32[R]: the input of each row
+    z_x: list[tf.Tensor]  # per attributed tensor, its value at x [N, ...]
+    alphas: tf.Tensor  # float32[m]
+    weights: tf.Tensor  # float32[m]
+    targets: tf.Tensor  # int32[N], resolved
 
 
 def _bcast(w: tf.Tensor, rank: int) -> tf.Tensor:
@@ -159,11 +173,11 @@ class Engine:
 
         # 3. The path integral. Tiles of whole rows x steps by default; under
         # XLA, chunks of exactly `static` (row, step) pairs, as shapes must not vary.
-        args = (plan, x, base, base_index, x_index, z_x, alphas, weights, resolved)
+        path = Path(plan, x, base, base_index, x_index, z_x, alphas, weights, resolved)
         if static is None:
-            acc = self._path_tiles(*args, batch_size)
+            acc = self._path_tiles(path, batch_size)
         else:
-            acc = self._path_pairs(*args, static)
+            acc = self._path_pairs(path, static)
 
         # 4. Scale by (z(x) - z(baseline)) per row.
         attributions = []
@@ -197,23 +211,12 @@ class Engine:
                 raise ValueError(_no_gradient_message(self.score_fn, plan, j))
         return [tf.cast(g, tf.float32) for g in grads]
 
-    def _path_pairs(
-        self,
-        plan: Plan,
-        x: list[tf.Tensor],
-        base: list[tf.Tensor],
-        base_index: list[tf.Tensor],
-        x_index: tf.Tensor,
-        z_x: list[tf.Tensor],
-        alphas: tf.Tensor,
-        weights: tf.Tensor,
-        resolved: tf.Tensor,
-        static: int,
-    ) -> list[tf.Tensor]:
+    def _path_pairs(self, path: Path, static: int) -> list[tf.Tensor]:
         """The path integral over fixed chunks of `static` (row, step) pairs (XLA).
 
         The last chunk is padded with zero-weight copies of the last pair.
         """
+        plan, x, base, base_index, x_index, z_x, alphas, weights, resolved = path
         r_total, m = tf.shape(x_index)[0], tf.shape(alphas)[0]
         z_ranks = [len(s) + 1 for s in plan.z_shapes]
 
@@ -240,19 +243,7 @@ class Engine:
         ]
         return _loop(r_total * m, static, static, chunk, acc0)
 
-    def _path_tiles(
-        self,
-        plan: Plan,
-        x: list[tf.Tensor],
-        base: list[tf.Tensor],
-        base_index: list[tf.Tensor],
-        x_index: tf.Tensor,
-        z_x: list[tf.Tensor],
-        alphas: tf.Tensor,
-        weights: tf.Tensor,
-        resolved: tf.Tensor,
-        batch_size: tf.Tensor,
-    ) -> list[tf.Tensor]:
+    def _path_tiles(self, path: Path, batch_size: tf.Tensor) -> list[tf.Tensor]:
         """The path integral over tiles of rows x steps (dynamic chunks).
 
         A tile is rows `[r0, r1)` at steps `[s0, s1)`: `batch_size // m` whole
@@ -265,6 +256,7 @@ class Engine:
         of path ends and no per-pair scatter-add (one accumulator row per row
         of the tile instead).
         """
+        plan, x, base, base_index, x_index, z_x, alphas, weights, resolved = path
         r_total = tf.shape(x_index)[0]
         m = tf.shape(alphas)[0]
         n_rows = tf.maximum(batch_size // m, 1)
