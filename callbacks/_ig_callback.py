@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ig import _images
-from keras_ig._explain import Explainer, _targets, explainer_for
+from keras_ig._explain import Explainer, explainer_for, resolve_targets
 from keras_ig._explanation import CompletenessWarning, Explanation
 from keras_ig._quadrature import quadrature
 from keras_ig.callbacks import _metrics, _summaries
@@ -121,7 +121,7 @@ def _check_masks(masks: Any, n: int) -> np.ndarray | None:
 def _check_target(target: Any, n: int) -> Any:
     if target is None or callable(target):
         return target
-    _targets(target, n)  # raises a TypeError/ValueError naming `target`
+    resolve_targets(target, n)  # raises a TypeError/ValueError naming `target`
     return target if isinstance(target, numbers.Integral) else np.array(target)
 
 

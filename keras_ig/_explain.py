@@ -113,18 +113,20 @@ def _check_leaves(leaves: list[np.ndarray], names: Sequence[str], model: Any) ->
     return n
 
 
-def _targets(target: Any, n: int) -> tuple[np.ndarray, Callable | None]:
-    """Index targets `int32[N]` (-1: predicted class) and a callable, if any."""
-    if target is None:
-        return np.full(n, -1, np.int32), None
-    if callable(target):
-        return np.full(n, -1, np.int32), target
+def resolve_targets(target: Any, n: int) -> np.ndarray:
+    """Index targets `int32[N]`: -1 for the predicted class (and for a callable).
+
+    Raises:
+        TypeError, ValueError: a target of the wrong kind, length or sign.
+    """
+    if target is None or callable(target):
+        return np.full(n, -1, np.int32)
     if isinstance(target, bool):
         raise TypeError("target must be None, an int, a sequence of ints or a callable; got a bool")
     if isinstance(target, numbers.Integral):
         if target < 0:
             raise ValueError(f"target must be >= 0, got {target}")
-        return np.full(n, int(target), np.int32), None
+        return np.full(n, int(target), np.int32)
     if isinstance(target, tf.Tensor):
         target = target.numpy()
     try:
@@ -141,7 +143,7 @@ def _targets(target: Any, n: int) -> tuple[np.ndarray, Callable | None]:
         raise ValueError(f"target has {arr.shape[0]} entries for {n} inputs")
     if np.any(arr < 0):
         raise ValueError(f"target must be >= 0, got {int(arr.min())}")
-    return arr.astype(np.int32), None
+    return arr.astype(np.int32)
 
 
 class Explainer:
@@ -224,7 +226,7 @@ class Explainer:
         n = _check_leaves(leaves, names, self.model)
         if callable(target) and self.score_fn.target_fn is None:
             raise TypeError("target: a callable target must be given when the explainer is built")
-        index_targets, _ = _targets(None if self.score_fn.target_fn else target, n)
+        index_targets = resolve_targets(None if self.score_fn.target_fn else target, n)
         layer_mode = self.score_fn.layer is not None
 
         # Which inputs are interpolated, and their baselines.
