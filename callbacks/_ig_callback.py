@@ -10,11 +10,13 @@ letting a failure stop training.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import numbers
 import os
 import re
+import threading
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -574,7 +576,9 @@ class IGCallback(keras.callbacks.Callback):
             return
         self._wait_for_writes()  # at most one epoch in flight: bounded memory
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="IGCallback")
+            self._pool = ThreadPoolExecutor(
+                1, thread_name_prefix="IGCallback", initializer=_yield_to_training
+            )
         self._pending = self._pool.submit(job)
 
     def _write_epoch(
@@ -777,6 +781,16 @@ def _short(err: BaseException) -> str:
     text = getattr(err, "message", None) or str(err) or type(err).__name__
     first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
     return f"{type(err).__name__}: {first[:300]}"
+
+
+def _yield_to_training() -> None:
+    """Run the drawing thread at low priority, in the training's idle moments.
+
+    Linux schedules threads one by one, so `nice` on the thread id affects
+    only this thread; elsewhere it is a no-op.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _warn(message: str) -> None:
