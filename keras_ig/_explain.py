@@ -157,8 +157,11 @@ class Explainer:
         layer: Any = None,
         output: Any = None,
         jit_compile: bool = False,
+        weak: bool = False,
     ) -> None:
-        self.score_fn = ScoreFunction(model, target_fn=target_fn, layer=layer, output=output)
+        self.score_fn = ScoreFunction(
+            model, target_fn=target_fn, layer=layer, output=output, weak=weak
+        )
         self.engine = Engine(self.score_fn, jit_compile=jit_compile)
         self._probes: dict[tuple, dict] = {}
 
@@ -496,9 +499,7 @@ def _check_strategy(strategy: Any) -> None:
     if strategy is None:
         return
     if not isinstance(strategy, tf.distribute.Strategy):
-        raise TypeError(
-            f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}"
-        )
+        raise TypeError(f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}")
     local = len(strategy.extended.worker_devices)
     if strategy.num_replicas_in_sync != local:
         # Results are gathered from this process's replicas only.
@@ -577,22 +578,21 @@ def explainer_for(
         target_fn,
         jit_compile,
     )
+    settings = {
+        "target_fn": target_fn,
+        "layer": layer,
+        "output": output,
+        "jit_compile": jit_compile,
+    }
     try:
         per_model = _CACHE.setdefault(model, OrderedDict())
     except TypeError:  # not weak-referenceable: no cache
-        return Explainer(
-            model,
-            target_fn=target_fn,
-            layer=layer,
-            output=output,
-            jit_compile=jit_compile,
-        )
+        return Explainer(model, **settings)
     if key in per_model:
         per_model.move_to_end(key)
         return per_model[key]
-    explainer = Explainer(
-        model, target_fn=target_fn, layer=layer, output=output, jit_compile=jit_compile
-    )
+    # Held weakly: the cache must not keep a model alive that the user dropped.
+    explainer = Explainer(model, weak=True, **settings)
     per_model[key] = explainer
     while len(per_model) > _CACHE_SIZE:
         per_model.popitem(last=False)

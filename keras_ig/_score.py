@@ -10,6 +10,7 @@ traced, which covers Sequential, functional and subclassed models alike.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -126,6 +127,7 @@ class ScoreFunction:
         output: None for the model's outputs; `"logits"` for the pre-softmax
             values of a model whose last layer applies softmax or sigmoid; or a
             layer (name or object) whose output F is computed from.
+        weak: hold the model by a weak reference (for caches keyed by it).
     """
 
     def __init__(
@@ -135,6 +137,7 @@ class ScoreFunction:
         target_fn: TargetFn | None = None,
         layer: object = None,
         output: object = None,
+        weak: bool = False,
     ) -> None:
         if not callable(model):
             raise TypeError(
@@ -142,7 +145,8 @@ class ScoreFunction:
             )
         if target_fn is not None and not callable(target_fn):
             raise TypeError("target must be callable here")
-        self.model = model
+        # A weak reference lets a cache keyed by the model not keep it alive.
+        self._model = weakref.ref(model) if weak else (lambda: model)
         self.target_fn = target_fn
         self.layer = None if layer is None else resolve_layer(model, layer)
         self._logits_patch: Callable[[], contextlib.AbstractContextManager] | None = None
@@ -173,6 +177,13 @@ class ScoreFunction:
             f"output='logits': the last layer {last.name!r} applies no softmax or sigmoid, "
             "so the model's outputs are already its logits; use output=None"
         )
+
+    @property
+    def model(self) -> Any:
+        model = self._model()
+        if model is None:
+            raise RuntimeError("the model explained by this ScoreFunction no longer exists")
+        return model
 
     def outputs(self, inputs: Any, replacement: tf.Tensor | None = None) -> tuple[Any, list]:
         """Run the model.

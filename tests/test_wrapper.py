@@ -111,3 +111,15 @@ def test_xla_layer_call_and_explain_options(tmp_path) -> None:
     streamed = ig.explain(ds, out=tmp_path / "a.npy", verbose=0, tolerance=0.01)
     np.testing.assert_allclose(np.load(tmp_path / "a.npy"), streamed.attributions)
     assert streamed.converged.all() and len(streamed) == 5
+
+
+def test_explain_cache_does_not_keep_models_alive() -> None:
+    import gc
+    import weakref
+
+    model = mlp()
+    keras_ig.explain(model, rand(2, 6), steps=4)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
