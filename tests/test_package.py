@@ -1,0 +1,31 @@
+"""The public surface: what `import keras_ig` exposes, and what it costs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import keras_ig
+
+
+def test_public_names_resolve() -> None:
+    for name in keras_ig.__all__:
+        assert getattr(keras_ig, name) is not None
+    assert set(keras_ig.__all__) <= set(dir(keras_ig))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        keras_ig.nope  # noqa: B018
+
+
+def test_import_does_not_load_tensorflow_until_needed() -> None:
+    code = (
+        "import sys, keras_ig, keras_ig.render, keras_ig.baselines, keras_ig.datasets;"
+        "print('tensorflow' in sys.modules);"
+        "keras_ig.explain;"
+        "print('tensorflow' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.split() == ["False", "True"]
