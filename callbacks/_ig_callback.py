@@ -337,6 +337,10 @@ class IGCallback(keras.callbacks.Callback):
         self._warned_incomplete = False
         self._pool: ThreadPoolExecutor | None = None
         self._pending: Future | None = None
+        # Per (probe, input): `_images.draw`'s cache of what depends on the
+        # probe and mask only, drawn at the first logged epoch and reused;
+        # only the writer thread (or on_epoch_end, without it) touches it.
+        self._draw_cache: dict[tuple[int, int], dict] = {}
 
     # -- paths ----------------------------------------------------------------
     @property
@@ -353,6 +357,7 @@ class IGCallback(keras.callbacks.Callback):
         """Check everything against the model, build the graph, prepare log_dir."""
         model = self.model
         self._wait_for_writes()  # a previous fit that ended in an exception
+        self._draw_cache = {}  # drawn afresh: the views may differ with the model
         if self._seen_model is None or self._seen_model() is not model:
             # Another model: its history and drift reference start afresh.
             self.history = []
@@ -696,7 +701,7 @@ class IGCallback(keras.callbacks.Callback):
 
     def _picture(self, row: list, i: int) -> Any:
         pictures = []
-        for view in row:
+        for j, view in enumerate(row):
             mask = None
             if self.masks is not None and view.kind == "image" and view.probe is not None:
                 mask = self.masks[i]
@@ -708,6 +713,7 @@ class IGCallback(keras.callbacks.Callback):
                     signed=self.signed,
                     clip_percentile=self.clip_percentile,
                     min_size=self.min_size,
+                    cache=self._draw_cache.setdefault((i, j), {}),
                 )
             )
         return _images.side_by_side(pictures)

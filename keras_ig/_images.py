@@ -302,8 +302,16 @@ def draw(
     max_width: int = 800,
     chart_width: int = 480,
     max_features: int = 30,
+    cache: dict | None = None,
 ) -> Image.Image:
-    """The picture of one `InputView` (see `to_images` for the options)."""
+    """The picture of one `InputView` (see `to_images` for the options).
+
+    `cache`: an empty dict the first time, then the same dict for later
+    views with the same probe and `mask`, `min_size` (new attributions,
+    e.g. one probe at every epoch of a training): an image panel keeps its
+    probe-only parts there (the enlarged probe, the overlay's grey base and
+    the mask outline) and draws only the attribution's parts next time.
+    """
     if view.kind == "image":
         if view.probe is None:
             if mask is not None:
@@ -317,14 +325,22 @@ def draw(
                 clip_percentile=clip_percentile,
                 min_size=min_size,
             )
-        return render.image_panel(
-            view.probe,
-            view.scores,
-            signed=signed,
-            clip_percentile=clip_percentile,
-            mask=mask,
-            min_size=min_size,
-        )
+        if cache is None:
+            return render.image_panel(
+                view.probe,
+                view.scores,
+                signed=signed,
+                clip_percentile=clip_percentile,
+                mask=mask,
+                min_size=min_size,
+            )
+        base = cache.get("panel")
+        if base is None:
+            signed = render._check_bool(signed, "signed")
+            min_size = render._check_int(min_size, "min_size", 0)
+            base = render._panel_base(view.probe, view.scores.shape, mask, min_size)
+            cache["panel"] = base
+        return render._draw_panel(base, view.scores, signed=signed, clip_percentile=clip_percentile)
     if mask is not None:
         raise ValueError(f"mask is only drawn on image inputs, not {view.kind} ones")
     if view.kind == "text":

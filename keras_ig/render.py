@@ -161,6 +161,86 @@ def _inner_boundary(mask: np.ndarray) -> np.ndarray:
     return mask & ~interior
 
 
+def _enlarge(rgb: np.ndarray, factor: int) -> np.ndarray:
+    """`uint8[H, W, 3]` enlarged `factor` times, nearest neighbour (= `_upscale`)."""
+    if factor == 1:
+        return rgb
+    return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
+
+
+def _grey_base(probe: np.ndarray) -> np.ndarray:
+    """The overlay's background: the probe's luminance mapped into [0.25, 0.75]."""
+    luminance = probe @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.repeat((0.25 + 0.5 * luminance)[..., None], 3, axis=-1)
+
+
+def _blend(base: np.ndarray, v: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Map colours `rgb` over `base` with opacity `|v|`, as `uint8`."""
+    alpha = np.abs(v)[..., None]
+    return _to_uint8((1.0 - alpha) * base + alpha * (rgb / 255.0))
+
+
+def _outline(mask: np.ndarray, factor: int) -> tuple[np.ndarray, ...]:
+    """Indices of the enlarged mask's inner boundary pixels."""
+    big = np.repeat(np.repeat(mask, factor, axis=0), factor, axis=1)
+    return np.nonzero(_inner_boundary(big))
+
+
+class _PanelBase:
+    """What an image panel owes to its probe and mask alone, drawn once.
+
+    The callback keeps one per probe and reuses it at every epoch: the
+    enlarged probe (the panel's left part, already on the white canvas), the
+    overlay's grey background and the outline's pixels.
+    """
+
+    __slots__ = ("canvas", "factor", "grey", "outline", "shape")
+
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        factor: int,
+        canvas: np.ndarray,
+        grey: np.ndarray,
+        outline: tuple[np.ndarray, ...] | None,
+    ) -> None:
+        self.shape = shape
+        self.factor = factor
+        self.canvas = canvas
+        self.grey = grey
+        self.outline = outline
+
+
+def _panel_base(image: object, shape: tuple[int, int], mask: object, min_size: int) -> _PanelBase:
+    """The per-probe part of `image_panel` (checks `image` and `mask`)."""
+    probe = _probe_rgb(image, shape)
+    m = _check_mask(mask, shape)
+    factor = _scale_factor(*shape, min_size)
+    height, width = shape[0] * factor, shape[1] * factor
+    canvas = np.full((height, 3 * width + 2 * _PANEL_GAP, 3), 255, dtype=np.uint8)
+    canvas[:, :width] = _enlarge(_to_uint8(probe), factor)
+    outline = _outline(m, factor) if m is not None and m.any() else None
+    return _PanelBase(shape, factor, canvas, _grey_base(probe), outline)
+
+
+def _draw_panel(
+    base: _PanelBase, attr: np.ndarray, *, signed: bool, clip_percentile: float
+) -> Image.Image:
+    """`image_panel` of `attr [H, W]` (float64, finite) over a drawn `base`."""
+    if attr.shape != base.shape:
+        raise ValueError(f"attr shape {attr.shape} does not match the panel's {base.shape}")
+    v, rgb = _color_map(attr, signed, clip_percentile)
+    panel = base.canvas.copy()
+    factor = base.factor
+    width = base.shape[1] * factor
+    panel[:, width + _PANEL_GAP : 2 * width + _PANEL_GAP] = _enlarge(rgb, factor)
+    mixed = panel[:, 2 * (width + _PANEL_GAP) :]
+    mixed[...] = _enlarge(_blend(base.grey, v, rgb), factor)
+    if base.outline is not None:
+        mixed[base.outline] = OUTLINE_RGB
+    return Image.fromarray(panel)
+
+
 @functools.lru_cache(maxsize=1)
 def _font() -> _FontType:
     return ImageFont.load_default()
@@ -279,18 +359,12 @@ def overlay(
     m = _check_mask(mask, shape)
     v, rgb = _color_map(a, signed, clip_percentile)
 
-    luminance = probe @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    base = np.repeat((0.25 + 0.5 * luminance)[..., None], 3, axis=-1)
-    alpha = np.abs(v)[..., None]
-    blended = (1.0 - alpha) * base + alpha * (rgb / 255.0)
-
     factor = _scale_factor(*shape, min_size)
-    out = _upscale(_to_uint8(blended), factor)
+    out = _upscale(_blend(_grey_base(probe), v, rgb), factor)
     if m is None or not m.any():
         return out
-    big = np.repeat(np.repeat(m, factor, axis=0), factor, axis=1)
     pixels = np.array(out)
-    pixels[_inner_boundary(big)] = OUTLINE_RGB
+    pixels[_outline(m, factor)] = OUTLINE_RGB
     return Image.fromarray(pixels)
 
 
@@ -326,26 +400,9 @@ def image_panel(
     a = _attr_2d(attr)
     shape = (a.shape[0], a.shape[1])
     probe = _probe_rgb(image, shape)
-    mixed = overlay(
-        image,
-        a,
-        signed=signed,
-        clip_percentile=clip_percentile,
-        mask=mask,
-        min_size=min_size,
-    )
-    parts = [
-        _upscale(_to_uint8(probe), _scale_factor(*shape, min_size)),
-        attribution_map(a, signed=signed, clip_percentile=clip_percentile, min_size=min_size),
-        mixed,
-    ]
-    width = sum(p.width for p in parts) + _PANEL_GAP * (len(parts) - 1)
-    panel = Image.new("RGB", (width, mixed.height), _colors.WHITE_RGB)
-    x = 0
-    for part in parts:
-        panel.paste(part, (x, 0))
-        x += part.width + _PANEL_GAP
-    return panel
+    signed = _check_bool(signed, "signed")
+    base = _panel_base(probe, shape, mask, min_size)
+    return _draw_panel(base, a, signed=signed, clip_percentile=clip_percentile)
 
 
 def _layout_tokens(

@@ -100,10 +100,7 @@ def test_shapes_watermark_label_corner():
 def test_shapes_watermark_random_uncorrelated():
     data = ds.make_shapes(400, seed=7, watermark="random")
     corner = np.stack(
-        [
-            _corner_patch(data.watermark_masks[..., None], k).all(axis=(1, 2))
-            for k in range(4)
-        ],
+        [_corner_patch(data.watermark_masks[..., None], k).all(axis=(1, 2)) for k in range(4)],
         axis=1,
     ).argmax(axis=1)
     assert (data.watermark_masks.sum(axis=(1, 2)) == 9).all()
@@ -295,7 +292,5 @@ def test_module_does_not_import_tensorflow():
         "spec.loader.exec_module(module)\n"
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"

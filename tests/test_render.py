@@ -350,9 +350,7 @@ def test_overlay_mask_outline_exactly_on_boundary():
 def test_overlay_mask_touching_edge_is_closed_by_border():
     mask = np.zeros((5, 5), dtype=bool)
     mask[:2, :] = True
-    px = _pixels(
-        render.overlay(np.zeros((5, 5)), np.zeros((5, 5)), mask=mask, min_size=10)
-    )
+    px = _pixels(render.overlay(np.zeros((5, 5)), np.zeros((5, 5)), mask=mask, min_size=10))
     on = _is(px, render.OUTLINE_RGB)
     assert on[0, :].all()  # the image edge closes the region
     assert on[:4, 0].all() and on[:4, 9].all()
@@ -407,9 +405,7 @@ def test_image_panel_layout_and_parts():
     expected_probe = expected_probe.astype(np.uint8)
     np.testing.assert_array_equal(px[:, :140], expected_probe)
     assert _is(px[:, 140 : 140 + gap], WHITE).all()
-    np.testing.assert_array_equal(
-        px[:, 140 + gap : 280 + gap], _pixels(render.attribution_map(a))
-    )
+    np.testing.assert_array_equal(px[:, 140 + gap : 280 + gap], _pixels(render.attribution_map(a)))
     assert _is(px[:, 280 + gap : 280 + 2 * gap], WHITE).all()
     np.testing.assert_array_equal(
         px[:, 280 + 2 * gap :], _pixels(render.overlay(probe, a, mask=mask))
@@ -420,9 +416,7 @@ def test_image_panel_validation():
     with pytest.raises(ValueError, match="image"):
         render.image_panel(np.zeros((4, 5)), np.zeros((4, 4)))
     with pytest.raises(ValueError, match="mask"):
-        render.image_panel(
-            np.zeros((4, 4)), np.zeros((4, 4)), mask=np.ones((3, 4), dtype=bool)
-        )
+        render.image_panel(np.zeros((4, 4)), np.zeros((4, 4)), mask=np.ones((3, 4), dtype=bool))
 
 
 # --------------------------------------------------------------------------
