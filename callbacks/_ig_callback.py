@@ -107,19 +107,6 @@ def _as_probes(probes: Any) -> tuple[Any, int]:
     return out, n
 
 
-def _check_masks(masks: Any, n: int) -> np.ndarray | None:
-    if masks is None:
-        return None
-    arr = np.array(masks.numpy() if isinstance(masks, tf.Tensor) else masks)
-    if arr.dtype != np.bool_:
-        raise TypeError(f"masks must be a boolean array [P, H, W], got dtype {arr.dtype}")
-    if arr.ndim < 2 or arr.shape[0] != n:
-        raise ValueError(
-            f"masks must hold one region per probe, shape [{n}, H, W]; got {arr.shape}"
-        )
-    return arr
-
-
 def _check_target(target: Any, n: int) -> Any:
     if target is None or callable(target):
         return target
@@ -304,7 +291,7 @@ class IGCallback(keras.callbacks.Callback):
             raise TypeError(f"layer must be a layer or its name, got {type(layer).__name__}")
         self.layer, self.output = layer, output
         self.every_n_epochs = _check_int(every_n_epochs, "every_n_epochs", 1)
-        self.masks = _check_masks(masks, self.num_probes)
+        self.masks = _images.check_masks(masks, self.num_probes)
         if vocabulary is not None and not callable(getattr(vocabulary, "get_vocabulary", None)):
             _images.resolve_vocabulary(vocabulary)  # check a plain list now
         self.vocabulary = vocabulary

@@ -15,6 +15,7 @@ Shapes used throughout:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ class Plan:
 
     Attributes:
         structure: the inputs' nesting (`tf.nest`), or None for a single tensor;
-            not part of equality (`structure_key` is).
+            not part of equality (`structure_key`, derived from it, is).
         structure_key: a hashable image of `structure`.
         names: per flat input, how error messages name it (`x`, `x[1]`, ...).
         interpolated: flat indices of the inputs on the path; empty with a layer.
@@ -44,7 +45,6 @@ class Plan:
     """
 
     structure: Any = field(compare=False, hash=False)
-    structure_key: str
     names: tuple[str, ...]
     interpolated: tuple[int, ...]
     row_shapes: tuple[tuple[int | None, ...], ...]
@@ -52,6 +52,10 @@ class Plan:
     z_shapes: tuple[tuple[int | None, ...], ...]
     z_dtypes: tuple[tf.DType, ...]
     static_batch: int | None = None
+    structure_key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "structure_key", repr(self.structure))
 
 
 class Path(NamedTuple):
@@ -306,23 +310,32 @@ class Engine:
             for a, s in zip(acc, plan.z_shapes, strict=True)
         ]
 
-    def replicated(self, plan: Plan) -> Callable:
+    def replicated(self, plan: Plan, batch_size: int) -> Callable:
         """The graph for `strategy.run`: one trace holds every replica's call.
 
         `strategy.run` re-traces a `tf.function` it is given with per-replica
         values, which a fixed input signature refuses; this wrapper has none
         (and relaxes shapes instead), and calls the compiled graph inside.
         """
-        key = ("replicated", plan)
+        key = ("replicated", plan, batch_size if self.jit_compile else None)
         fn = self._compiled.get(key)
         if fn is None:
-            inner = self.compiled(plan)
+            inner = self.compiled(plan, batch_size)
             fn = tf.function(lambda *args: inner(*args), reduce_retracing=True, autograph=False)
             self._compiled[key] = fn
         return fn
 
-    def compiled(self, plan: Plan) -> Callable:
-        """The `tf.function` for `plan`, built once; batch dimensions open."""
+    def compiled(self, plan: Plan, batch_size: int | None = None) -> Callable:
+        """The `tf.function` for `plan`, built once; batch dimensions open.
+
+        With `jit_compile`, `batch_size` (required) is fixed into the graph:
+        XLA needs every chunk to have the same shape, so it gets one graph
+        per chunk size. Without it, one graph serves every `batch_size`.
+        """
+        if self.jit_compile:
+            if batch_size is None:
+                raise ValueError("batch_size: jit_compile=True needs a fixed chunk size")
+            plan = dataclasses.replace(plan, static_batch=int(batch_size))
         fn = self._compiled.get(plan)
         if fn is not None:
             return fn

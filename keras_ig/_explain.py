@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import numbers
 import os
 import weakref
@@ -295,13 +294,9 @@ class Explainer:
             ]
             z_shapes = tuple(leaves[i].shape[1:] for i in interpolated)
             z_dtypes = tuple(tf.as_dtype(leaves[i].dtype) for i in interpolated)
-        ks = {rb.k for rb in resolved}
-        if len(ks - {1}) > 1:
-            raise ValueError(f"baseline: inputs have different numbers of baselines {sorted(ks)}")
-        k = max(ks)
+        k = _baselines.common_k(rb.k for rb in resolved)
         plan = Plan(
             structure=structure,
-            structure_key=repr(structure),
             names=names,
             interpolated=tuple(interpolated),
             row_shapes=tuple(a.shape[1:] for a in leaves),
@@ -334,10 +329,7 @@ class Explainer:
         """
         if batch_size is None:
             batch_size = min(job.n * job.k * len(alphas), default_chunk_rows(job.plan.z_shapes))
-        plan = job.plan
-        if self.engine.jit_compile:
-            plan = dataclasses.replace(plan, static_batch=int(batch_size))
-        fn = self.engine.compiled(plan)
+        fn = self.engine.compiled(job.plan, batch_size)
         consts = (alphas.astype(np.float32), weights.astype(np.float32), np.int32(batch_size))
         if strategy is None:
             return _numpy(fn(*job.args(*consts)))
@@ -355,7 +347,7 @@ class Explainer:
                 tf.convert_to_tensor, parts[ctx.replica_id_in_sync_group].args(*consts)
             )
         )
-        out = strategy.run(self.engine.replicated(plan), args=tuple(per_replica))
+        out = strategy.run(self.engine.replicated(job.plan, batch_size), args=tuple(per_replica))
         local = [_numpy(r) for r in _local_results(strategy, out)]
         k = job.k
 

@@ -392,7 +392,7 @@ def to_images(
     """One picture per explained input; see `Explanation.to_images`."""
     names = check_feature_names(feature_names)
     rows = views(exp, kind=kind, vocabulary=vocabulary, pad_id=pad_id)
-    mask_rows = _check_masks(masks, len(rows))
+    mask_rows = check_masks(masks, len(rows))
     out = []
     for i, row in enumerate(rows):
         mask = None if mask_rows is None else mask_rows[i]
@@ -419,10 +419,11 @@ def to_images(
     return out
 
 
-def _check_masks(masks: Any, n: int) -> np.ndarray | None:
+def check_masks(masks: Any, n: int) -> np.ndarray | None:
+    """`masks` as `bool[N, H, W]` (one per input or probe), or None."""
     if masks is None:
         return None
-    arr = np.asarray(masks)
+    arr = np.asarray(masks)  # also reads an eager tf.Tensor
     if arr.dtype != np.bool_:
         raise TypeError(f"masks must be a boolean array, got dtype {arr.dtype}")
     if arr.ndim < 2 or arr.shape[0] != n:

@@ -161,11 +161,7 @@ class IntegratedGradients(keras.layers.Layer):
                 raise ValueError(f"baseline: calling the layer needs {_CALL_BASELINES}")
             values.append(rb.values)
             ks.append(rb.k)
-        k = max(ks)
-        if len(set(ks) - {1}) > 1:
-            raise ValueError(
-                f"baseline: inputs have different numbers of baselines {sorted(set(ks))}"
-            )
+        k = _baselines.common_k(ks)
         x_index = tf.repeat(tf.range(n, dtype=tf.int32), k)
         base_index = [tf.tile(tf.range(kk, dtype=tf.int32), [n * (k // kk)]) for kk in ks]
         if target is None:
@@ -175,24 +171,18 @@ class IntegratedGradients(keras.layers.Layer):
             targets = tf.cast(tf.reshape(target, [-1]), tf.int32)
         plan = Plan(
             structure=structure,
-            structure_key=repr(structure),
             names=names,
             interpolated=interpolated,
             row_shapes=tuple(tuple(v.shape[1:]) for v in leaves),
             dtypes=tuple(v.dtype for v in leaves),
             z_shapes=z_shapes,
             z_dtypes=z_dtypes,
-            # XLA needs the chunk shape fixed in the graph.
-            static_batch=(cfg["batch_size"] or default_chunk_rows(z_shapes))
-            if self._explainer.engine.jit_compile
-            else None,
         )
-        total_rows = n * k * cfg["steps"]
-        if cfg["batch_size"] is None:
-            batch_size = tf.minimum(total_rows, default_chunk_rows(z_shapes))
-        else:
-            batch_size = tf.constant(cfg["batch_size"], tf.int32)
-        out = self._explainer.engine.compiled(plan)(
+        # The row count is symbolic here: without a batch_size, chunks are the
+        # default size capped by the rows there are (XLA takes the default).
+        chunk = cfg["batch_size"] or default_chunk_rows(z_shapes)
+        batch_size = chunk if cfg["batch_size"] else tf.minimum(n * k * cfg["steps"], chunk)
+        out = self._explainer.engine.compiled(plan, chunk)(
             leaves,
             [tf.constant(v) for v in values],
             base_index,

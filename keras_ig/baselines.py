@@ -19,6 +19,7 @@ How an array is read, for `x` of shape `(N,) + S`:
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -184,6 +185,14 @@ def _blur_axis(a: np.ndarray, axis: int, sigma: float) -> np.ndarray:
     for i, w in enumerate(kernel):
         out += w * np.take(padded, np.arange(i, i + n), axis=axis)
     return out
+
+
+def common_k(ks: Iterable[int]) -> int:
+    """The number of baselines shared by several inputs (1 combines with any)."""
+    distinct = set(ks)
+    if len(distinct - {1}) > 1:
+        raise ValueError(f"baseline: inputs have different numbers of baselines {sorted(distinct)}")
+    return max(distinct)
 
 
 def _check_k(k: int) -> None:
