@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import pathlib
-
 import keras
 import numpy as np
 import pytest
@@ -34,17 +31,6 @@ def _exp(attributions, inputs, n=None) -> Explanation:
 
 def _same(a: Image.Image, b: Image.Image) -> bool:
     return a.size == b.size and np.array_equal(np.asarray(a), np.asarray(b))
-
-
-def test_images_module_imports_no_tensorflow():
-    tree = ast.parse(pathlib.Path(_images.__file__).read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert not imported & {"tensorflow", "keras"}
 
 
 def test_image_inputs_give_the_render_panel():

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
+import pathlib
 import subprocess
 import sys
 
 import pytest
 
 import keras_ig
+
+PURE = [
+    "keras_ig._quadrature",
+    "keras_ig.baselines",
+    "keras_ig._colors",
+    "keras_ig.render",
+    "keras_ig._images",
+    "keras_ig.datasets",
+    "keras_ig.callbacks._metrics",
+]
 
 
 def test_public_names_resolve() -> None:
@@ -29,3 +42,15 @@ def test_import_does_not_load_tensorflow_until_needed() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_pure_modules_import_no_tensorflow_or_keras(name: str) -> None:
+    tree = ast.parse(pathlib.Path(importlib.import_module(name).__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert not imported & {"tensorflow", "keras"}
