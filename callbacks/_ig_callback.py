@@ -316,8 +316,10 @@ class IGCallback(keras.callbacks.Callback):
         self.history: list[dict[str, Any]] = []
         self.last_explanation: Explanation | None = None
         self._explainer: Explainer | None = None
+        self._run: Callable[[], Explanation] | None = None  # this fit's compiled IG
         self._writer: Any = None
         self._vocab: list[str] | None = None
+        # Per probe, `_metrics.unit_ranks` of its last finite map (for drift).
         self._previous: list[np.ndarray | None] = [None] * self.num_probes
         self._seen_model: weakref.ReferenceType | None = None
         self._config_written = False
@@ -351,6 +353,7 @@ class IGCallback(keras.callbacks.Callback):
             self.last_explanation = None
             self._previous = [None] * self.num_probes
         self._seen_model = weakref.ref(model)
+        self._run = None
         self._config_written = False
         self._warned_incomplete = False
         self._vocab = _images.resolve_vocabulary(self.vocabulary)
@@ -390,30 +393,25 @@ class IGCallback(keras.callbacks.Callback):
             self._writer = None
 
     # -- train begin ----------------------------------------------------------
-    def _explain(self, *, steps: int, method: str) -> Explanation:
-        if self._explainer is None:
-            raise RuntimeError("IGCallback: on_train_begin has not run")
-        return self._explainer.explain(
-            self.probes,
-            target=self.target,
-            baseline=self.baseline,
-            steps=steps,
-            method=method,
-            batch_size=self.batch_size,
-            n_baselines=self.n_baselines,
-            seed=self.seed,
-            warn=False,
-        )
-
     def _dry_run(self) -> Explanation:
         """IG with one quadrature point: checks the settings against the model.
 
-        It also compiles the graph that every epoch then reuses: alphas and
-        weights are inputs of the graph, so a different `steps` or `method`
-        does not retrace.
+        It also prepares the probes (targets, baselines) and compiles the
+        graph that every epoch then reuses through `self._run`: alphas and
+        weights are inputs of the graph, so `steps` and `method` do not
+        retrace, and the probes are converted once per `fit`, not per epoch.
         """
+        if self._explainer is None:
+            raise RuntimeError("IGCallback: on_train_begin has not run")
         try:
-            return self._explain(steps=1, method="riemann_middle")
+            job = self._explainer.prepare(
+                self.probes,
+                target=self.target,
+                baseline=self.baseline,
+                n_baselines=self.n_baselines,
+                seed=self.seed,
+            )
+            dry = self._explainer.runner(job, 1, "riemann_middle", self.batch_size)()
         except (TypeError, ValueError) as err:
             cls = TypeError if isinstance(err, TypeError) else ValueError
             raise cls(f"IGCallback: {_for_probes(str(err))}") from None
@@ -421,6 +419,8 @@ class IGCallback(keras.callbacks.Callback):
             raise ValueError(
                 f"IGCallback: probes could not be explained with this model: {err.message}"
             ) from None
+        self._run = self._explainer.runner(job, self.steps, self.method, self.batch_size)
+        return dry
 
     def _check_against(self, dry: Explanation) -> None:
         """Checks of probes, masks, vocabulary and feature_names needing the model."""
@@ -507,7 +507,9 @@ class IGCallback(keras.callbacks.Callback):
         }
         self.history.append(record)  # one entry per logged epoch, whatever happens
         try:
-            exp = self._explain(steps=self.steps, method=self.method)
+            if self._run is None:
+                raise RuntimeError("on_train_begin has not run")
+            exp = self._run()
         except Exception as err:  # never stop training
             _warn(
                 f"Integrated Gradients failed at epoch {epoch}; nothing is logged "
@@ -548,10 +550,11 @@ class IGCallback(keras.callbacks.Callback):
 
         drift = np.full(n, np.nan)
         for i in np.flatnonzero(finite):
-            before = self._previous[i]
-            if before is not None and before.shape == maps[i].shape:
-                drift[i] = _metrics.spearman(before, maps[i])
-            self._previous[i] = maps[i]
+            # Ranks are kept, not maps: each map is ranked once.
+            before, now = self._previous[i], _metrics.unit_ranks(maps[i])
+            if before is not None and now is not None and before.size == now.size:
+                drift[i] = _metrics.correlation(before, now)
+            self._previous[i] = now
         record["drift_mean"] = _metrics.finite_mean(drift)
 
         self._maybe_warn_incomplete(exp, epoch)

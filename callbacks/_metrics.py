@@ -30,6 +30,41 @@ def rankdata(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def unit_ranks(values: np.ndarray) -> np.ndarray | None:
+    """A map's ranks, centred and scaled to unit norm.
+
+    The dot product of two such vectors is the maps' Spearman correlation,
+    so a callback can rank each epoch's map once and compare it with the
+    previous epoch's stored result.
+
+    Args:
+        values: `float[...]`, flattened.
+
+    Returns:
+        `float64[n]`; None when the map is constant, has fewer than 2
+        elements or is not finite (no ordering to compare).
+    """
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    if v.size < 2 or not np.all(np.isfinite(v)):
+        return None
+    r = rankdata(v) - (v.size + 1) / 2.0
+    norm = np.sqrt(np.dot(r, r))
+    return None if norm == 0.0 else r / norm
+
+
+def correlation(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    """Spearman correlation from two `unit_ranks` results (NaN if either is None).
+
+    Raises:
+        ValueError: the maps have different sizes.
+    """
+    if a is None or b is None:
+        return float("nan")
+    if a.size != b.size:
+        raise ValueError(f"maps have {a.size} and {b.size} elements; they must match")
+    return float(np.clip(np.dot(a, b), -1.0, 1.0))
+
+
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rank correlation of two maps of the same size.
 
@@ -47,18 +82,9 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     Raises:
         ValueError: the maps have different sizes.
     """
-    x = np.asarray(a, dtype=np.float64).reshape(-1)
-    y = np.asarray(b, dtype=np.float64).reshape(-1)
-    if x.size != y.size:
-        raise ValueError(f"maps have {x.size} and {y.size} elements; they must match")
-    if x.size < 2 or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        return float("nan")
-    rx = rankdata(x) - (x.size + 1) / 2.0
-    ry = rankdata(y) - (y.size + 1) / 2.0
-    denom = np.sqrt(np.dot(rx, rx) * np.dot(ry, ry))
-    if denom == 0.0:
-        return float("nan")
-    return float(np.clip(np.dot(rx, ry) / denom, -1.0, 1.0))
+    if np.size(a) != np.size(b):
+        raise ValueError(f"maps have {np.size(a)} and {np.size(b)} elements; they must match")
+    return correlation(unit_ranks(a), unit_ranks(b))
 
 
 def localization(scores: np.ndarray, mask: np.ndarray) -> float:

@@ -4,9 +4,12 @@
 ops each (PNG encoding, bucketing); for a handful of small pictures that
 costs more than the attributions themselves. Here every value is built as a
 protobuf with numpy and PIL in the exact format of the TensorBoard plugins
-(`tensorboard.plugins.*`: scalars and histograms as tensors, images as
-`[width, height, png]` strings, text as a string tensor), and the whole epoch
-goes to the event file with one `tf.summary.experimental.write_raw_pb`.
+(`tensorboard.plugins.*`, whose metadata helpers are used: scalars as float
+tensors, histograms as `[buckets, 3]` double tensors, images as
+`[width, height, png]` strings, text as a string tensor), and the whole
+epoch goes to the event file with one `tf.summary.experimental.write_raw_pb`.
+Tensor protos are filled directly: the generic `make_tensor_proto` costs
+about 60 us a value, a tenth of an epoch's writing.
 """
 
 from __future__ import annotations
@@ -17,16 +20,25 @@ import math
 import numpy as np
 import tensorflow as tf
 from PIL import Image
-from tensorboard.compat.proto import summary_pb2
-from tensorboard.plugins.histogram import summary_v2 as histogram_summary
+from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.image import metadata as image_metadata
-from tensorboard.plugins.scalar import summary_v2 as scalar_summary
+from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.plugins.text import summary_v2 as text_summary
-from tensorboard.util import tensor_util
 
 # Fast zlib level: attribution pictures are flat colour and compress well
 # anyway; level 1 is several times faster than PIL's default 6.
 _PNG_COMPRESS_LEVEL = 1
+
+
+_SCALAR_META = scalar_metadata.create_summary_metadata(display_name=None, description=None)
+_HISTOGRAM_META = histogram_metadata.create_summary_metadata(display_name=None, description=None)
+
+
+def _shape(*dims: int) -> tensor_shape_pb2.TensorShapeProto:
+    return tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in dims]
+    )
 
 
 def png_bytes(picture: Image.Image) -> bytes:
@@ -55,17 +67,21 @@ class SummaryBatch:
         """A scalar; None and non-finite values are left out."""
         if value is None or not math.isfinite(float(value)):
             return
-        self.summary.value.extend(scalar_summary.scalar_pb(tag, float(value)).value)
+        tensor = tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_FLOAT, tensor_shape=_shape(), float_val=[float(value)]
+        )
+        self.summary.value.add(tag=tag, metadata=_SCALAR_META, tensor=tensor)
 
     def image(self, tag: str, picture: Image.Image, description: str | None = None) -> None:
         """One RGB picture, as the image plugin stores it."""
-        tensor = tensor_util.make_tensor_proto(
-            [
+        tensor = tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_STRING,
+            tensor_shape=_shape(3),
+            string_val=[
                 str(picture.width).encode(),
                 str(picture.height).encode(),
                 png_bytes(picture),
             ],
-            dtype=np.object_,
         )
         meta = image_metadata.create_summary_metadata(display_name=None, description=description)
         self.summary.value.add(tag=tag, metadata=meta, tensor=tensor)
@@ -84,10 +100,13 @@ class SummaryBatch:
             table = np.zeros((buckets, 3))
             table[:, :2] = lo
             table[-1, 2] = data.size
-        # Same proto as the plugin's histogram_pb, with numpy's bucketing.
-        proto = histogram_summary.histogram_pb(tag, np.zeros(0), buckets=buckets)
-        proto.value[0].tensor.CopyFrom(tensor_util.make_tensor_proto(table, dtype=np.float64))
-        self.summary.value.extend(proto.value)
+        # The plugin's histogram_pb format, with numpy's bucketing.
+        tensor = tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_DOUBLE,
+            tensor_shape=_shape(buckets, 3),
+            tensor_content=np.ascontiguousarray(table, dtype="<f8").tobytes(),
+        )
+        self.summary.value.add(tag=tag, metadata=_HISTOGRAM_META, tensor=tensor)
 
     def text(self, tag: str, markdown: str) -> None:
         """A text (markdown) summary."""

@@ -454,13 +454,13 @@ def test_an_engine_error_warns_and_training_goes_on(shapes, tmp_path):
 
         def on_epoch_end(self, epoch, logs=None):
             if epoch == 0:
-                original = cb._explainer.explain
+                original = cb._run
 
-                def explain(*args, **kwargs):
-                    cb._explainer.explain = original
+                def run():
+                    cb._run = original
                     raise RuntimeError("boom")
 
-                cb._explainer.explain = explain
+                cb._run = run
 
     with pytest.warns(IGCallbackWarning, match="failed at epoch 0.*RuntimeError: boom"):
         model.fit(shapes.images, shapes.labels, epochs=2, verbose=0, callbacks=[FailOnce(), cb])

@@ -129,6 +129,20 @@ def test_diverging_end_points_and_white_zero():
     assert tuple(c[1]) == BLUE
 
 
+def test_diverging_is_linear_from_white_to_each_end():
+    v = np.linspace(-1.0, 1.0, 41)
+    end = np.where((v >= 0)[:, None], np.array(RED, float), np.array(BLUE, float))
+    expected = np.rint(255.0 + np.abs(v)[:, None] * (end - 255.0))
+    np.testing.assert_array_equal(_colors.diverging(v), expected.astype(np.uint8))
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1024])
+@pytest.mark.parametrize("q", [0.5, 50.0, 99.0, 99.9, 100.0])
+def test_percentile_is_numpys(n, q):
+    values = np.abs(_rng(n).normal(size=n))
+    assert _colors._percentile(values, q) == pytest.approx(np.percentile(values, q), rel=1e-12)
+
+
 def test_diverging_is_monotone_towards_end_points_and_clips():
     c = _colors.diverging(np.array([0.25, 0.5, 1.0, 3.0, -0.5, -7.0])).astype(int)
     assert c[0, 1] > c[1, 1] > c[2, 1]  # green fades as red strengthens
