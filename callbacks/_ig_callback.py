@@ -220,8 +220,9 @@ class IGCallback(keras.callbacks.Callback):
         min_size: image panels are enlarged to at least this short side.
         pad_id: trailing tokens with this id are not drawn (None: keep).
         n_baselines: random baselines for `"uniform"`/`"gaussian"`.
-        seed: seed of random baselines; fixed so that every epoch uses the
-            same ones (otherwise drift would measure the noise).
+        seed: seed of random baselines. They are drawn once per `fit`, so
+            every epoch uses the same ones (otherwise drift would measure the
+            noise); None draws fresh ones at each `fit`.
         warn_completeness: warn (once per `fit`) when a relative completeness
             gap exceeds 5% — a sign that `steps` is too low.
         background_writes: draw, encode and write the pictures on one
@@ -549,9 +550,10 @@ class IGCallback(keras.callbacks.Callback):
             record["localization_mean"] = math.nan if mean is None else mean
 
         drift = np.full(n, np.nan)
-        for i in np.flatnonzero(finite):
-            # Ranks are kept, not maps: each map is ranked once.
-            before, now = self._previous[i], _metrics.unit_ranks(maps[i])
+        kept = np.flatnonzero(finite)
+        # Ranks are kept, not maps: each map is ranked once.
+        for i, now in zip(kept, _metrics.unit_ranks_all([maps[i] for i in kept]), strict=True):
+            before = self._previous[i]
             if before is not None and now is not None and before.size == now.size:
                 drift[i] = _metrics.correlation(before, now)
             self._previous[i] = now

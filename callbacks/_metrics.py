@@ -10,24 +10,29 @@ import numpy as np
 
 
 def rankdata(values: np.ndarray) -> np.ndarray:
-    """Ranks `1..n` of a flat array, ties sharing their average rank.
+    """Ranks `1..n` along the last axis, ties sharing their average rank.
 
     Args:
-        values: `float[n]`.
+        values: `float[..., n]`; each row is ranked on its own.
 
     Returns:
-        `float64[n]`; e.g. `[10, 20, 20, 5] -> [2, 3.5, 3.5, 1]`.
+        `float64[..., n]`; e.g. `[10, 20, 20, 5] -> [2, 3.5, 3.5, 1]`.
     """
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
-    order = np.argsort(v, kind="stable")
-    sorted_v = v[order]
-    # Start of each run of equal values in sorted order.
-    starts = np.flatnonzero(np.r_[True, sorted_v[1:] != sorted_v[:-1]])
-    ends = np.r_[starts[1:], v.size]
-    average = (starts + ends + 1) / 2.0  # mean of ranks starts+1 .. ends
-    ranks = np.empty(v.size, dtype=np.float64)
-    ranks[order] = np.repeat(average, ends - starts)
-    return ranks
+    v = np.asarray(values, dtype=np.float64)
+    shape = v.shape
+    rows = v.reshape(-1, shape[-1]) if v.ndim else v.reshape(1, 1)
+    n_rows, n = rows.shape
+    order = np.argsort(rows, axis=1, kind="stable")
+    ordered = np.take_along_axis(rows, order, axis=1)
+    # Start of each run of equal values in sorted order; a row starts a run.
+    new = np.ones((n_rows, n), dtype=bool)
+    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    starts = np.flatnonzero(new)
+    lengths = np.diff(np.r_[starts, n_rows * n])
+    average = starts % n + (lengths + 1) / 2.0  # mean of ranks start+1 .. start+length
+    ranks = np.empty_like(rows)
+    np.put_along_axis(ranks, order, np.repeat(average, lengths).reshape(n_rows, n), axis=1)
+    return ranks.reshape(shape)
 
 
 def unit_ranks(values: np.ndarray) -> np.ndarray | None:
@@ -44,12 +49,34 @@ def unit_ranks(values: np.ndarray) -> np.ndarray | None:
         `float64[n]`; None when the map is constant, has fewer than 2
         elements or is not finite (no ordering to compare).
     """
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
-    if v.size < 2 or not np.all(np.isfinite(v)):
-        return None
-    r = rankdata(v) - (v.size + 1) / 2.0
-    norm = np.sqrt(np.dot(r, r))
-    return None if norm == 0.0 else r / norm
+    return unit_ranks_all([values])[0]
+
+
+def unit_ranks_all(maps: list[np.ndarray]) -> list[np.ndarray | None]:
+    """`unit_ranks` of each map; maps of one size are ranked in one pass.
+
+    Args:
+        maps: `float[...]` arrays, each flattened.
+
+    Returns:
+        One `float64[n]` or None per map, as `unit_ranks`.
+    """
+    flat = [np.asarray(m, dtype=np.float64).reshape(-1) for m in maps]
+    if not flat:
+        return []
+    if len({m.size for m in flat}) > 1:
+        return [unit_ranks(m) for m in flat]
+    rows = np.stack(flat)  # [P, n]
+    n = rows.shape[1]
+    out: list[np.ndarray | None] = [None] * len(flat)
+    ok = np.all(np.isfinite(rows), axis=1) if n >= 2 else np.zeros(len(flat), dtype=bool)
+    if not ok.any():
+        return out
+    centred = rankdata(rows[ok]) - (n + 1) / 2.0
+    norms = np.sqrt(np.einsum("ij,ij->i", centred, centred))
+    for i, r, norm in zip(np.flatnonzero(ok), centred, norms, strict=True):
+        out[i] = None if norm == 0.0 else r / norm
+    return out
 
 
 def correlation(a: np.ndarray | None, b: np.ndarray | None) -> float:

@@ -69,3 +69,29 @@ def test_localization_is_the_positive_share_inside_the_mask():
 def test_finite_mean():
     assert _metrics.finite_mean(np.array([1.0, np.nan, 3.0])) == 2.0
     assert _metrics.finite_mean(np.array([np.nan])) is None
+
+
+def test_rankdata_ranks_each_row_on_its_own():
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, 4, size=(5, 9)).astype(float)  # many ties
+    ranks = _metrics.rankdata(rows)
+    for row, got in zip(rows, ranks, strict=True):
+        np.testing.assert_array_equal(got, _metrics.rankdata(row))
+        # Tie-averaged ranks: equal values share one rank, ranks sum to n(n+1)/2.
+        for value in np.unique(row):
+            assert len(set(got[row == value])) == 1
+        assert got.sum() == pytest.approx(9 * 10 / 2)
+
+
+def test_unit_ranks_all_agrees_with_one_map_at_a_time():
+    rng = np.random.default_rng(4)
+    maps = [rng.normal(size=(4, 4)), np.zeros((4, 4)), rng.normal(size=(4, 4))]
+    maps[2][0, 0] = np.nan
+    together = _metrics.unit_ranks_all(maps)
+    assert together[1] is None and together[2] is None  # constant; not finite
+    expected = _metrics.rankdata(maps[0].reshape(-1)) - 8.5
+    np.testing.assert_allclose(together[0], expected / np.linalg.norm(expected))
+    mixed = _metrics.unit_ranks_all([maps[0], rng.normal(size=5)])  # sizes differ
+    np.testing.assert_allclose(mixed[0], together[0])
+    assert mixed[1].shape == (5,)
+    assert _metrics.correlation(together[0], together[0]) == pytest.approx(1.0)
