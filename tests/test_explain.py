@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 import keras_ig
+from keras_ig._explain import explainer_for
 from keras_ig._quadrature import RULES
 from tests.models import cnn, mlp, rand, text_model
 
@@ -313,3 +314,24 @@ def test_tensor_input_and_repr() -> None:
     exp = keras_ig.explain(mlp(), tf.constant(rand(2, 6)), steps=4)
     assert isinstance(exp.attributions, np.ndarray)
     assert "Explanation(n=2" in repr(exp)
+
+
+def test_runner_equals_explain_and_follows_the_weights():
+    model = mlp()
+    x = rand(5, 6, seed=3)
+    explainer = explainer_for(model, target=None, layer=None, output=None)
+    job = explainer.prepare(x, target=[0, 1, 2, 0, 1], baseline="zeros", n_baselines=1, seed=0)
+    run = explainer.runner(job, 16, "gausslegendre")
+    traces = explainer.engine.traces
+    exp = explainer.explain(x, target=[0, 1, 2, 0, 1], steps=16, warn=False)
+    for _ in range(2):
+        again = run()
+        np.testing.assert_allclose(again.attributions, exp.attributions, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(again.delta, exp.delta, rtol=1e-5, atol=1e-7)
+        np.testing.assert_array_equal(again.steps_used, [16] * 5)
+    model.set_weights([w * 1.5 for w in model.get_weights()])  # e.g. after an epoch
+    moved = run()
+    fresh = explainer.explain(x, target=[0, 1, 2, 0, 1], steps=16, warn=False)
+    np.testing.assert_allclose(moved.attributions, fresh.attributions, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(moved.attributions, exp.attributions, rtol=1e-3)
+    assert explainer.engine.traces == traces  # one graph for all of it
