@@ -22,7 +22,7 @@ def rankdata(values: np.ndarray) -> np.ndarray:
     shape = v.shape
     rows = v.reshape(-1, shape[-1]) if v.ndim else v.reshape(1, 1)
     n_rows, n = rows.shape
-    order = np.argsort(rows, axis=1, kind="stable")
+    order = np.argsort(rows, axis=1)  # ties get their average rank: any order will do
     ordered = np.take_along_axis(rows, order, axis=1)
     # Start of each run of equal values in sorted order; a row starts a run.
     new = np.ones((n_rows, n), dtype=bool)
