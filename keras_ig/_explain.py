@@ -390,9 +390,7 @@ class Explainer:
         graph = self.engine.compiled(job.plan, batch_size).get_concrete_function(*args)
 
         def run() -> Explanation:
-            exp = self._build(job, _numpy(graph(*args)), steps, method)
-            exp.steps_used = np.full(job.n, steps, np.int64)
-            return exp
+            return self._build(job, _numpy(graph(*args)), steps, method)
 
         return run
 
@@ -440,7 +438,6 @@ class Explainer:
         if tolerance is None:
             result = self.integrate(job, alphas, weights, batch_size, strategy)
             exp = self._build(job, result, steps, method)
-            exp.steps_used = np.full(job.n, steps, np.int64)
         else:
             exp = refine(self, job, method, steps, max_steps, tolerance, batch_size, strategy)
         if out is not None:
@@ -474,8 +471,12 @@ class Explainer:
             )
         return [baseline] * count
 
-    def _build(self, job: Job, out: dict, steps: Any, method: str) -> Explanation:
-        """Average over baselines, compute the completeness gap, pack like x."""
+    def _build(self, job: Job, out: dict, steps: int, method: str) -> Explanation:
+        """Average over baselines, compute the completeness gap, pack like x.
+
+        Every input is marked as integrated with `steps` points
+        (`tolerance=` refinement then sets its own counts).
+        """
         n, k, plan = job.n, job.k, job.plan
         scores = out["scores"]
         base = out["baseline_scores"].reshape(n, k).mean(axis=1)
@@ -498,6 +499,7 @@ class Explainer:
             steps=steps,
             method=method,
             inputs=job.inputs,
+            steps_used=np.full(n, steps, np.int64),
         )
 
 
