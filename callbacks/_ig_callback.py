@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ig import _images
+from keras_ig import _checks, _images
 from keras_ig._explain import Explainer, explainer_for, resolve_targets
 from keras_ig._explanation import CompletenessWarning, Explanation
 from keras_ig._quadrature import quadrature
@@ -46,23 +46,6 @@ class IGCallbackWarning(UserWarning):
 
 # --------------------------------------------------------------------------
 # argument checks (pure: nothing here touches the model or the filesystem)
-
-
-def _check_int(value: Any, name: str, minimum: int, *, optional: bool = False) -> Any:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        kind = "None or an int" if optional else "an int"
-        raise TypeError(f"{name} must be {kind}, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
 
 
 def _leaf(value: Any, name: str) -> np.ndarray:
@@ -121,14 +104,6 @@ def _check_log_dir(log_dir: Any) -> str:
     if not path:
         raise ValueError("log_dir must not be empty")
     return path
-
-
-def _check_percentile(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"clip_percentile must be a number, got {type(value).__name__}")
-    if not 0.0 < float(value) <= 100.0:
-        raise ValueError(f"clip_percentile must be in (0, 100], got {value}")
-    return float(value)
 
 
 def _for_probes(message: str) -> str:
@@ -291,28 +266,26 @@ class IGCallback(keras.callbacks.Callback):
         if layer is not None and not isinstance(layer, str | keras.layers.Layer):
             raise TypeError(f"layer must be a layer or its name, got {type(layer).__name__}")
         self.layer, self.output = layer, output
-        self.every_n_epochs = _check_int(every_n_epochs, "every_n_epochs", 1)
+        self.every_n_epochs = _checks.integer(every_n_epochs, "every_n_epochs", 1)
         self.masks = _images.check_masks(masks, self.num_probes)
         if vocabulary is not None and not callable(getattr(vocabulary, "get_vocabulary", None)):
             _images.resolve_vocabulary(vocabulary)  # check a plain list now
         self.vocabulary = vocabulary
         self.feature_names = _images.check_feature_names(feature_names)
-        self.signed = _check_bool(signed, "signed")
-        self.clip_percentile = _check_percentile(clip_percentile)
-        self.batch_size = _check_int(batch_size, "batch_size", 1, optional=True)
-        self.histograms = _check_bool(histograms, "histograms")
-        self.max_probes = _check_int(max_probes, "max_probes", 1, optional=True)
+        self.signed = _checks.boolean(signed, "signed")
+        self.clip_percentile = _checks.percentile(clip_percentile)
+        self.batch_size = _checks.integer(batch_size, "batch_size", 1, optional=True)
+        self.histograms = _checks.boolean(histograms, "histograms")
+        self.max_probes = _checks.integer(max_probes, "max_probes", 1, optional=True)
         if kind is not None and kind not in _images.KINDS:
             raise ValueError(f"kind must be None or one of {list(_images.KINDS)}, got {kind!r}")
         self.kind = kind
-        self.min_size = _check_int(min_size, "min_size", 0)
-        if pad_id is not None:
-            _check_int(pad_id, "pad_id", -(2**63), optional=True)
-        self.pad_id = pad_id
-        self.n_baselines = _check_int(n_baselines, "n_baselines", 1)
-        self.seed = _check_int(seed, "seed", 0, optional=True)
-        self.warn_completeness = _check_bool(warn_completeness, "warn_completeness")
-        self.background_writes = _check_bool(background_writes, "background_writes")
+        self.min_size = _checks.integer(min_size, "min_size", 0)
+        self.pad_id = _checks.integer(pad_id, "pad_id", optional=True)
+        self.n_baselines = _checks.integer(n_baselines, "n_baselines", 1)
+        self.seed = _checks.integer(seed, "seed", 0, optional=True)
+        self.warn_completeness = _checks.boolean(warn_completeness, "warn_completeness")
+        self.background_writes = _checks.boolean(background_writes, "background_writes")
 
         self.history: list[dict[str, Any]] = []
         self.last_explanation: Explanation | None = None

@@ -13,9 +13,9 @@ Conventions:
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+
+from keras_ig import _checks
 
 # ColorBrewer RdBu end points: saturated but not neon, and still clearly red
 # and blue when printed or seen by most colour-blind readers.
@@ -32,15 +32,6 @@ def _as_real_array(x: object, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
-
-
-def _check_percentile(clip_percentile: object) -> float:
-    if isinstance(clip_percentile, bool) or not isinstance(clip_percentile, numbers.Real):
-        raise TypeError(f"clip_percentile must be a real number, got {type(clip_percentile)!r}")
-    value = float(clip_percentile)
-    if not 0.0 < value <= 100.0:
-        raise ValueError(f"clip_percentile must be in (0, 100], got {value}")
-    return value
 
 
 def normalize(
@@ -70,7 +61,7 @@ def normalize(
         ValueError: `attr` is not 2-D or not finite, or `clip_percentile` is
             outside `(0, 100]`.
     """
-    pct = _check_percentile(clip_percentile)
+    pct = _checks.percentile(clip_percentile)
     arr = _as_real_array(attr, "attr")
     if arr.ndim != 2:
         raise ValueError(f"attr must be 2-D [H, W], got shape {arr.shape}")

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_ig import _checks
 from keras_ig import baselines as _baselines
 from keras_ig._adaptive import refine
 from keras_ig._dataset import NpyWriter, explain_dataset
@@ -431,7 +432,7 @@ class Explainer:
                 self, x, out=out, verbose=verbose, warn=warn, tolerance=tolerance, **options
             )
         alphas, weights = quadrature(method, steps)
-        _check_batch_size(batch_size)
+        _checks.integer(batch_size, "batch_size", 1, optional=True)
         _check_tolerance(tolerance, steps, max_steps)
         _check_strategy(strategy)
         job = self.prepare(x, target=target, baseline=baseline, n_baselines=n_baselines, seed=seed)
@@ -543,15 +544,6 @@ def _check_strategy(strategy: Any) -> None:
         )
 
 
-def _check_batch_size(batch_size: Any) -> None:
-    if batch_size is not None and (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, numbers.Integral)
-        or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be None or an int >= 1, got {batch_size!r}")
-
-
 def _check_tolerance(tolerance: Any, steps: int, max_steps: Any) -> None:
     if tolerance is None:
         return
@@ -559,9 +551,7 @@ def _check_tolerance(tolerance: Any, steps: int, max_steps: Any) -> None:
         raise TypeError(f"tolerance must be a positive number, got {type(tolerance).__name__}")
     if not (np.isfinite(tolerance) and tolerance > 0):
         raise ValueError(f"tolerance must be > 0, got {tolerance}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral):
-        raise TypeError(f"max_steps must be an int, got {type(max_steps).__name__}")
-    if max_steps < steps:
+    if _checks.integer(max_steps, "max_steps") < steps:
         raise ValueError(f"max_steps ({max_steps}) must be >= steps ({steps})")
 
 

@@ -19,7 +19,6 @@ imports no TensorFlow (tensors are read with `np.asarray`).
 
 from __future__ import annotations
 
-import numbers
 import os
 import pathlib
 from collections.abc import Sequence
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from keras_ig import render
+from keras_ig import _checks, render
 
 if TYPE_CHECKING:
     from keras_ig._explanation import Explanation
@@ -116,14 +115,6 @@ def _check_kind(kind: Any) -> str | None:
     if kind is not None and kind not in KINDS:
         raise ValueError(f"kind must be None or one of {list(KINDS)}, got {kind!r}")
     return kind
-
-
-def _check_pad_id(pad_id: Any) -> int | None:
-    if pad_id is None:
-        return None
-    if isinstance(pad_id, bool) or not isinstance(pad_id, numbers.Integral):
-        raise TypeError(f"pad_id must be None or an int, got {type(pad_id).__name__}")
-    return int(pad_id)
 
 
 # --------------------------------------------------------------------------
@@ -222,7 +213,7 @@ def views(
             argument.
     """
     kind = _check_kind(kind)
-    pad_id = _check_pad_id(pad_id)
+    pad_id = _checks.integer(pad_id, "pad_id", optional=True)
     vocab = resolve_vocabulary(vocabulary)
     n = len(exp)
     per_input = []
@@ -336,8 +327,8 @@ def draw(
             )
         base = cache.get("panel")
         if base is None:
-            signed = render._check_bool(signed, "signed")
-            min_size = render._check_int(min_size, "min_size", 0)
+            signed = _checks.boolean(signed, "signed")
+            min_size = _checks.integer(min_size, "min_size", 0)
             base = render._panel_base(view.probe, view.scores.shape, mask, min_size)
             cache["panel"] = base
         return render._draw_panel(base, view.scores, signed=signed, clip_percentile=clip_percentile)
@@ -444,8 +435,7 @@ def save(
     """Write the pictures as PNG; see `Explanation.save`."""
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    if not isinstance(grid, bool):
-        raise TypeError(f"grid must be a bool, got {type(grid).__name__}")
+    _checks.boolean(grid, "grid")
     target = pathlib.Path(path)
     if target.suffix.lower() not in ("", ".png"):
         raise ValueError(f"path must name a .png file, got {str(path)!r}")

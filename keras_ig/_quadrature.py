@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from keras_ig import _checks
+
 Rule = Callable[[int], tuple[np.ndarray, np.ndarray]]
 
 
@@ -82,11 +84,7 @@ def quadrature(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """
     if method not in RULES:
         raise ValueError(f"method must be one of {sorted(RULES)}, got {method!r}")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
-        raise TypeError(f"steps must be an int, got {type(steps).__name__}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    alphas, weights = _cached(method, int(steps))
+    alphas, weights = _cached(method, _checks.integer(steps, "steps", 1))
     return alphas.copy(), weights.copy()
 
 

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_ig import _checks
 from keras_ig import baselines as _baselines
 from keras_ig._engine import Plan
 from keras_ig._explain import Explainer, _names, default_chunk_rows, split_inputs
@@ -68,8 +69,7 @@ class IntegratedGradients(keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         quadrature(method, steps)  # fail fast on a bad method or steps
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(f"batch_size must be None or an int >= 1, got {batch_size!r}")
+        _checks.integer(batch_size, "batch_size", 1, optional=True)
         self.model = model
         self._explainer = Explainer(
             model,

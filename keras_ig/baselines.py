@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from keras_ig import _checks
+
 GENERATED = ("uniform", "gaussian", "blur")
 NAMED = ("zeros", "black", *GENERATED)
 
@@ -97,7 +99,7 @@ def uniform(
         `BaselineStack` of shape `(k, N) + x.shape[1:]`.
     """
     x = np.asarray(x)
-    _check_k(k)
+    _checks.integer(k, "n_baselines", 1)
     lo = float(np.min(x)) if low is None else float(low)
     hi = float(np.max(x)) if high is None else float(high)
     if not hi >= lo:
@@ -128,7 +130,7 @@ def gaussian(
         `BaselineStack` of shape `(k, N) + x.shape[1:]`.
     """
     x = np.asarray(x)
-    _check_k(k)
+    _checks.integer(k, "n_baselines", 1)
     lo, hi = float(np.min(x)), float(np.max(x))
     sigma = 0.25 * (hi - lo) if scale is None else float(scale)
     if not sigma >= 0:
@@ -193,11 +195,6 @@ def common_k(ks: Iterable[int]) -> int:
     if len(distinct - {1}) > 1:
         raise ValueError(f"baseline: inputs have different numbers of baselines {sorted(distinct)}")
     return max(distinct)
-
-
-def _check_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"n_baselines must be an int >= 1, got {k!r}")
 
 
 def resolve(

@@ -9,10 +9,11 @@ object's pixels, the sentiment keywords, the coefficients of the target.
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 
 import numpy as np
+
+from keras_ig import _checks
 
 SHAPE_CLASSES: tuple[str, ...] = ("square", "disc", "triangle", "cross")
 
@@ -132,19 +133,6 @@ class TabularData:
     interaction: tuple[int, int, float] = _INTERACTION
 
 
-def _as_int(name: str, value: object, minimum: int) -> int:
-    # bool is an int subclass; True as a sample count is surely a mistake.
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got bool")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
 def _as_float(name: str, value: object, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
@@ -205,9 +193,9 @@ def make_shapes(
     Returns:
         A `ShapesData`; `images` is `float32[n, size, size, 1]`.
     """
-    n = _as_int("n", n, 1)
-    size = _as_int("size", size, 16)
-    seed = _as_int("seed", seed, 0)
+    n = _checks.integer(n, "n", 1)
+    size = _checks.integer(size, "size", 16)
+    seed = _checks.integer(seed, "seed", 0)
     noise = _as_float("noise", noise, 0.0, 1.0)
     min_scale = _as_float("min_scale", min_scale, 1e-9, 0.5)
     max_scale = _as_float("max_scale", max_scale, min_scale, 0.5)
@@ -280,9 +268,9 @@ def make_sentences(n: int, *, length: int = 12, seed: int = 0) -> SentencesData:
     Returns:
         A `SentencesData`; `token_ids` is `int32[n, length]`.
     """
-    n = _as_int("n", n, 1)
-    length = _as_int("length", length, 4)
-    seed = _as_int("seed", seed, 0)
+    n = _checks.integer(n, "n", 1)
+    length = _checks.integer(length, "length", 4)
+    seed = _checks.integer(seed, "seed", 0)
 
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % 2).astype(np.int64)
@@ -339,9 +327,9 @@ def make_regression(
     Returns:
         A `TabularData`; `features` is `float32[n, n_features]`.
     """
-    n = _as_int("n", n, 1)
-    n_features = _as_int("n_features", n_features, 2)
-    seed = _as_int("seed", seed, 0)
+    n = _checks.integer(n, "n", 1)
+    n_features = _checks.integer(n_features, "n_features", 2)
+    seed = _checks.integer(seed, "seed", 0)
     noise = _as_float("noise", noise, 0.0, math.inf)
 
     rng = np.random.default_rng(seed)

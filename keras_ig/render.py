@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from keras_ig import _colors
+from keras_ig import _checks, _colors
 
 __all__ = [
     "attribution_map",
@@ -59,20 +59,6 @@ _FontType = ImageFont.ImageFont | ImageFont.FreeTypeFont
 
 # --------------------------------------------------------------------------
 # argument checks
-
-
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_bool(value: object, name: str) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
 
 
 def _attr_2d(attr: object) -> np.ndarray:
@@ -308,8 +294,8 @@ def attribution_map(
         ValueError: `attr` is not `[H, W]` / `[H, W, C]` or is empty, or an
             argument is out of range.
     """
-    signed = _check_bool(signed, "signed")
-    min_size = _check_int(min_size, "min_size", 0)
+    signed = _checks.boolean(signed, "signed")
+    min_size = _checks.integer(min_size, "min_size", 0)
     a = _attr_2d(attr)
     _, rgb = _color_map(a, signed, clip_percentile)
     return _upscale(rgb, _scale_factor(*a.shape, min_size))
@@ -351,8 +337,8 @@ def overlay(
         ValueError: shapes of `image`, `attr` and `mask` disagree, or an
             argument is out of range.
     """
-    signed = _check_bool(signed, "signed")
-    min_size = _check_int(min_size, "min_size", 0)
+    signed = _checks.boolean(signed, "signed")
+    min_size = _checks.integer(min_size, "min_size", 0)
     a = _attr_2d(attr)
     shape = (a.shape[0], a.shape[1])
     probe = _probe_rgb(image, shape)
@@ -396,11 +382,11 @@ def image_panel(
     Raises:
         TypeError, ValueError: as for `overlay`.
     """
-    min_size = _check_int(min_size, "min_size", 0)
+    min_size = _checks.integer(min_size, "min_size", 0)
     a = _attr_2d(attr)
     shape = (a.shape[0], a.shape[1])
     probe = _probe_rgb(image, shape)
-    signed = _check_bool(signed, "signed")
+    signed = _checks.boolean(signed, "signed")
     base = _panel_base(probe, shape, mask, min_size)
     return _draw_panel(base, a, signed=signed, clip_percentile=clip_percentile)
 
@@ -454,7 +440,7 @@ def token_image(
         ValueError: `tokens` is empty, its length differs from `scores`, or
             an argument is out of range.
     """
-    max_width = _check_int(max_width, "max_width", 64)
+    max_width = _checks.integer(max_width, "max_width", 64)
     s = _check_scores_1d(scores, "scores")
     toks = _check_strings(tokens, "tokens", s.size)
     v = _colors.normalize(s[None, :], signed=True, clip_percentile=clip_percentile)
@@ -530,8 +516,8 @@ def bar_chart(
         names = [f"f{i}" for i in range(s.size)]
     else:
         names = _check_strings(feature_names, "feature_names", s.size)
-    max_features = _check_int(max_features, "max_features", 1)
-    width = _check_int(width, "width", 160)
+    max_features = _checks.integer(max_features, "max_features", 1)
+    width = _checks.integer(width, "width", 160)
 
     font = _font()
     chosen = _select_features(s, max_features)
@@ -630,9 +616,9 @@ def grid(
         if not isinstance(im, Image.Image):
             raise TypeError(f"images[{i}] must be a PIL.Image.Image, got {type(im).__name__}")
     n = len(pictures)
-    cols = math.ceil(math.sqrt(n)) if cols is None else _check_int(cols, "cols", 1)
+    cols = math.ceil(math.sqrt(n)) if cols is None else _checks.integer(cols, "cols", 1)
     cols = min(cols, n)
-    pad = _check_int(pad, "pad", 0)
+    pad = _checks.integer(pad, "pad", 0)
     fill = _check_background(background)
 
     rows = math.ceil(n / cols)

@@ -13,6 +13,7 @@ import pytest
 import keras_ig
 
 PURE = [
+    "keras_ig._checks",
     "keras_ig._quadrature",
     "keras_ig.baselines",
     "keras_ig._colors",

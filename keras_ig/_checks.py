@@ -1,0 +1,64 @@
+"""Argument checks shared by every entry point. Pure Python, no TensorFlow.
+
+Each raises `TypeError` for a value of the wrong kind and `ValueError` for
+one out of range, naming the argument, before any heavy work starts.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+
+def integer(
+    value: object, name: str, minimum: int | None = None, *, optional: bool = False
+) -> int | None:
+    """`value` as an int (numpy integers included, bools refused).
+
+    Args:
+        value: the argument.
+        name: how messages name it.
+        minimum: smallest allowed value, or None for no bound.
+        optional: accept None (and return it).
+
+    Raises:
+        TypeError: not an integer (or None when `optional`).
+        ValueError: below `minimum`.
+    """
+    if value is None and optional:
+        return None
+    # bool is an int subclass; True as a count is surely a mistake.
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        kind = "None or an int" if optional else "an int"
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def boolean(value: object, name: str) -> bool:
+    """`value` as a bool (numpy bools included).
+
+    Raises:
+        TypeError: not a bool.
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def percentile(value: object, name: str = "clip_percentile") -> float:
+    """A percentile in `(0, 100]` as a float.
+
+    Raises:
+        TypeError: not a real number.
+        ValueError: outside `(0, 100]` (or NaN).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    result = float(value)
+    if math.isnan(result) or not 0.0 < result <= 100.0:
+        raise ValueError(f"{name} must be in (0, 100], got {value}")
+    return result
