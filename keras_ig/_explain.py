@@ -20,7 +20,7 @@ from keras_ig._dataset import NpyWriter, explain_dataset
 from keras_ig._engine import Engine, Plan
 from keras_ig._explanation import Explanation, completeness_gap, warn_if_incomplete
 from keras_ig._job import Job
-from keras_ig._quadrature import quadrature
+from keras_ig._quadrature import method_name, quadrature
 from keras_ig._score import ScoreFunction
 
 # Rows of input (or layer activation) elements in one chunk when batch_size
@@ -414,6 +414,8 @@ class Explainer:
         warn: bool = True,
     ) -> Explanation:
         """See `keras_ig.explain`."""
+        # Aliases ("trapezoid") resolved once: results and refinement see the rule's name.
+        method = method_name(method)
         options = {
             "target": target,
             "baseline": baseline,
@@ -670,7 +672,8 @@ def explain(
             with `tolerance`).
         method: `"gausslegendre"` (default; exact for polynomials of degree
             `2 * steps - 1`), `"riemann_left"`, `"riemann_right"`,
-            `"riemann_middle"`, `"riemann_trapezoid"`.
+            `"riemann_middle"`, `"riemann_trapezoid"`; or their short names
+            `"left"`, `"right"`, `"middle"`, `"trapezoid"`.
         batch_size: most rows sent through the model at once (path points,
             F(x) and F(baseline) alike). None: about 4M input elements.
         layer: a layer (or its name) of `model`; attribute at its output, e.g.

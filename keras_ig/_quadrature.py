@@ -62,12 +62,41 @@ RULES: dict[str, Rule] = {
     "gausslegendre": gausslegendre,
 }
 
+# Short names, as the README and the CLI's users say them: each stands for
+# the rule it names in `RULES` (results report the full name).
+ALIASES: dict[str, str] = {
+    "left": "riemann_left",
+    "right": "riemann_right",
+    "middle": "riemann_middle",
+    "trapezoid": "riemann_trapezoid",
+}
+
+
+def method_name(method: object) -> str:
+    """The `RULES` name of `method`, aliases (`"trapezoid"`, ...) resolved.
+
+    Raises:
+        TypeError: `method` is not a string.
+        ValueError: `method` names no rule.
+
+    Example:
+        >>> method_name("trapezoid")
+        'riemann_trapezoid'
+    """
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string, got {type(method).__name__}")
+    name = ALIASES.get(method, method)
+    if name not in RULES:
+        known = sorted(RULES) + sorted(ALIASES)
+        raise ValueError(f"method must be one of {known}, got {method!r}")
+    return name
+
 
 def quadrature(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights of a named rule.
 
     Args:
-        method: one of `RULES`.
+        method: one of `RULES`, or an alias of one (`ALIASES`).
         steps: number of points, `>= 1` (`>= 2` for the trapezoid rule).
 
     Returns:
@@ -82,9 +111,7 @@ def quadrature(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
         >>> float(weights.sum())
         1.0
     """
-    if method not in RULES:
-        raise ValueError(f"method must be one of {sorted(RULES)}, got {method!r}")
-    alphas, weights = _cached(method, _checks.integer(steps, "steps", 1))
+    alphas, weights = _cached(method_name(method), _checks.integer(steps, "steps", 1))
     return alphas.copy(), weights.copy()
 
 

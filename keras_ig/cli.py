@@ -7,7 +7,13 @@ This is the I/O layer on top of the library: argument parsing, reading models
 and inputs from disk, writing pictures and arrays. Every failure the user can
 cause (a missing file, a model that does not load, an input of the wrong
 size) ends as one line on stderr and exit status 1; argparse's own usage
-errors exit with 2. Set `KERAS_IG_DEBUG=1` to get the traceback instead.
+errors exit with 2. An input that cannot be read is reported on its own line
+and the others are still explained (exit status 1 at the end). Set
+`KERAS_IG_DEBUG=1` to get the traceback instead.
+
+Files are handled defensively: a model runs code of its own only with
+`--trust-model`, no output ever replaces an input or is written through a
+symbolic link, and file names are printed with control characters escaped.
 """
 
 from __future__ import annotations
@@ -15,18 +21,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import io
+import math
 import os
+import re
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from keras_ig._quadrature import RULES
+from keras_ig._quadrature import ALIASES, RULES, method_name, quadrature
 from keras_ig._version import __version__
 
 PROG = "keras-ig"
@@ -40,6 +49,10 @@ _CHUNK = 16
 # Above this relative completeness gap the numbers deserve a note (the same
 # tolerance as keras_ig.CompletenessWarning).
 _GAP_TOLERANCE = 0.05
+# |F(x) - F(baseline)| within float32 noise of the scores (the slack of
+# keras_ig's completeness check): the relative gap then means nothing.
+_SAME_SCORE_RTOL, _SAME_SCORE_ATOL = 1e-5, 1e-6
+_TRUST_HINT = "pass --trust-model only if you trust where it comes from"
 
 
 class CLIError(Exception):
@@ -147,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_target,
         default=None,
         metavar="N|predicted",
-        help="output unit to explain (default: the predicted class)",
+        help="output unit to explain (default: the predicted class; the single unit "
+        "of a one-output model)",
     )
     explain.add_argument(
         "--baseline",
@@ -165,9 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument(
         "--method",
-        choices=sorted(RULES),
+        choices=sorted(RULES) + sorted(ALIASES),
         default="gausslegendre",
-        help="quadrature rule (default gausslegendre)",
+        help="quadrature rule (default gausslegendre; left, right, middle and trapezoid "
+        "are short for the riemann_* rules)",
     )
     explain.add_argument(
         "--layer",
@@ -191,7 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--no-resize",
         action="store_true",
-        help="fail on inputs of another size instead of resizing them",
+        help="fail on inputs of another size instead of resizing them (resizing "
+        "stretches an image of another aspect ratio, with a warning)",
+    )
+    explain.add_argument(
+        "--trust-model",
+        action="store_true",
+        help="allow a model that runs code of its own when loaded: a SavedModel "
+        "directory (its graph) or a .keras/.h5 file with Python (Lambda) layers; "
+        "only for models from a source you trust",
     )
     explain.epilog = "example: keras-ig explain model.keras cat.png dog.jpg --out ig/ --logits"
     explain.set_defaults(handler=_run_explain)
@@ -215,10 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(err))
     except (ValueError, TypeError) as err:
         # The library validates with named ValueError/TypeError: the message
-        # is already the explanation.
+        # is already the explanation, once its argument names are the flags.
         if os.environ.get("KERAS_IG_DEBUG"):
             raise
-        return _fail(_first_line(err))
+        return _fail(cli_words(_first_line(err)))
     except Exception as err:  # a user never sees a traceback
         if os.environ.get("KERAS_IG_DEBUG"):
             raise
@@ -228,8 +251,54 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    print(f"{PROG}: error: {escaped(message)}", file=sys.stderr)
     return 1
+
+
+def _warn(message: str, kind: str = "warning") -> None:
+    print(f"{PROG}: {kind}: {escaped(message)}", file=sys.stderr)
+
+
+def escaped(text: str) -> str:
+    """`text` with control and other unprintable characters as `\\x..` escapes.
+
+    File names may hold newlines, terminal escape sequences or undecodable
+    bytes; printed raw they would break the one-line messages or drive the
+    terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+# The library's argument names, as the flags that set them.
+_FLAGS = {
+    "steps": "--steps",
+    "target": "--target",
+    "baseline": "--baseline",
+    "batch_size": "--batch-size",
+    "layer": "--layer",
+    "method": "--method",
+    "seed": "--seed",
+}
+_PHRASES = (
+    ("use output=None", "leave out --logits"),
+    ("output='logits'", "--logits"),
+)
+
+
+def cli_words(message: str) -> str:
+    """A library error message in the words of the command line.
+
+    `"steps must be >= 2"` -> `"--steps must be >= 2"`; `"steps=20000"` ->
+    `"--steps 20000"`; `output='logits'` -> `--logits`. Other text is kept.
+    """
+    for python, flag in _PHRASES:
+        message = message.replace(python, flag)
+    names = "|".join(_FLAGS)
+    message = re.sub(rf"^({names})\b", lambda m: _FLAGS[m[1]], message)
+    message = re.sub(rf"\b({names})=(?=[\w'\"<-])", lambda m: _FLAGS[m[1]] + " ", message)
+    return re.sub(rf"\b({names})=", lambda m: _FLAGS[m[1]], message)
 
 
 def _first_line(err: BaseException) -> str:
@@ -302,13 +371,19 @@ def _run_demo(args: argparse.Namespace) -> int:
 # keras-ig explain: checks that need no TensorFlow
 
 
-def check_model_path(path: Path) -> None:
-    """Fail early, without TensorFlow, on a path that cannot be a Keras model."""
+def check_model_path(path: Path, *, trust: bool = False) -> None:
+    """Fail early, without TensorFlow, on a path that cannot be a Keras model.
+
+    Raises:
+        CLIError: no such path, not a model format, or a SavedModel without
+            `trust` (loading one runs the graph it holds).
+    """
     if not path.exists():
         raise CLIError(f"model not found: {path}")
     if path.is_dir():
         if not (path / "saved_model.pb").is_file():
             raise CLIError(f"{path} is a directory but not a SavedModel (no saved_model.pb)")
+        _require_trust(path, trust)
         return
     suffix = path.suffix.lower()
     try:
@@ -327,29 +402,131 @@ def check_model_path(path: Path) -> None:
         raise CLIError(f"cannot read {path}: {err.strerror or err}") from None
 
 
-def collect_inputs(paths: Sequence[str]) -> list[Path]:
-    """The input files: files as given, directories expanded (sorted)."""
+def _require_trust(path: Path, trust: bool) -> None:
+    # A SavedModel is a TensorFlow graph: serving it runs whatever ops it
+    # holds (file writes included), and nothing like Keras' safe_mode guards it.
+    if not trust:
+        raise CLIError(
+            f"{path} is a SavedModel, whose graph runs its own operations (it could "
+            f"write files); {_TRUST_HINT}"
+        )
+
+
+def collect_inputs(
+    paths: Sequence[str], on_error: Callable[[str], None] | None = None
+) -> list[Path]:
+    """The input files: files as given, directories expanded (sorted).
+
+    Args:
+        paths: files and directories, as typed.
+        on_error: called with the message of each path that gives no input;
+            None raises `CLIError` at the first.
+    """
     files: list[Path] = []
-    supported = IMAGE_SUFFIXES + ARRAY_SUFFIXES
     for text in paths:
-        path = Path(text)
-        if path.is_dir():
-            found = sorted(
-                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in supported
-            )
-            if not found:
-                raise CLIError(f"{path}: directory holds no images or .npy files")
-            files.extend(found)
-        elif not path.exists():
-            raise CLIError(f"input not found: {path}")
-        elif path.suffix.lower() not in supported:
-            raise CLIError(
-                f"{path}: unsupported input type {path.suffix or '(no suffix)'!r}; give "
-                "images (.png, .jpg, ...) or .npy arrays"
-            )
-        else:
-            files.append(path)
+        try:
+            files.extend(_input_files(Path(text)))
+        except CLIError as err:
+            if on_error is None:
+                raise
+            on_error(str(err))
     return files
+
+
+def _input_files(path: Path) -> list[Path]:
+    supported = IMAGE_SUFFIXES + ARRAY_SUFFIXES
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in supported)
+        if not found:
+            raise CLIError(f"{path}: directory holds no images or .npy files")
+        return found
+    if not path.exists():
+        raise CLIError(f"input not found: {path}")
+    if path.suffix.lower() not in supported:
+        raise CLIError(
+            f"{path}: unsupported input type {path.suffix or '(no suffix)'!r}; give "
+            "images (.png, .jpg, ...) or .npy arrays"
+        )
+    return [path]
+
+
+class OutDir:
+    """`--out`: checked up front, created at the first write, never written through links.
+
+    Every file is written to a temporary name in the folder and renamed over
+    its final name: `os.replace` replaces a symbolic link itself, so nothing
+    is ever written outside the folder, and no half-written file is left.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._created: list[Path] = []  # folders this run made, outermost first
+        # Temporary files are private (0o600); the outputs get the usual mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        self._mode = 0o666 & ~umask
+        if path.exists() and not path.is_dir():
+            raise CLIError(f"--out {path} exists and is not a directory")
+        # Unwritable --out fails now, not after the whole computation.
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            action = "write to" if existing == path else "create"
+            raise CLIError(f"cannot {action} --out {path}: permission denied")
+
+    def blocked(self, name: str, inputs: set[tuple[int, int]]) -> str | None:
+        """Why `name` must not be written in the folder, or None when it may."""
+        target = self.path / name
+        if target.is_symlink():
+            return (
+                f"output {target} is a symbolic link, which keras-ig never writes "
+                "through; remove it or choose another --out"
+            )
+        with contextlib.suppress(OSError):
+            if _file_id(target) in inputs:
+                return (
+                    f"output {target} would overwrite an input; choose an --out that "
+                    "holds no inputs"
+                )
+        return None
+
+    def write(self, name: str, save: Callable[[Any], None]) -> Path:
+        """Write `name` with `save(binary_file)`; returns its path."""
+        self._ensure()
+        fd, temp = tempfile.mkstemp(dir=self.path, prefix=".keras-ig-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                save(f)
+            os.chmod(temp, self._mode)
+            os.replace(temp, self.path / name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        return self.path / name
+
+    def discard_if_empty(self) -> None:
+        """Remove the folders this run created, if it wrote nothing into them."""
+        for folder in reversed(self._created):
+            try:
+                folder.rmdir()  # only ever removes an empty folder
+            except OSError:
+                return
+
+    def _ensure(self) -> None:
+        if self.path.is_dir():
+            return
+        missing = [p for p in (self.path, *self.path.parents) if not p.exists()]
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise CLIError(f"cannot create --out {self.path}: {err.strerror or err}") from None
+        self._created = missing[::-1]
+
+
+def _file_id(path: Path) -> tuple[int, int]:
+    """Device and inode: the same file under any name, hard links included."""
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
 
 
 # --------------------------------------------------------------------------
@@ -382,17 +559,33 @@ class InputSpec:
         return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
-def load_model(path: Path) -> Any:
-    """A Keras model from a .keras/.h5 file or a SavedModel directory."""
+def load_model(path: Path, *, trust: bool = False) -> Any:
+    """A Keras model from a .keras/.h5 file or a SavedModel directory.
+
+    Args:
+        path: the model.
+        trust: allow code that comes with the model to run: a SavedModel's
+            graph, and Python (Lambda) layers in .keras/.h5 files (Keras'
+            `safe_mode=False`).
+
+    Raises:
+        CLIError: the model does not load, or needs `trust`.
+    """
     import keras
 
     if path.is_dir():
+        _require_trust(path, trust)
         return _load_saved_model(path)
     try:
         # compile=False: no optimizer or metrics are needed to explain, and it
         # avoids Keras's warnings about unbuilt metrics.
-        return keras.models.load_model(path, compile=False)
+        return keras.models.load_model(path, compile=False, safe_mode=not trust)
     except Exception as err:  # Keras raises many types for a bad file
+        if "safe_mode" in str(err):
+            raise CLIError(
+                f"{path} holds Python code (e.g. a Lambda layer) that Keras only runs "
+                f"on request; {_TRUST_HINT}"
+            ) from None
         raise CLIError(f"cannot load {path} as a Keras model: {_first_line(err)}") from None
 
 
@@ -450,8 +643,41 @@ def input_spec(model: Any) -> InputSpec:
     return InputSpec(shape=shape, dtype=str(inputs[0].dtype))
 
 
-def read_image(path: Path, spec: InputSpec, resize: bool) -> np.ndarray:
-    """An image as one model input row, in [0, 1]."""
+def output_units(model: Any) -> int | None:
+    """Units of the model's one `[N, units]` output; None when it has another form."""
+    try:
+        outputs = list(model.outputs or [])
+    except (AttributeError, ValueError):
+        return None
+    if len(outputs) != 1 or len(outputs[0].shape) != 2 or outputs[0].shape[-1] is None:
+        return None
+    return int(outputs[0].shape[-1])
+
+
+def check_target(target: int | None, units: int | None) -> None:
+    """`--target` against the model's output units, before any work is shown."""
+    if target is not None and units is not None and target >= units:
+        raise CLIError(
+            f"--target {target} is out of range: the model has {units} output unit(s) "
+            f"(0 to {units - 1})"
+        )
+
+
+def read_image(
+    path: Path, spec: InputSpec, resize: bool, stretched: list[str] | None = None
+) -> np.ndarray:
+    """An image as one model input row, in [0, 1].
+
+    Args:
+        path: the image file.
+        spec: the model's input.
+        resize: resize an image of another size (else a `CLIError`).
+        stretched: if given, gets a note for an image whose aspect ratio the
+            resize changes (it is stretched, not cropped).
+
+    Returns:
+        `float32[H, W]` or `float32[H, W, C]`, as `spec`.
+    """
     from PIL import Image, UnidentifiedImageError
 
     if not spec.image_layout:
@@ -476,6 +702,7 @@ def read_image(path: Path, spec: InputSpec, resize: bool) -> np.ndarray:
                 f"{path}: image is {picture.width}x{picture.height} pixels; the model "
                 f"expects {wanted[0]}x{wanted[1]} (leave out --no-resize to resize)"
             )
+        _note_stretch(path, picture.size, wanted, stretched)
         picture = picture.resize(wanted, Image.Resampling.BILINEAR)
     row = np.asarray(picture, dtype=np.float32) / 255.0
     if len(spec.shape) == 3 and channels == 1:
@@ -483,8 +710,21 @@ def read_image(path: Path, spec: InputSpec, resize: bool) -> np.ndarray:
     return row
 
 
-def read_array(path: Path, spec: InputSpec, resize: bool) -> list[np.ndarray]:
-    """Rows of a .npy file: one input, or a batch along the first axis."""
+def _note_stretch(
+    path: Path, size: tuple[int, int], wanted: tuple[int, int], stretched: list[str] | None
+) -> None:
+    """Record `path` when resizing `size` to `wanted` (both `(W, H)`) changes its shape."""
+    if stretched is not None and size[0] * wanted[1] != size[1] * wanted[0]:
+        stretched.append(f"{path} ({size[0]}x{size[1]})")
+
+
+def read_array(
+    path: Path, spec: InputSpec, resize: bool, stretched: list[str] | None = None
+) -> list[np.ndarray]:
+    """Rows of a .npy file: one input, or a batch along the first axis.
+
+    Args: as `read_image`.
+    """
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
@@ -513,10 +753,12 @@ def read_array(path: Path, spec: InputSpec, resize: bool) -> list[np.ndarray]:
         raise CLIError(f"{path}: holds floats; the model takes {spec.dtype} inputs")
     else:
         rows = [r.astype(spec.dtype) for r in rows]
-    return [_fit_row(r, spec, resize, path) for r in rows]
+    return [_fit_row(r, spec, resize, path, stretched) for r in rows]
 
 
-def _fit_row(row: np.ndarray, spec: InputSpec, resize: bool, path: Path) -> np.ndarray:
+def _fit_row(
+    row: np.ndarray, spec: InputSpec, resize: bool, path: Path, stretched: list[str] | None
+) -> np.ndarray:
     mismatch = [e is not None and e != g for e, g in zip(spec.shape, row.shape, strict=True)]
     if not any(mismatch):
         return row
@@ -530,6 +772,7 @@ def _fit_row(row: np.ndarray, spec: InputSpec, resize: bool, path: Path) -> np.n
     import tensorflow as tf
 
     size = [spec.shape[0] or row.shape[0], spec.shape[1] or row.shape[1]]
+    _note_stretch(path, (row.shape[1], row.shape[0]), (size[1], size[0]), stretched)
     image = row if row.ndim == 3 else row[..., None]
     resized = tf.image.resize(image, size, method="bilinear").numpy()
     return resized if row.ndim == 3 else resized[..., 0]
@@ -544,6 +787,17 @@ class _Item:
     source: Path
     name: str
     row: np.ndarray
+
+
+class _Problems:
+    """Inputs that failed: each reported on its own line, counted for the exit status."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, message: str) -> None:
+        self.count += 1
+        _warn(message, kind="error")
 
 
 def _unique_names(paths: Sequence[Path], counts: Sequence[int]) -> list[list[str]]:
@@ -577,48 +831,109 @@ def _chunks(items: Sequence[_Item]) -> Iterator[list[_Item]]:
 
 def _run_explain(args: argparse.Namespace) -> int:
     model_path = Path(args.model)
-    check_model_path(model_path)
-    files = collect_inputs(args.inputs)
-    out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CLIError(f"--out {out_dir} exists and is not a directory")
+    check_model_path(model_path, trust=args.trust_model)
+    method = method_name(args.method)
+    quadrature(method, args.steps)  # a bad --steps fails before TensorFlow starts
+    problems = _Problems()
+    files = collect_inputs(args.inputs, problems)
+    if not files:
+        return 1  # every input already reported
+    out = OutDir(Path(args.out))
+    why = out.blocked("summary.csv", set())
+    if why is not None:
+        raise CLIError(why)
 
     start_tensorflow()
-    import keras
-
-    import keras_ig
-
-    model = load_model(model_path)
+    model = load_model(model_path, trust=args.trust_model)
     spec = input_spec(model)
+    units = output_units(model)
+    check_target(args.target, units)
     if not spec.floating and args.layer is None:
         raise CLIError(
             f"the model takes {spec.dtype} inputs (token ids?), which have no gradient; "
             "pass --layer NAME to attribute at a layer's output, e.g. the Embedding"
         )
-    rows_per_file = [
-        read_array(p, spec, not args.no_resize)
-        if p.suffix.lower() in ARRAY_SUFFIXES
-        else [read_image(p, spec, not args.no_resize)]
-        for p in files
-    ]
-    names = _unique_names(files, [len(r) for r in rows_per_file])
-    items = [
-        _Item(source=p, name=name, row=row)
-        for p, rows, stems in zip(files, rows_per_file, names, strict=True)
-        for row, name in zip(rows, stems, strict=True)
-    ]
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise CLIError(f"cannot create --out {out_dir}: {err.strerror or err}") from None
-
-    target = "predicted class" if args.target is None else f"unit {args.target}"
+    items = _read_items(files, spec, not args.no_resize, out, problems)
+    if not items:
+        return 1
     print(
-        f"{model_path.name}: input {spec.describe()}, {len(items)} input(s); F = "
-        f"{'logit' if args.logits else 'output'} of the {target}; baseline "
-        f"{args.baseline}; {args.method}, {args.steps} steps"
+        f"{escaped(model_path.name)}: input {spec.describe()}, {len(items)} input(s); "
+        f"F = {_describe_f(args.target, units, args.logits)}; baseline {args.baseline}; "
+        f"{method}, {args.steps} steps"
     )
-    progress = keras.utils.Progbar(len(items), unit_name="input") if len(items) > 1 else None
+    try:
+        results = _explain_items(model, items, args, method, out)
+        _finish(results, out, args.steps)
+    except BaseException:
+        out.discard_if_empty()
+        raise
+    return 1 if problems.count else 0
+
+
+def _describe_f(target: int | None, units: int | None, logits: bool) -> str:
+    """What F is, in words: `"logit of the predicted class"`, `"output of unit 3"`."""
+    kind = "logit" if logits else "output"
+    if target is not None:
+        return f"{kind} of unit {target}"
+    if units == 1:
+        # A regression or a single sigmoid: there is no class to predict.
+        return f"the model's single {kind}"
+    return f"{kind} of the predicted class"
+
+
+def _read_items(
+    files: Sequence[Path], spec: InputSpec, resize: bool, out: OutDir, problems: _Problems
+) -> list[_Item]:
+    """The input rows, named; an unreadable file or one whose outputs cannot be
+    written is reported to `problems` and left out."""
+    stretched: list[str] = []
+    readable, rows_per_file = [], []
+    for path in files:
+        try:
+            rows = (
+                read_array(path, spec, resize, stretched)
+                if path.suffix.lower() in ARRAY_SUFFIXES
+                else [read_image(path, spec, resize, stretched)]
+            )
+        except CLIError as err:
+            problems(str(err))
+            continue
+        readable.append(path)
+        rows_per_file.append(rows)
+    if stretched:
+        _warn(
+            f"{len(stretched)} input(s) resized to the model's size with another aspect "
+            f"ratio, so stretched: {', '.join(stretched[:3])}"
+            + (", ..." if len(stretched) > 3 else "")
+            + " (--no-resize refuses them)"
+        )
+    names = _unique_names(readable, [len(r) for r in rows_per_file])
+    inputs = {_file_id(p) for p in readable}
+    items = []
+    for path, rows, stems in zip(readable, rows_per_file, names, strict=True):
+        why = next(
+            (w for s in stems for ext in (".npy", ".png") if (w := out.blocked(s + ext, inputs))),
+            None,
+        )
+        if why is not None:
+            problems(f"{path}: skipped: {why}")
+            continue
+        items.extend(_Item(path, name, row) for row, name in zip(rows, stems, strict=True))
+    return items
+
+
+def _explain_items(
+    model: Any, items: Sequence[_Item], args: argparse.Namespace, method: str, out: OutDir
+) -> list[dict[str, Any]]:
+    """Explain `items` chunk by chunk and write each one's arrays and picture."""
+    import keras
+
+    import keras_ig
+
+    # A progress bar only where someone watches: in a pipe or a log file its
+    # redraws are ANSI escape codes.
+    show = len(items) > 1 and sys.stdout.isatty()
+    progress = keras.utils.Progbar(len(items), unit_name="input") if show else None
     results = []
     for chunk in _chunks(items):
         exp = keras_ig.explain(
@@ -627,7 +942,7 @@ def _run_explain(args: argparse.Namespace) -> int:
             target=args.target,
             baseline=args.baseline,
             steps=args.steps,
-            method=args.method,
+            method=method,
             batch_size=args.batch_size,
             layer=args.layer,
             output="logits" if args.logits else None,
@@ -640,58 +955,112 @@ def _run_explain(args: argparse.Namespace) -> int:
         except (ValueError, TypeError):
             pictures = [None] * len(chunk)  # no picture suits this shape; .npy only
         for i, item in enumerate(chunk):
-            results.append(_write_one(item, exp, i, pictures[i], out_dir))
+            results.append(_write_one(item, exp, i, pictures[i], out))
         if progress is not None:
             progress.add(len(chunk))
-
-    _print_table(results)
-    with (out_dir / "summary.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(results[0]))
-        writer.writeheader()
-        writer.writerows(results)
-    drawn = sum(1 for r in results if r["picture"])
-    print(f"wrote {drawn} picture(s), {len(results)} .npy file(s) and summary.csv to {out_dir}")
-    loose = [r for r in results if float(r["relative_gap"]) > _GAP_TOLERANCE]
-    if loose:
-        print(
-            f"{PROG}: note: completeness gap above {_GAP_TOLERANCE:.0%} of "
-            f"|F(x) - F(baseline)| for {len(loose)} input(s); raise --steps "
-            f"(now {args.steps}) for more faithful attributions",
-            file=sys.stderr,
-        )
-    return 0
+    return results
 
 
-def _write_one(item: _Item, exp: Any, i: int, image: Any, out_dir: Path) -> dict[str, Any]:
+def _write_one(item: _Item, exp: Any, i: int, image: Any, out: OutDir) -> dict[str, Any]:
     attr = np.asarray(exp.attributions[i], dtype=np.float32)
-    array_path = out_dir / f"{item.name}.npy"
-    np.save(array_path, attr)
-    picture_path = out_dir / f"{item.name}.png"
+    array_path = out.write(f"{item.name}.npy", lambda f: np.save(f, attr))
+    picture = f"{item.name}.png"
     if image is not None:
-        image.save(picture_path)
+        out.write(picture, lambda f: image.save(f, format="PNG"))
+    score, base, gap = float(exp.scores[i]), float(exp.baseline_scores[i]), float(exp.delta[i])
+    finite = math.isfinite(score) and math.isfinite(base) and math.isfinite(gap)
     return {
         "input": item.name,
         "source": str(item.source),
         "target": "" if exp.target is None else int(exp.target[i]),
-        "score": float(exp.scores[i]),
-        "baseline_score": float(exp.baseline_scores[i]),
-        "gap": float(exp.delta[i]),
-        "relative_gap": float(exp.relative_delta[i]),
-        "picture": picture_path.name if image is not None else "",
+        "score": score,
+        "baseline_score": base,
+        "gap": gap,
+        # NaN when anything is not finite: such a gap is unknown, never small.
+        "relative_gap": float(exp.relative_delta[i]) if finite else math.nan,
+        "picture": picture if image is not None else "",
         "attributions": array_path.name,
     }
 
 
+def _same_scores(row: dict[str, Any]) -> bool:
+    """F(x) and F(baseline) equal up to float32 noise: no relative gap to speak of."""
+    score, base = row["score"], row["baseline_score"]
+    slack = _SAME_SCORE_RTOL * (abs(score) + abs(base)) + _SAME_SCORE_ATOL
+    return abs(score - base) <= slack
+
+
+def _gap_kind(row: dict[str, Any]) -> str:
+    """`"unknown"` (not finite), `"same"` (F(x) ≈ F(baseline)), `"loose"` or `"ok"`."""
+    if math.isnan(row["relative_gap"]):
+        return "unknown"
+    if _same_scores(row):
+        return "same"
+    return "loose" if row["relative_gap"] > _GAP_TOLERANCE else "ok"
+
+
+def relative_gap_text(row: dict[str, Any]) -> str:
+    """The relative gap as a percentage, or why there is none (never inf% or nan%)."""
+    kind = _gap_kind(row)
+    if kind == "unknown":
+        return "n/a (not finite)"
+    if kind == "same":
+        return "n/a (F(x) ≈ F(baseline))"
+    return f"{row['relative_gap']:.2%}"
+
+
+def _finish(results: Sequence[dict[str, Any]], out: OutDir, steps: int) -> None:
+    """The table, summary.csv and the notes on completeness."""
+    _print_table(results)
+
+    def save_csv(binary: Any) -> None:
+        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        writer = csv.DictWriter(text, fieldnames=list(results[0]))
+        writer.writeheader()
+        writer.writerows(results)
+        text.flush()
+        text.detach()  # the binary file is closed by OutDir.write
+
+    out.write("summary.csv", save_csv)
+    drawn = sum(1 for r in results if r["picture"])
+    print(
+        f"wrote {drawn} picture(s), {len(results)} .npy file(s) and summary.csv to "
+        f"{escaped(str(out.path))}"
+    )
+    kinds = [_gap_kind(r) for r in results]
+    loose, same, unknown = (kinds.count(k) for k in ("loose", "same", "unknown"))
+    if loose:
+        _warn(
+            f"completeness gap above {_GAP_TOLERANCE:.0%} of |F(x) - F(baseline)| for "
+            f"{loose} input(s); raise --steps (now {steps}) for more faithful "
+            "attributions",
+            kind="note",
+        )
+    if same:
+        _warn(
+            f"F(x) ≈ F(baseline) for {same} input(s): there is almost nothing to "
+            "attribute and more --steps will not change that; try another --baseline "
+            "or --target (or --logits for a saturated softmax)",
+            kind="note",
+        )
+    if unknown:
+        _warn(
+            f"F or the gap is not finite for {unknown} input(s); check --baseline",
+            kind="note",
+        )
+
+
 def _print_table(results: Sequence[dict[str, Any]]) -> None:
-    width = max(12, *(len(r["input"]) for r in results))
+    names = [escaped(r["input"]) for r in results]
+    width = max(12, *(len(n) for n in names))
     print(
         f"{'input':<{width}}  {'target':>6}  {'F(x)':>10}  {'F(baseline)':>11}  "
         f"{'gap':>10}  {'relative gap':>12}"
     )
-    for r in results:
+    for name, r in zip(names, results, strict=True):
         print(
-            f"{r['input']:<{width}}  {r['target']!s:>6}  {r['score']:>10.4g}  "
-            f"{r['baseline_score']:>11.4g}  {r['gap']:>10.2e}  {r['relative_gap']:>12.2%}"
+            f"{name:<{width}}  {r['target']!s:>6}  {r['score']:>10.4g}  "
+            f"{r['baseline_score']:>11.4g}  {r['gap']:>10.2e}  {relative_gap_text(r):>12}"
         )
 
 
