@@ -853,16 +853,22 @@ def _run_explain(args: argparse.Namespace) -> int:
             f"the model takes {spec.dtype} inputs (token ids?), which have no gradient; "
             "pass --layer NAME to attribute at a layer's output, e.g. the Embedding"
         )
-    items = _read_items(files, spec, not args.no_resize, out, problems)
+    stretched: list[str] = []
+    items = _read_items(files, spec, not args.no_resize, out, problems, stretched)
     if not items:
         return 1
-    print(
+    header = (
         f"{escaped(model_path.name)}: input {spec.describe()}, {len(items)} input(s); "
         f"F = {_describe_f(args.target, units, args.logits)}; baseline {args.baseline}; "
         f"{method}, {args.steps} steps"
     )
+
+    def started() -> None:  # the run goes ahead: say what it does
+        print(header)
+        _warn_stretched(stretched)
+
     try:
-        results = _explain_items(model, items, args, method, out)
+        results = _explain_items(model, items, args, method, out, started)
         _finish(results, out, args.steps)
     except BaseException:
         out.discard_if_empty()
@@ -882,11 +888,16 @@ def _describe_f(target: int | None, units: int | None, logits: bool) -> str:
 
 
 def _read_items(
-    files: Sequence[Path], spec: InputSpec, resize: bool, out: OutDir, problems: _Problems
+    files: Sequence[Path],
+    spec: InputSpec,
+    resize: bool,
+    out: OutDir,
+    problems: _Problems,
+    stretched: list[str],
 ) -> list[_Item]:
     """The input rows, named; an unreadable file or one whose outputs cannot be
-    written is reported to `problems` and left out."""
-    stretched: list[str] = []
+    written is reported to `problems` and left out; stretched images are
+    noted in `stretched`."""
     readable, rows_per_file = [], []
     for path in files:
         try:
@@ -900,13 +911,6 @@ def _read_items(
             continue
         readable.append(path)
         rows_per_file.append(rows)
-    if stretched:
-        _warn(
-            f"{len(stretched)} input(s) resized to the model's size with another aspect "
-            f"ratio, so stretched: {', '.join(stretched[:3])}"
-            + (", ..." if len(stretched) > 3 else "")
-            + " (--no-resize refuses them)"
-        )
     names = _unique_names(readable, [len(r) for r in rows_per_file])
     inputs = {_file_id(p) for p in readable}
     items = []
@@ -922,10 +926,31 @@ def _read_items(
     return items
 
 
+def _warn_stretched(stretched: Sequence[str]) -> None:
+    """One line for all images whose aspect ratio the resize changed."""
+    if stretched:
+        _warn(
+            f"{len(stretched)} input(s) resized to the model's size with another aspect "
+            f"ratio, so stretched: {', '.join(stretched[:3])}"
+            + (", ..." if len(stretched) > 3 else "")
+            + " (--no-resize refuses them)"
+        )
+
+
 def _explain_items(
-    model: Any, items: Sequence[_Item], args: argparse.Namespace, method: str, out: OutDir
+    model: Any,
+    items: Sequence[_Item],
+    args: argparse.Namespace,
+    method: str,
+    out: OutDir,
+    started: Callable[[], None],
 ) -> list[dict[str, Any]]:
-    """Explain `items` chunk by chunk and write each one's arrays and picture."""
+    """Explain `items` chunk by chunk and write each one's arrays and picture.
+
+    `started` runs once the first chunk is explained: by then the library has
+    checked every option (`--logits`, `--layer`, ...), so nothing is announced
+    for a run that is refused.
+    """
     import keras
 
     import keras_ig
@@ -933,7 +958,7 @@ def _explain_items(
     # A progress bar only where someone watches: in a pipe or a log file its
     # redraws are ANSI escape codes.
     show = len(items) > 1 and sys.stdout.isatty()
-    progress = keras.utils.Progbar(len(items), unit_name="input") if show else None
+    progress = None
     results = []
     for chunk in _chunks(items):
         exp = keras_ig.explain(
@@ -954,6 +979,10 @@ def _explain_items(
             pictures = exp.to_images()
         except (ValueError, TypeError):
             pictures = [None] * len(chunk)  # no picture suits this shape; .npy only
+        if not results:
+            started()
+            if show:
+                progress = keras.utils.Progbar(len(items), unit_name="input")
         for i, item in enumerate(chunk):
             results.append(_write_one(item, exp, i, pictures[i], out))
         if progress is not None:
@@ -967,19 +996,32 @@ def _write_one(item: _Item, exp: Any, i: int, image: Any, out: OutDir) -> dict[s
     picture = f"{item.name}.png"
     if image is not None:
         out.write(picture, lambda f: image.save(f, format="PNG"))
-    score, base, gap = float(exp.scores[i]), float(exp.baseline_scores[i]), float(exp.delta[i])
-    finite = math.isfinite(score) and math.isfinite(base) and math.isfinite(gap)
     return {
         "input": item.name,
         "source": str(item.source),
+        **summary_row(exp, i),
+        "picture": picture if image is not None else "",
+        "attributions": array_path.name,
+    }
+
+
+def summary_row(exp: Any, i: int) -> dict[str, Any]:
+    """The numbers of input `i` of an `Explanation`, as summary.csv holds them.
+
+    Returns:
+        `target` (int, or "" for a callable target), `score`, `baseline_score`,
+        `gap` and `relative_gap` (floats; `relative_gap` is NaN when any of
+        the others is not finite, inf when the gap is not 0 but F(x) = F(baseline)).
+    """
+    score, base, gap = float(exp.scores[i]), float(exp.baseline_scores[i]), float(exp.delta[i])
+    finite = math.isfinite(score) and math.isfinite(base) and math.isfinite(gap)
+    return {
         "target": "" if exp.target is None else int(exp.target[i]),
         "score": score,
         "baseline_score": base,
         "gap": gap,
-        # NaN when anything is not finite: such a gap is unknown, never small.
+        # A gap that cannot be computed is unknown, never small (not 0.0).
         "relative_gap": float(exp.relative_delta[i]) if finite else math.nan,
-        "picture": picture if image is not None else "",
-        "attributions": array_path.name,
     }
 
 
