@@ -207,7 +207,7 @@ def test_equal_scores_print_n_a_not_inf_percent(work: Path, capsys) -> None:
     np.save(work / "x.npy", np.ones((1, 1), np.float32))
     # Two left-Riemann points: attributions -0.5 while F(x) - F(x') = 0.
     code, out, err = _main(
-        capsys, "square_f.keras", "x.npy", "--out", "o", "--method", "left", "--steps", "2"
+        capsys, "square_f.keras", "x.npy", "--out", "o", "--method", "riemann_left", "--steps", "2"
     )
     assert code == 0, err
     assert "inf" not in out and "nan" not in out
@@ -356,9 +356,8 @@ def test_short_method_names_are_aliases(work: Path, capsys) -> None:
 
 
 def test_steps_errors_name_the_flag(work: Path, capsys) -> None:
-    code, out, err = _main(
-        capsys, "model.keras", "one.npy", "--out", "o", "--method", "trapezoid", "--steps", "1"
-    )
+    argv = ("model.keras", "one.npy", "--out", "o", "--method", "riemann_trapezoid")
+    code, out, err = _main(capsys, *argv, "--steps", "1")
     assert code == 1 and out == ""
     assert err == ["keras-ig: error: --steps must be >= 2 for 'riemann_trapezoid', got 1"]
     assert not (work / "o").exists()
