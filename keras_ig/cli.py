@@ -146,10 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
             "compute Integrated Gradients for each input and write a picture and the "
             "raw attributions (.npy) per input into --out, with summary.csv. Images "
             "(PNG, JPEG, ...) are converted to the model's channel count, resized to "
-            "its input size and scaled to [0, 1]. .npy files keep their values (one "
+            "its input size (stretched, with a warning, when the aspect ratio differs) "
+            "and scaled to [0, 1]. .npy files keep their values (one "
             "input, or a batch along the first axis); image-shaped ones of another "
             "size are resized too. A directory stands for the images and .npy files "
-            "in it."
+            "in it. No output replaces an input or is written through a link; an "
+            "input that cannot be read or written is reported and the rest go on "
+            "(exit status 1)."
         ),
     )
     explain.add_argument("model", metavar="MODEL", help=".keras/.h5 file or SavedModel dir")
