@@ -92,17 +92,22 @@ def test_inputs_inside_out_are_never_overwritten(work: Path, capsys) -> None:
     with (work / "out1" / "summary.csv").open() as f:
         assert [r["input"] for r in csv.DictReader(f)] == ["one"]
     assert np.load(work / "out1" / "one.npy").shape == (SIZE, SIZE, 1)
+    # An unreadable input is not replaced by another input's output either.
+    (work / "out1" / "twin.npy").write_bytes(b"junk")
+    shutil.copy(work / "square.png", work / "twin.png")
+    code, _, err = _main(capsys, "model.keras", "out1/twin.npy", "twin.png", "--out", "out1")
+    assert code == 1 and (work / "out1" / "twin.npy").read_bytes() == b"junk"
+    assert "twin.png: skipped: output out1/twin.npy would overwrite an input" in err[-1]
 
 
 def test_out_dot_and_hard_links_do_not_overwrite_inputs(work: Path, capsys) -> None:
-    os.link(work / "one.npy", work / "twin.npy")  # one file, two names
     data = (work / "square.png").read_bytes()
     code, _, err = _main(capsys, "model.keras", "square.png", "--out", ".")
     assert code == 1 and (work / "square.png").read_bytes() == data
     assert "would overwrite an input" in _error_lines(err)[0]
 
     (work / "o").mkdir()
-    os.link(work / "one.npy", work / "o" / "one.npy")
+    os.link(work / "one.npy", work / "o" / "one.npy")  # one file, two names
     saved = (work / "one.npy").read_bytes()
     code, _, err = _main(capsys, "model.keras", "one.npy", "--out", "o")
     assert code == 1 and (work / "one.npy").read_bytes() == saved
