@@ -915,7 +915,8 @@ def _read_items(
         readable.append(path)
         rows_per_file.append(rows)
     names = _unique_names(readable, [len(r) for r in rows_per_file])
-    inputs = {_file_id(p) for p in readable}
+    # Every input counts, readable or not: none may be replaced by an output.
+    inputs = {_file_id(p) for p in files if p.exists()}
     items = []
     for path, rows, stems in zip(readable, rows_per_file, names, strict=True):
         why = next(
