@@ -11,7 +11,9 @@ letting a failure stop training.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
+import glob
 import math
 import numbers
 import os
@@ -20,7 +22,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 import keras
@@ -31,7 +33,7 @@ from keras_ig import _checks, _images
 from keras_ig._explain import Explainer, explainer_for, resolve_targets
 from keras_ig._explanation import CompletenessWarning, Explanation
 from keras_ig._quadrature import quadrature
-from keras_ig.callbacks import _metrics, _summaries
+from keras_ig.callbacks import _background, _metrics, _summaries
 
 TAG = "integrated_gradients"
 """Subfolder of `log_dir` and prefix of every tag the callback writes."""
@@ -42,6 +44,12 @@ _COMPLETENESS_TOLERANCE = 0.05
 
 class IGCallbackWarning(UserWarning):
     """Part of an epoch's Integrated Gradients summaries could not be made."""
+
+
+# The run folder (`realpath(run_dir)`) of each callback whose `fit` is
+# running, so that a second callback cannot interleave steps under its tags.
+_CLAIMS: dict[str, weakref.ReferenceType] = {}
+_CLAIMS_LOCK = threading.Lock()
 
 
 # --------------------------------------------------------------------------
@@ -291,14 +299,20 @@ class IGCallback(keras.callbacks.Callback):
         self.last_explanation: Explanation | None = None
         self._explainer: Explainer | None = None
         self._run: Callable[[], Explanation] | None = None  # this fit's compiled IG
+        # The writer and its event file: opened, used and closed under
+        # `_io_lock` (the writer thread and the training thread share them).
         self._writer: Any = None
+        self._event_file: str | None = None
+        self._io_lock = threading.Lock()
+        self._failing_since: int | None = None  # first epoch of a write outage
+        self._late: list[str] = []  # problems met after fit had gone, warned later
         self._vocab: list[str] | None = None
         # Per probe, `_metrics.unit_ranks` of its last finite map (for drift).
         self._previous: list[np.ndarray | None] = [None] * self.num_probes
         self._seen_model: weakref.ReferenceType | None = None
         self._config_written = False
         self._warned_incomplete = False
-        self._pool: ThreadPoolExecutor | None = None
+        self._worker: _background.WriterThread | None = None
         self._pending: Future | None = None
         # Per (probe, input): `_images.draw`'s cache of what depends on the
         # probe and mask only, drawn at the first logged epoch and reused;
@@ -319,7 +333,16 @@ class IGCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Check everything against the model, build the graph, prepare log_dir."""
         model = self.model
-        self._wait_for_writes()  # a previous fit that ended in an exception
+        self._finish()  # a previous fit that ended in an exception
+        self._claim_log_dir()
+        try:
+            self._begin(model)
+        except BaseException:
+            self._release_log_dir()
+            raise
+        self._worker = _background.WriterThread(_background.caller_frame(), self._on_thread_exit)
+
+    def _begin(self, model: keras.Model) -> None:
         self._draw_cache = {}  # drawn afresh: the views may differ with the model
         if self._seen_model is None or self._seen_model() is not model:
             # Another model: its history and drift reference start afresh.
@@ -350,21 +373,81 @@ class IGCallback(keras.callbacks.Callback):
         self._log_epoch(int(epoch))
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        """Finish pending writes, flush and close the writer.
+        """Finish pending writes, flush and close the writer, stop the thread.
 
         A later `fit` opens a new writer (a new event file in the same run).
+        A `fit` that ends in an exception (e.g. `KeyboardInterrupt`) does not
+        call this hook; the writer thread then does the same by itself, at
+        most `_background.POLL_SECONDS` after `fit` has gone.
         """
+        self._finish()
+
+    def _finish(self) -> None:
+        """Wait for the writes, close the writer, stop the thread, warn."""
         self._wait_for_writes()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-        if self._writer is not None:
-            try:
-                self._writer.flush()
-                self._writer.close()
-            except Exception as err:  # never fail the end of training
-                _warn(f"could not close the TensorBoard writer of {self.run_dir!r}: {err}")
-            self._writer = None
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()  # runs `_on_thread_exit`
+        else:
+            self._on_thread_exit()
+        late, self._late = self._late, []
+        self._warn_all(late)
+
+    def _on_thread_exit(self) -> None:
+        """Flush and close the writer and free `log_dir` (on the writer thread)."""
+        with self._io_lock:
+            if self._writer is not None:
+                try:
+                    self._writer.flush()
+                    self._writer.close()
+                except Exception as err:  # never fail the end of training
+                    self._late.append(
+                        f"could not close the TensorBoard writer of log_dir "
+                        f"{self.log_dir!r}: {_short(err)}"
+                    )
+                self._writer = self._event_file = None
+        self._release_log_dir()
+
+    # -- one callback per log_dir ---------------------------------------------
+    def _claim_key(self) -> str:
+        return self.run_dir if "://" in self.run_dir else os.path.realpath(self.run_dir)
+
+    def _claim_log_dir(self) -> None:
+        """Refuse a `log_dir` that another callback's running `fit` writes to.
+
+        Two callbacks writing the same tags at the same steps would mix their
+        curves and pictures in one TensorBoard run.
+        """
+        key = self._claim_key()
+        with _CLAIMS_LOCK:
+            ref = _CLAIMS.get(key)
+            holder = None if ref is None else ref()
+            if holder is not None and holder is not self and holder._fit_running():
+                raise ValueError(
+                    f"IGCallback: log_dir {self.log_dir!r} is already written by another "
+                    "IGCallback in a running fit; their steps would interleave under the "
+                    "same tags. Give each callback its own log_dir (e.g. 'logs/run1/a' "
+                    "and 'logs/run1/b')"
+                )
+            _CLAIMS[key] = weakref.ref(self)
+        if holder is not None and holder is not self:
+            holder._finish_quietly()  # its fit has gone without on_train_end
+
+    def _release_log_dir(self) -> None:
+        with _CLAIMS_LOCK:
+            key = self._claim_key()
+            holder = _CLAIMS[key]() if key in _CLAIMS else self
+            if holder is None or holder is self:
+                _CLAIMS.pop(key, None)
+
+    def _fit_running(self) -> bool:
+        worker = self._worker
+        return worker is not None and worker.is_alive() and worker.fit_running()
+
+    def _finish_quietly(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
 
     # -- train begin ----------------------------------------------------------
     def _dry_run(self) -> Explanation:
@@ -460,14 +543,41 @@ class IGCallback(keras.callbacks.Callback):
         if "://" not in run_dir and not os.access(run_dir, os.W_OK | os.X_OK):
             raise ValueError(f"IGCallback: log_dir {self.log_dir!r} is not writable")
 
-    def _writer_or_none(self, epoch: int) -> Any:
-        if self._writer is None:
-            try:
-                self._writer = tf.summary.create_file_writer(self.run_dir)
-            except Exception as err:
-                _warn(f"epoch {epoch}: cannot open a TensorBoard writer in {self.run_dir!r}: {err}")
-                return None
-        return self._writer
+    def _open_writer(self) -> Any:
+        """A new writer (a new event file); remembers the file to check its growth."""
+        pattern = os.path.join(glob.escape(self.run_dir), "events.out.tfevents.*")
+        local = "://" not in self.run_dir
+        before = set(glob.glob(pattern)) if local else set()
+        writer = tf.summary.create_file_writer(self.run_dir)
+        new = sorted(set(glob.glob(pattern)) - before) if local else []
+        self._writer, self._event_file = writer, new[0] if len(new) == 1 else None
+        return writer
+
+    def _write_batch(self, batch: _summaries.SummaryBatch, epoch: int) -> None:
+        """Write and flush one epoch; raise OSError when it did not reach the disk.
+
+        TensorFlow's writer reports no error when the disk is full: the
+        flush returns and the bytes are gone. So the event file must have
+        grown by at least the summary's size.
+        """
+        writer = self._writer or self._open_writer()
+        size = _file_size(self._event_file)
+        with writer.as_default(step=epoch):
+            batch.write(step=epoch)
+        writer.flush()
+        grown = _file_size(self._event_file) - size
+        if self._event_file is not None and len(batch) and grown < batch.summary.ByteSize():
+            raise OSError(
+                errno.ENOSPC,
+                f"the event file grew by {grown} bytes, not {batch.summary.ByteSize()}: "
+                "the disk may be full",
+            )
+
+    def _drop_writer(self) -> None:
+        """Abandon a writer whose writes failed; the next epoch opens a new file."""
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        self._writer = self._event_file = None
 
     # -- one epoch ------------------------------------------------------------
     def _log_epoch(self, epoch: int) -> None:
@@ -533,51 +643,58 @@ class IGCallback(keras.callbacks.Callback):
         record["drift_mean"] = _metrics.finite_mean(drift)
 
         self._maybe_warn_incomplete(exp, epoch)
-        writer = self._writer_or_none(epoch)
-        if writer is None:
-            return
-        config = not self._config_written
-        self._config_written = True
-        job = functools.partial(
-            self._write_epoch, writer, epoch, exp, rows, finite, drift, record, config
-        )
-        if not self.background_writes:
+        job = functools.partial(self._write_epoch, epoch, exp, rows, finite, drift, record)
+        if not self.background_writes or self._worker is None:
             self._warn_all(job())
             return
         self._wait_for_writes()  # at most one epoch in flight: bounded memory
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                1, thread_name_prefix="IGCallback", initializer=_yield_to_training
-            )
-        self._pending = self._pool.submit(job)
+        self._pending = self._worker.submit(job)
 
     def _write_epoch(
         self,
-        writer: Any,
         epoch: int,
         exp: Explanation,
         rows: list | None,
         finite: np.ndarray,
         drift: np.ndarray,
         record: dict,
-        config: bool,
     ) -> list[str]:
         """Draw, encode and write one epoch; returns the problems met.
 
         Runs on the writer thread with `background_writes`: it only reads
         its arguments (fresh arrays of this epoch) and the callback's fixed
-        settings, and never raises.
+        settings, and never raises. A failed write (a full disk, say) is
+        reported once, when it starts; the next epochs try again, each into
+        a new event file, and the first that succeeds reports the recovery.
         """
         problems: list[str] = []
         try:
             batch = _summaries.SummaryBatch()
-            self._add_scalars(batch, exp, record, drift, config)
+            self._add_scalars(batch, exp, record, drift, not self._config_written)
             self._add_probes(batch, exp, rows, finite, epoch, problems)
-            with writer.as_default(step=epoch):
-                batch.write(step=epoch)
-            writer.flush()
-        except Exception as err:  # e.g. the disk filled up
-            problems.append(f"epoch {epoch}: writing the summaries failed ({_short(err)})")
+        except Exception as err:
+            problems.append(f"epoch {epoch}: cannot build the summaries ({_short(err)})")
+            return problems
+        with self._io_lock:
+            try:
+                self._write_batch(batch, epoch)
+            except Exception as err:  # e.g. the disk filled up
+                self._drop_writer()
+                if self._failing_since is None:
+                    self._failing_since = epoch
+                    problems.append(
+                        f"cannot write to log_dir {self.log_dir!r} from epoch {epoch} on "
+                        f"({_short(err)}); training goes on and writing resumes when it "
+                        "can (warned once until then)"
+                    )
+                return problems
+            self._config_written = True
+            if self._failing_since is not None:
+                problems.append(
+                    f"writing to log_dir {self.log_dir!r} resumed at epoch {epoch}; the "
+                    f"logged epochs from {self._failing_since} to {epoch - 1} are missing"
+                )
+                self._failing_since = None
         return problems
 
     def _wait_for_writes(self) -> None:
@@ -754,14 +871,13 @@ def _short(err: BaseException) -> str:
     return f"{type(err).__name__}: {first[:300]}"
 
 
-def _yield_to_training() -> None:
-    """Run the drawing thread at low priority, in the training's idle moments.
-
-    Linux schedules threads one by one, so `nice` on the thread id affects
-    only this thread; elsewhere it is a no-op.
-    """
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+def _file_size(path: str | None) -> int:
+    if path is None:
+        return 0
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _warn(message: str) -> None:

@@ -241,7 +241,7 @@ def test_flushed_every_epoch_and_closed_at_train_end(run):
     for epoch, steps in enumerate(run["seen"].seen):
         assert set(range(epoch)) <= set(steps) <= set(range(epoch + 1))
     assert run["cb"]._writer is None
-    assert run["cb"]._pool is None
+    assert run["cb"]._worker is None
     assert sorted(read_events(run["log_dir"] / TAG)["images"][f"{TAG}/probe_0"]) == [0, 1, 2]
 
 
@@ -251,7 +251,7 @@ def test_synchronous_writes_are_on_disk_when_the_epoch_ends(shapes, tmp_path):
     seen = _SeeFlushed(tmp_path / TAG)
     model.fit(shapes.images, shapes.labels, epochs=2, verbose=0, callbacks=[cb, seen])
     assert seen.seen == [[0], [0, 1]]
-    assert cb._pool is None
+    assert cb._worker is None
 
 
 def test_drawing_failures_in_the_background_are_warned(shapes, tmp_path, monkeypatch):
