@@ -141,14 +141,20 @@ class IGCallback(keras.callbacks.Callback):
     - Images `integrated_gradients/probe_{i}`: probe | map | overlay for
       image inputs (mask outlined in green), tokens on coloured backgrounds
       for text, a bar chart for tabular rows — `Explanation.to_images`'s
-      pictures;
+      pictures. Their description says what the panel shows and stays the
+      same at every step (TensorBoard shows a tag's first description
+      only); the epoch's numbers are the scalars below;
     - Scalars `integrated_gradients/completeness_gap/max_abs`, `/mean_abs`,
       `/relative_max`, `/relative_mean` (`|delta|`, and `|delta|` over
-      `|F(x) - F(baseline)|`);
-    - Scalars `integrated_gradients/drift/probe_{i}` and `/drift/mean`: the
-      Spearman rank correlation between a probe's map now and at the
-      previous logged epoch (1: same ranking; from the second logged epoch
-      on);
+      `|F(x) - F(baseline)|`, over the probes whose gap is finite: a probe
+      with a NaN or inf gap is warned about and left out, never counted as
+      0), and per probe `integrated_gradients/completeness_gap/probe_{i}`
+      (`delta`), `integrated_gradients/score/probe_{i}` (F(x)) and, when
+      `target` is None or a callable, `integrated_gradients/target/probe_{i}`;
+    - Scalars `integrated_gradients/stability/probe_{i}` and
+      `/stability/mean`: the Spearman rank correlation between a probe's
+      map now and at the previous logged epoch (1: same ranking, the map
+      has settled; near 0: it changed; from the second logged epoch on);
     - with `masks`: Scalars `integrated_gradients/localization/probe_{i}`
       and `/localization/mean`, the share of positive attribution inside
       the mask;
@@ -166,9 +172,18 @@ class IGCallback(keras.callbacks.Callback):
     the model) and reused at every epoch and by later `fit` calls. Pictures
     are drawn and written on a background thread while the next epoch
     trains (`background_writes`); the writer is flushed after every logged
-    epoch and closed at train end. A failure at an epoch (e.g. NaN weights)
-    gives an `IGCallbackWarning` and skips what cannot be written; training
-    goes on.
+    epoch and closed at train end — also when `fit` ends in an exception
+    such as `KeyboardInterrupt` (Keras then skips `on_train_end`; the thread
+    notices that `fit` has gone, writes what is queued, closes the writer and
+    stops). A failure at an epoch (e.g. NaN weights) gives an
+    `IGCallbackWarning` and skips what cannot be written; training goes on.
+    A write that fails (a full disk: TensorFlow's writer does not report it,
+    so the event file's growth is checked) is warned about once, naming
+    `log_dir`; each later logged epoch tries again in a new event file, and
+    the first that succeeds is warned about as resumed. One `log_dir` takes
+    one callback at a time: a second `IGCallback` whose `fit` starts while
+    the first one's runs is refused (their steps would interleave under the
+    same tags).
 
     Args:
         probes: `[P, ...]` inputs to follow, as the model takes them (a list
@@ -204,8 +219,8 @@ class IGCallback(keras.callbacks.Callback):
         pad_id: trailing tokens with this id are not drawn (None: keep).
         n_baselines: random baselines for `"uniform"`/`"gaussian"`.
         seed: seed of random baselines. They are drawn once per `fit`, so
-            every epoch uses the same ones (otherwise drift would measure the
-            noise); None draws fresh ones at each `fit`.
+            every epoch uses the same ones (otherwise stability would
+            measure the noise); None draws fresh ones at each `fit`.
         warn_completeness: warn (once per `fit`) when a relative completeness
             gap exceeds 5% — a sign that `steps` is too low.
         background_writes: draw, encode and write the pictures on one
@@ -219,14 +234,17 @@ class IGCallback(keras.callbacks.Callback):
         history: one dict per logged epoch, across `fit` calls on the same
             model: `{"epoch": int, "delta": float32[P], "localization":
             float64[P] | None, "localization_mean": float | None,
-            "drift_mean": float | None}` (NaN where undefined or failed;
-            None without masks, or without a previous map for drift).
+            "stability_mean": float | None}` (NaN where undefined or failed;
+            None without masks, or without a previous map for stability).
         last_explanation: the latest `Explanation` (None before the first).
 
     Raises:
         TypeError, ValueError: a bad argument (here), or at `on_train_begin`
             probes, target, layer, baseline, masks, feature_names or log_dir
-            that do not fit the model or cannot be written.
+            that do not fit the model or cannot be written, or a `log_dir`
+            another `IGCallback`'s running `fit` writes to.
+        RuntimeError: at `on_train_begin`, the model's own code raised in
+            the one-step dry run (the model's exception is its `__cause__`).
 
     Example:
         >>> data = keras_ig.datasets.make_shapes(2000)
@@ -307,7 +325,7 @@ class IGCallback(keras.callbacks.Callback):
         self._failing_since: int | None = None  # first epoch of a write outage
         self._late: list[str] = []  # problems met after fit had gone, warned later
         self._vocab: list[str] | None = None
-        # Per probe, `_metrics.unit_ranks` of its last finite map (for drift).
+        # Per probe, `_metrics.unit_ranks` of its last finite map (for stability).
         self._previous: list[np.ndarray | None] = [None] * self.num_probes
         self._seen_model: weakref.ReferenceType | None = None
         self._config_written = False
@@ -345,7 +363,7 @@ class IGCallback(keras.callbacks.Callback):
     def _begin(self, model: keras.Model) -> None:
         self._draw_cache = {}  # drawn afresh: the views may differ with the model
         if self._seen_model is None or self._seen_model() is not model:
-            # Another model: its history and drift reference start afresh.
+            # Another model: its history and stability reference start afresh.
             self.history = []
             self.last_explanation = None
             self._previous = [None] * self.num_probes
@@ -474,8 +492,13 @@ class IGCallback(keras.callbacks.Callback):
             raise cls(f"IGCallback: {_for_probes(str(err))}") from None
         except tf.errors.OpError as err:
             raise ValueError(
-                f"IGCallback: probes could not be explained with this model: {err.message}"
+                f"IGCallback: probes could not be explained with this model: {_short(err)}"
             ) from None
+        except Exception as err:  # raised by the model's own Python code
+            raise RuntimeError(
+                "IGCallback: the dry run at on_train_begin (Integrated Gradients of the "
+                f"probes with one step, to check them against the model) failed: {_short(err)}"
+            ) from err
         self._run = self._explainer.runner(job, self.steps, self.method, self.batch_size)
         return dry
 
@@ -587,7 +610,7 @@ class IGCallback(keras.callbacks.Callback):
             "delta": np.full(n, np.nan, np.float32),
             "localization": None if self.masks is None else np.full(n, np.nan),
             "localization_mean": None if self.masks is None else math.nan,
-            "drift_mean": None,
+            "stability_mean": None,
         }
         self.history.append(record)  # one entry per logged epoch, whatever happens
         try:
@@ -632,18 +655,18 @@ class IGCallback(keras.callbacks.Callback):
             mean = _metrics.finite_mean(loc)
             record["localization_mean"] = math.nan if mean is None else mean
 
-        drift = np.full(n, np.nan)
+        stability = np.full(n, np.nan)
         kept = np.flatnonzero(finite)
         # Ranks are kept, not maps: each map is ranked once.
         for i, now in zip(kept, _metrics.unit_ranks_all([maps[i] for i in kept]), strict=True):
             before = self._previous[i]
             if before is not None and now is not None and before.size == now.size:
-                drift[i] = _metrics.correlation(before, now)
+                stability[i] = _metrics.correlation(before, now)
             self._previous[i] = now
-        record["drift_mean"] = _metrics.finite_mean(drift)
+        record["stability_mean"] = _metrics.finite_mean(stability)
 
         self._maybe_warn_incomplete(exp, epoch)
-        job = functools.partial(self._write_epoch, epoch, exp, rows, finite, drift, record)
+        job = functools.partial(self._write_epoch, epoch, exp, rows, finite, stability, record)
         if not self.background_writes or self._worker is None:
             self._warn_all(job())
             return
@@ -656,7 +679,7 @@ class IGCallback(keras.callbacks.Callback):
         exp: Explanation,
         rows: list | None,
         finite: np.ndarray,
-        drift: np.ndarray,
+        stability: np.ndarray,
         record: dict,
     ) -> list[str]:
         """Draw, encode and write one epoch; returns the problems met.
@@ -670,7 +693,7 @@ class IGCallback(keras.callbacks.Callback):
         problems: list[str] = []
         try:
             batch = _summaries.SummaryBatch()
-            self._add_scalars(batch, exp, record, drift, not self._config_written)
+            self._add_scalars(batch, exp, record, stability, not self._config_written)
             self._add_probes(batch, exp, rows, finite, epoch, problems)
         except Exception as err:
             problems.append(f"epoch {epoch}: cannot build the summaries ({_short(err)})")
@@ -734,20 +757,30 @@ class IGCallback(keras.callbacks.Callback):
         batch: _summaries.SummaryBatch,
         exp: Explanation,
         record: dict,
-        drift: np.ndarray,
+        stability: np.ndarray,
         config: bool,
     ) -> None:
-        delta = np.abs(np.asarray(exp.delta, np.float64))
-        delta = delta[np.isfinite(delta)]
-        rel = exp.relative_delta[np.isfinite(exp.relative_delta)]
+        # Probes whose gap or scores are not finite are left out (and warned
+        # about in `_log_epoch`): a NaN gap is not a small one, and
+        # `relative_delta` reads NaN over NaN as 0.
+        ok = np.isfinite(exp.delta) & np.isfinite(exp.scores) & np.isfinite(exp.baseline_scores)
+        delta = np.abs(np.asarray(exp.delta, np.float64))[ok]
+        rel = exp.relative_delta[ok]
+        rel = rel[np.isfinite(rel)]
         gap = f"{TAG}/completeness_gap"
         batch.scalar(f"{gap}/max_abs", delta.max() if delta.size else None)
         batch.scalar(f"{gap}/mean_abs", delta.mean() if delta.size else None)
         batch.scalar(f"{gap}/relative_max", rel.max() if rel.size else None)
         batch.scalar(f"{gap}/relative_mean", rel.mean() if rel.size else None)
+        varying_target = not isinstance(self.target, numbers.Integral | np.ndarray)
         for i in range(self._shown):
-            batch.scalar(f"{TAG}/drift/probe_{i}", drift[i])
-        batch.scalar(f"{TAG}/drift/mean", record["drift_mean"])
+            # Per probe, what the image description cannot hold (it is static).
+            batch.scalar(f"{TAG}/score/probe_{i}", exp.scores[i])
+            batch.scalar(f"{gap}/probe_{i}", exp.delta[i])
+            if varying_target and exp.target is not None:
+                batch.scalar(f"{TAG}/target/probe_{i}", exp.target[i])
+            batch.scalar(f"{TAG}/stability/probe_{i}", stability[i])
+        batch.scalar(f"{TAG}/stability/mean", record["stability_mean"])
         if record["localization"] is not None:
             for i in range(self._shown):
                 batch.scalar(f"{TAG}/localization/probe_{i}", record["localization"][i])
@@ -771,7 +804,7 @@ class IGCallback(keras.callbacks.Callback):
                 continue
             row = rows[i]
             try:
-                batch.image(f"{TAG}/probe_{i}", self._picture(row, i), self._describe(exp, row, i))
+                batch.image(f"{TAG}/probe_{i}", self._picture(row, i), self._describe(row, i))
             except Exception as err:
                 problems.append(f"epoch {epoch}: cannot draw probe {i} ({_short(err)})")
             if self.histograms:
@@ -800,9 +833,13 @@ class IGCallback(keras.callbacks.Callback):
             )
         return _images.side_by_side(pictures)
 
-    def _describe(self, exp: Explanation, row: list, i: int) -> str:
-        """The image card's description (markdown)."""
-        target = "callable" if exp.target is None else int(exp.target[i])
+    def _describe(self, row: list, i: int) -> str:
+        """The image card's description (markdown): what the panel shows.
+
+        TensorBoard keeps the first description of a tag for every step, so
+        it holds nothing that changes between epochs; this epoch's numbers
+        are the per-probe scalars (`_add_scalars`).
+        """
         parts = {
             "image": "probe | attribution map | overlay"
             + (" (mask outlined in green)" if self.masks is not None else ""),
@@ -811,13 +848,23 @@ class IGCallback(keras.callbacks.Callback):
         }
         kinds = ", ".join(parts[view.kind] for view in row)
         colours = "red positive, blue negative" if self.signed else "magnitude"
+        scalars = f"`{TAG}/score/probe_{i}` (F(x)), `{TAG}/completeness_gap/probe_{i}`"
+        if not isinstance(self.target, numbers.Integral | np.ndarray):
+            scalars += f", `{TAG}/target/probe_{i}`"
         return (
-            f"Probe {i}, target {target}: {kinds}; {colours}, scaled to the "
-            f"{self.clip_percentile:g}th percentile of |attribution|. "
-            f"F(x) = {float(exp.scores[i]):.4g}, F(baseline) = "
-            f"{float(exp.baseline_scores[i]):.4g}, completeness gap = "
-            f"{float(exp.delta[i]):.2e}."
+            f"Probe {i}, target {self._target_words(i)}: {kinds}; {colours}, scaled to "
+            f"the {self.clip_percentile:g}th percentile of |attribution|. Each epoch's "
+            f"numbers are in the Scalars tab: {scalars}."
         )
+
+    def _target_words(self, i: int) -> str:
+        if self.target is None:
+            return "the only output unit, else the predicted class at each epoch"
+        if callable(self.target):
+            return f"chosen by {getattr(self.target, '__name__', 'a callable')} at each epoch"
+        if isinstance(self.target, np.ndarray):
+            return f"unit {int(self.target[i])}"
+        return f"unit {int(self.target)}"
 
     def _config_markdown(self) -> str:
         def describe(value: Any) -> str:
@@ -865,10 +912,25 @@ def _token_markdown(exp: Explanation, i: int, views: list) -> str:
     return "\n".join(lines)
 
 
+# Lines of a TensorFlow graph error around the op's own message: a header,
+# the Python stack of the failing node, and the node's name.
+_TF_NOISE = re.compile(r"^(Graph execution error:|Detected at node|File \"|\[\[|\[Op:)")
+
+
 def _short(err: BaseException) -> str:
-    text = getattr(err, "message", None) or str(err) or type(err).__name__
-    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    return f"{type(err).__name__}: {first[:300]}"
+    """`Type: message` on one line, with the message the user wrote.
+
+    A graph error (e.g. a failed `tf.debugging.Assert`) starts with
+    "Graph execution error:" and a stack; its own message is its last line.
+    """
+    text = getattr(err, "message", None) or str(err)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if isinstance(err, tf.errors.OpError):
+        lines = [line for line in lines if not _TF_NOISE.match(line)][-1:] or lines
+        lines = [re.sub(r"\s*\[\[\{\{node .*$|\s*\[Op:.*$", "", line) for line in lines]
+    if not lines or not lines[0]:
+        return repr(err)  # e.g. a bare `assert`: `AssertionError()`
+    return f"{type(err).__name__}: {lines[0][:300]}"
 
 
 def _file_size(path: str | None) -> int:
