@@ -917,14 +917,24 @@ def _token_markdown(exp: Explanation, i: int, views: list) -> str:
 _TF_NOISE = re.compile(r"^(Graph execution error:|Detected at node|File \"|\[\[|\[Op:)")
 
 
+# Keras re-raises a layer's exception as "Exception encountered when calling
+# X.call().", then the original message in bold (ANSI codes), then arguments.
+_KERAS_CONTEXT = "Exception encountered when calling "
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _short(err: BaseException) -> str:
     """`Type: message` on one line, with the message the user wrote.
 
     A graph error (e.g. a failed `tf.debugging.Assert`) starts with
     "Graph execution error:" and a stack; its own message is its last line.
+    A layer's error re-raised by Keras has its own message second.
     """
-    text = getattr(err, "message", None) or str(err)
+    text = _ANSI.sub("", getattr(err, "message", None) or str(err))
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith(_KERAS_CONTEXT):
+        where = lines[0][len(_KERAS_CONTEXT) :].rstrip(".")
+        lines = [f"{lines[1]} (in {where})"]
     if isinstance(err, tf.errors.OpError):
         lines = [line for line in lines if not _TF_NOISE.match(line)][-1:] or lines
         lines = [re.sub(r"\s*\[\[\{\{node .*$|\s*\[Op:.*$", "", line) for line in lines]
