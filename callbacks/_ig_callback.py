@@ -10,6 +10,7 @@ letting a failure stop training.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import functools
@@ -50,6 +51,20 @@ class IGCallbackWarning(UserWarning):
 # running, so that a second callback cannot interleave steps under its tags.
 _CLAIMS: dict[str, weakref.ReferenceType] = {}
 _CLAIMS_LOCK = threading.Lock()
+
+
+@atexit.register
+def _finish_at_exit() -> None:
+    """An uncaught exception out of `fit` ends the interpreter: write what is queued.
+
+    `atexit` runs before daemon threads are stopped, so each writer thread
+    can still finish its epoch and close its writer.
+    """
+    with _CLAIMS_LOCK:
+        callbacks = [ref() for ref in _CLAIMS.values()]
+    for callback in callbacks:
+        if callback is not None:
+            callback._finish_quietly()
 
 
 # --------------------------------------------------------------------------
