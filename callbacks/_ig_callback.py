@@ -586,7 +586,16 @@ class IGCallback(keras.callbacks.Callback):
         pattern = os.path.join(glob.escape(self.run_dir), "events.out.tfevents.*")
         local = "://" not in self.run_dir
         before = set(glob.glob(pattern)) if local else set()
-        writer = tf.summary.create_file_writer(self.run_dir)
+        try:
+            writer = tf.summary.create_file_writer(self.run_dir)
+        except Exception:
+            # On a full disk the file is created but its header cannot be
+            # written: remove what is empty rather than leave one per epoch.
+            for path in set(glob.glob(pattern)) - before:
+                if _file_size(path) == 0:
+                    with contextlib.suppress(OSError):
+                        os.remove(path)
+            raise
         new = sorted(set(glob.glob(pattern)) - before) if local else []
         self._writer, self._event_file = writer, new[0] if len(new) == 1 else None
         return writer
@@ -615,6 +624,10 @@ class IGCallback(keras.callbacks.Callback):
         """Abandon a writer whose writes failed; the next epoch opens a new file."""
         with contextlib.suppress(Exception):
             self._writer.close()
+        if self._event_file is not None and _file_size(self._event_file) == 0:
+            # Opened on a full disk: not even its header was written.
+            with contextlib.suppress(OSError):
+                os.remove(self._event_file)
         self._writer = self._event_file = None
 
     # -- one epoch ------------------------------------------------------------
