@@ -10,8 +10,11 @@ letting a failure stop training.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import errno
 import functools
+import glob
 import math
 import numbers
 import os
@@ -20,7 +23,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 import keras
@@ -31,7 +34,7 @@ from keras_ig import _checks, _images
 from keras_ig._explain import Explainer, explainer_for, resolve_targets
 from keras_ig._explanation import CompletenessWarning, Explanation
 from keras_ig._quadrature import quadrature
-from keras_ig.callbacks import _metrics, _summaries
+from keras_ig.callbacks import _background, _metrics, _summaries
 
 TAG = "integrated_gradients"
 """Subfolder of `log_dir` and prefix of every tag the callback writes."""
@@ -42,6 +45,26 @@ _COMPLETENESS_TOLERANCE = 0.05
 
 class IGCallbackWarning(UserWarning):
     """Part of an epoch's Integrated Gradients summaries could not be made."""
+
+
+# The run folder (`realpath(run_dir)`) of each callback whose `fit` is
+# running, so that a second callback cannot interleave steps under its tags.
+_CLAIMS: dict[str, weakref.ReferenceType] = {}
+_CLAIMS_LOCK = threading.Lock()
+
+
+@atexit.register
+def _finish_at_exit() -> None:
+    """An uncaught exception out of `fit` ends the interpreter: write what is queued.
+
+    `atexit` runs before daemon threads are stopped, so each writer thread
+    can still finish its epoch and close its writer.
+    """
+    with _CLAIMS_LOCK:
+        callbacks = [ref() for ref in _CLAIMS.values()]
+    for callback in callbacks:
+        if callback is not None:
+            callback._finish_quietly()
 
 
 # --------------------------------------------------------------------------
@@ -133,14 +156,20 @@ class IGCallback(keras.callbacks.Callback):
     - Images `integrated_gradients/probe_{i}`: probe | map | overlay for
       image inputs (mask outlined in green), tokens on coloured backgrounds
       for text, a bar chart for tabular rows — `Explanation.to_images`'s
-      pictures;
+      pictures. Their description says what the panel shows and stays the
+      same at every step (TensorBoard shows a tag's first description
+      only); the epoch's numbers are the scalars below;
     - Scalars `integrated_gradients/completeness_gap/max_abs`, `/mean_abs`,
       `/relative_max`, `/relative_mean` (`|delta|`, and `|delta|` over
-      `|F(x) - F(baseline)|`);
-    - Scalars `integrated_gradients/drift/probe_{i}` and `/drift/mean`: the
-      Spearman rank correlation between a probe's map now and at the
-      previous logged epoch (1: same ranking; from the second logged epoch
-      on);
+      `|F(x) - F(baseline)|`, over the probes whose gap is finite: a probe
+      with a NaN or inf gap is warned about and left out, never counted as
+      0), and per probe `integrated_gradients/completeness_gap/probe_{i}`
+      (`delta`), `integrated_gradients/score/probe_{i}` (F(x)) and, when
+      `target` is None or a callable, `integrated_gradients/target/probe_{i}`;
+    - Scalars `integrated_gradients/stability/probe_{i}` and
+      `/stability/mean`: the Spearman rank correlation between a probe's
+      map now and at the previous logged epoch (1: same ranking, the map
+      has settled; near 0: it changed; from the second logged epoch on);
     - with `masks`: Scalars `integrated_gradients/localization/probe_{i}`
       and `/localization/mean`, the share of positive attribution inside
       the mask;
@@ -158,9 +187,18 @@ class IGCallback(keras.callbacks.Callback):
     the model) and reused at every epoch and by later `fit` calls. Pictures
     are drawn and written on a background thread while the next epoch
     trains (`background_writes`); the writer is flushed after every logged
-    epoch and closed at train end. A failure at an epoch (e.g. NaN weights)
-    gives an `IGCallbackWarning` and skips what cannot be written; training
-    goes on.
+    epoch and closed at train end — also when `fit` ends in an exception
+    such as `KeyboardInterrupt` (Keras then skips `on_train_end`; the thread
+    notices that `fit` has gone, writes what is queued, closes the writer and
+    stops). A failure at an epoch (e.g. NaN weights) gives an
+    `IGCallbackWarning` and skips what cannot be written; training goes on.
+    A write that fails (a full disk: TensorFlow's writer does not report it,
+    so the event file's growth is checked) is warned about once, naming
+    `log_dir`; each later logged epoch tries again in a new event file, and
+    the first that succeeds is warned about as resumed. One `log_dir` takes
+    one callback at a time: a second `IGCallback` whose `fit` starts while
+    the first one's runs is refused (their steps would interleave under the
+    same tags).
 
     Args:
         probes: `[P, ...]` inputs to follow, as the model takes them (a list
@@ -196,8 +234,8 @@ class IGCallback(keras.callbacks.Callback):
         pad_id: trailing tokens with this id are not drawn (None: keep).
         n_baselines: random baselines for `"uniform"`/`"gaussian"`.
         seed: seed of random baselines. They are drawn once per `fit`, so
-            every epoch uses the same ones (otherwise drift would measure the
-            noise); None draws fresh ones at each `fit`.
+            every epoch uses the same ones (otherwise stability would
+            measure the noise); None draws fresh ones at each `fit`.
         warn_completeness: warn (once per `fit`) when a relative completeness
             gap exceeds 5% — a sign that `steps` is too low.
         background_writes: draw, encode and write the pictures on one
@@ -211,14 +249,17 @@ class IGCallback(keras.callbacks.Callback):
         history: one dict per logged epoch, across `fit` calls on the same
             model: `{"epoch": int, "delta": float32[P], "localization":
             float64[P] | None, "localization_mean": float | None,
-            "drift_mean": float | None}` (NaN where undefined or failed;
-            None without masks, or without a previous map for drift).
+            "stability_mean": float | None}` (NaN where undefined or failed;
+            None without masks, or without a previous map for stability).
         last_explanation: the latest `Explanation` (None before the first).
 
     Raises:
         TypeError, ValueError: a bad argument (here), or at `on_train_begin`
             probes, target, layer, baseline, masks, feature_names or log_dir
-            that do not fit the model or cannot be written.
+            that do not fit the model or cannot be written, or a `log_dir`
+            another `IGCallback`'s running `fit` writes to.
+        RuntimeError: at `on_train_begin`, the model's own code raised in
+            the one-step dry run (the model's exception is its `__cause__`).
 
     Example:
         >>> data = keras_ig.datasets.make_shapes(2000)
@@ -291,14 +332,20 @@ class IGCallback(keras.callbacks.Callback):
         self.last_explanation: Explanation | None = None
         self._explainer: Explainer | None = None
         self._run: Callable[[], Explanation] | None = None  # this fit's compiled IG
+        # The writer and its event file: opened, used and closed under
+        # `_io_lock` (the writer thread and the training thread share them).
         self._writer: Any = None
+        self._event_file: str | None = None
+        self._io_lock = threading.Lock()
+        self._failing_since: int | None = None  # first epoch of a write outage
+        self._late: list[str] = []  # problems met after fit had gone, warned later
         self._vocab: list[str] | None = None
-        # Per probe, `_metrics.unit_ranks` of its last finite map (for drift).
+        # Per probe, `_metrics.unit_ranks` of its last finite map (for stability).
         self._previous: list[np.ndarray | None] = [None] * self.num_probes
         self._seen_model: weakref.ReferenceType | None = None
         self._config_written = False
         self._warned_incomplete = False
-        self._pool: ThreadPoolExecutor | None = None
+        self._worker: _background.WriterThread | None = None
         self._pending: Future | None = None
         # Per (probe, input): `_images.draw`'s cache of what depends on the
         # probe and mask only, drawn at the first logged epoch and reused;
@@ -319,10 +366,19 @@ class IGCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Check everything against the model, build the graph, prepare log_dir."""
         model = self.model
-        self._wait_for_writes()  # a previous fit that ended in an exception
+        self._finish()  # a previous fit that ended in an exception
+        self._claim_log_dir()
+        try:
+            self._begin(model)
+        except BaseException:
+            self._release_log_dir()
+            raise
+        self._worker = _background.WriterThread(_background.caller_frame(), self._on_thread_exit)
+
+    def _begin(self, model: keras.Model) -> None:
         self._draw_cache = {}  # drawn afresh: the views may differ with the model
         if self._seen_model is None or self._seen_model() is not model:
-            # Another model: its history and drift reference start afresh.
+            # Another model: its history and stability reference start afresh.
             self.history = []
             self.last_explanation = None
             self._previous = [None] * self.num_probes
@@ -350,21 +406,81 @@ class IGCallback(keras.callbacks.Callback):
         self._log_epoch(int(epoch))
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        """Finish pending writes, flush and close the writer.
+        """Finish pending writes, flush and close the writer, stop the thread.
 
         A later `fit` opens a new writer (a new event file in the same run).
+        A `fit` that ends in an exception (e.g. `KeyboardInterrupt`) does not
+        call this hook; the writer thread then does the same by itself, at
+        most `_background.POLL_SECONDS` after `fit` has gone.
         """
+        self._finish()
+
+    def _finish(self) -> None:
+        """Wait for the writes, close the writer, stop the thread, warn."""
         self._wait_for_writes()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-        if self._writer is not None:
-            try:
-                self._writer.flush()
-                self._writer.close()
-            except Exception as err:  # never fail the end of training
-                _warn(f"could not close the TensorBoard writer of {self.run_dir!r}: {err}")
-            self._writer = None
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()  # runs `_on_thread_exit`
+        else:
+            self._on_thread_exit()
+        late, self._late = self._late, []
+        self._warn_all(late)
+
+    def _on_thread_exit(self) -> None:
+        """Flush and close the writer and free `log_dir` (on the writer thread)."""
+        with self._io_lock:
+            if self._writer is not None:
+                try:
+                    self._writer.flush()
+                    self._writer.close()
+                except Exception as err:  # never fail the end of training
+                    self._late.append(
+                        f"could not close the TensorBoard writer of log_dir "
+                        f"{self.log_dir!r}: {_short(err)}"
+                    )
+                self._writer = self._event_file = None
+        self._release_log_dir()
+
+    # -- one callback per log_dir ---------------------------------------------
+    def _claim_key(self) -> str:
+        return self.run_dir if "://" in self.run_dir else os.path.realpath(self.run_dir)
+
+    def _claim_log_dir(self) -> None:
+        """Refuse a `log_dir` that another callback's running `fit` writes to.
+
+        Two callbacks writing the same tags at the same steps would mix their
+        curves and pictures in one TensorBoard run.
+        """
+        key = self._claim_key()
+        with _CLAIMS_LOCK:
+            ref = _CLAIMS.get(key)
+            holder = None if ref is None else ref()
+            if holder is not None and holder is not self and holder._fit_running():
+                raise ValueError(
+                    f"IGCallback: log_dir {self.log_dir!r} is already written by another "
+                    "IGCallback in a running fit; their steps would interleave under the "
+                    "same tags. Give each callback its own log_dir (e.g. 'logs/run1/a' "
+                    "and 'logs/run1/b')"
+                )
+            _CLAIMS[key] = weakref.ref(self)
+        if holder is not None and holder is not self:
+            holder._finish_quietly()  # its fit has gone without on_train_end
+
+    def _release_log_dir(self) -> None:
+        with _CLAIMS_LOCK:
+            key = self._claim_key()
+            holder = _CLAIMS[key]() if key in _CLAIMS else self
+            if holder is None or holder is self:
+                _CLAIMS.pop(key, None)
+
+    def _fit_running(self) -> bool:
+        worker = self._worker
+        return worker is not None and worker.is_alive() and worker.fit_running()
+
+    def _finish_quietly(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
 
     # -- train begin ----------------------------------------------------------
     def _dry_run(self) -> Explanation:
@@ -391,8 +507,13 @@ class IGCallback(keras.callbacks.Callback):
             raise cls(f"IGCallback: {_for_probes(str(err))}") from None
         except tf.errors.OpError as err:
             raise ValueError(
-                f"IGCallback: probes could not be explained with this model: {err.message}"
+                f"IGCallback: probes could not be explained with this model: {_short(err)}"
             ) from None
+        except Exception as err:  # raised by the model's own Python code
+            raise RuntimeError(
+                "IGCallback: the dry run at on_train_begin (Integrated Gradients of the "
+                f"probes with one step, to check them against the model) failed: {_short(err)}"
+            ) from err
         self._run = self._explainer.runner(job, self.steps, self.method, self.batch_size)
         return dry
 
@@ -460,14 +581,54 @@ class IGCallback(keras.callbacks.Callback):
         if "://" not in run_dir and not os.access(run_dir, os.W_OK | os.X_OK):
             raise ValueError(f"IGCallback: log_dir {self.log_dir!r} is not writable")
 
-    def _writer_or_none(self, epoch: int) -> Any:
-        if self._writer is None:
-            try:
-                self._writer = tf.summary.create_file_writer(self.run_dir)
-            except Exception as err:
-                _warn(f"epoch {epoch}: cannot open a TensorBoard writer in {self.run_dir!r}: {err}")
-                return None
-        return self._writer
+    def _open_writer(self) -> Any:
+        """A new writer (a new event file); remembers the file to check its growth."""
+        pattern = os.path.join(glob.escape(self.run_dir), "events.out.tfevents.*")
+        local = "://" not in self.run_dir
+        before = set(glob.glob(pattern)) if local else set()
+        try:
+            writer = tf.summary.create_file_writer(self.run_dir)
+        except Exception:
+            # On a full disk the file is created but its header cannot be
+            # written: remove what is empty rather than leave one per epoch.
+            for path in set(glob.glob(pattern)) - before:
+                if _file_size(path) == 0:
+                    with contextlib.suppress(OSError):
+                        os.remove(path)
+            raise
+        new = sorted(set(glob.glob(pattern)) - before) if local else []
+        self._writer, self._event_file = writer, new[0] if len(new) == 1 else None
+        return writer
+
+    def _write_batch(self, batch: _summaries.SummaryBatch, epoch: int) -> None:
+        """Write and flush one epoch; raise OSError when it did not reach the disk.
+
+        TensorFlow's writer reports no error when the disk is full: the
+        flush returns and the bytes are gone. So the event file must have
+        grown by at least the summary's size.
+        """
+        writer = self._writer or self._open_writer()
+        size = _file_size(self._event_file)
+        with writer.as_default(step=epoch):
+            batch.write(step=epoch)
+        writer.flush()
+        grown = _file_size(self._event_file) - size
+        if self._event_file is not None and len(batch) and grown < batch.summary.ByteSize():
+            raise OSError(
+                errno.ENOSPC,
+                f"the event file grew by {grown} bytes, not {batch.summary.ByteSize()}: "
+                "the disk may be full",
+            )
+
+    def _drop_writer(self) -> None:
+        """Abandon a writer whose writes failed; the next epoch opens a new file."""
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        if self._event_file is not None and _file_size(self._event_file) == 0:
+            # Opened on a full disk: not even its header was written.
+            with contextlib.suppress(OSError):
+                os.remove(self._event_file)
+        self._writer = self._event_file = None
 
     # -- one epoch ------------------------------------------------------------
     def _log_epoch(self, epoch: int) -> None:
@@ -477,7 +638,7 @@ class IGCallback(keras.callbacks.Callback):
             "delta": np.full(n, np.nan, np.float32),
             "localization": None if self.masks is None else np.full(n, np.nan),
             "localization_mean": None if self.masks is None else math.nan,
-            "drift_mean": None,
+            "stability_mean": None,
         }
         self.history.append(record)  # one entry per logged epoch, whatever happens
         try:
@@ -522,62 +683,69 @@ class IGCallback(keras.callbacks.Callback):
             mean = _metrics.finite_mean(loc)
             record["localization_mean"] = math.nan if mean is None else mean
 
-        drift = np.full(n, np.nan)
+        stability = np.full(n, np.nan)
         kept = np.flatnonzero(finite)
         # Ranks are kept, not maps: each map is ranked once.
         for i, now in zip(kept, _metrics.unit_ranks_all([maps[i] for i in kept]), strict=True):
             before = self._previous[i]
             if before is not None and now is not None and before.size == now.size:
-                drift[i] = _metrics.correlation(before, now)
+                stability[i] = _metrics.correlation(before, now)
             self._previous[i] = now
-        record["drift_mean"] = _metrics.finite_mean(drift)
+        record["stability_mean"] = _metrics.finite_mean(stability)
 
         self._maybe_warn_incomplete(exp, epoch)
-        writer = self._writer_or_none(epoch)
-        if writer is None:
-            return
-        config = not self._config_written
-        self._config_written = True
-        job = functools.partial(
-            self._write_epoch, writer, epoch, exp, rows, finite, drift, record, config
-        )
-        if not self.background_writes:
+        job = functools.partial(self._write_epoch, epoch, exp, rows, finite, stability, record)
+        if not self.background_writes or self._worker is None:
             self._warn_all(job())
             return
         self._wait_for_writes()  # at most one epoch in flight: bounded memory
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                1, thread_name_prefix="IGCallback", initializer=_yield_to_training
-            )
-        self._pending = self._pool.submit(job)
+        self._pending = self._worker.submit(job)
 
     def _write_epoch(
         self,
-        writer: Any,
         epoch: int,
         exp: Explanation,
         rows: list | None,
         finite: np.ndarray,
-        drift: np.ndarray,
+        stability: np.ndarray,
         record: dict,
-        config: bool,
     ) -> list[str]:
         """Draw, encode and write one epoch; returns the problems met.
 
         Runs on the writer thread with `background_writes`: it only reads
         its arguments (fresh arrays of this epoch) and the callback's fixed
-        settings, and never raises.
+        settings, and never raises. A failed write (a full disk, say) is
+        reported once, when it starts; the next epochs try again, each into
+        a new event file, and the first that succeeds reports the recovery.
         """
         problems: list[str] = []
         try:
             batch = _summaries.SummaryBatch()
-            self._add_scalars(batch, exp, record, drift, config)
+            self._add_scalars(batch, exp, record, stability, not self._config_written)
             self._add_probes(batch, exp, rows, finite, epoch, problems)
-            with writer.as_default(step=epoch):
-                batch.write(step=epoch)
-            writer.flush()
-        except Exception as err:  # e.g. the disk filled up
-            problems.append(f"epoch {epoch}: writing the summaries failed ({_short(err)})")
+        except Exception as err:
+            problems.append(f"epoch {epoch}: cannot build the summaries ({_short(err)})")
+            return problems
+        with self._io_lock:
+            try:
+                self._write_batch(batch, epoch)
+            except Exception as err:  # e.g. the disk filled up
+                self._drop_writer()
+                if self._failing_since is None:
+                    self._failing_since = epoch
+                    problems.append(
+                        f"cannot write to log_dir {self.log_dir!r} from epoch {epoch} on "
+                        f"({_short(err)}); training goes on and writing resumes when it "
+                        "can (warned once until then)"
+                    )
+                return problems
+            self._config_written = True
+            if self._failing_since is not None:
+                problems.append(
+                    f"writing to log_dir {self.log_dir!r} resumed at epoch {epoch}; the "
+                    f"logged epochs from {self._failing_since} to {epoch - 1} are missing"
+                )
+                self._failing_since = None
         return problems
 
     def _wait_for_writes(self) -> None:
@@ -617,20 +785,30 @@ class IGCallback(keras.callbacks.Callback):
         batch: _summaries.SummaryBatch,
         exp: Explanation,
         record: dict,
-        drift: np.ndarray,
+        stability: np.ndarray,
         config: bool,
     ) -> None:
-        delta = np.abs(np.asarray(exp.delta, np.float64))
-        delta = delta[np.isfinite(delta)]
-        rel = exp.relative_delta[np.isfinite(exp.relative_delta)]
+        # Probes whose gap or scores are not finite are left out (and warned
+        # about in `_log_epoch`): a NaN gap is not a small one, and
+        # `relative_delta` reads NaN over NaN as 0.
+        ok = np.isfinite(exp.delta) & np.isfinite(exp.scores) & np.isfinite(exp.baseline_scores)
+        delta = np.abs(np.asarray(exp.delta, np.float64))[ok]
+        rel = exp.relative_delta[ok]
+        rel = rel[np.isfinite(rel)]
         gap = f"{TAG}/completeness_gap"
         batch.scalar(f"{gap}/max_abs", delta.max() if delta.size else None)
         batch.scalar(f"{gap}/mean_abs", delta.mean() if delta.size else None)
         batch.scalar(f"{gap}/relative_max", rel.max() if rel.size else None)
         batch.scalar(f"{gap}/relative_mean", rel.mean() if rel.size else None)
+        varying_target = not isinstance(self.target, numbers.Integral | np.ndarray)
         for i in range(self._shown):
-            batch.scalar(f"{TAG}/drift/probe_{i}", drift[i])
-        batch.scalar(f"{TAG}/drift/mean", record["drift_mean"])
+            # Per probe, what the image description cannot hold (it is static).
+            batch.scalar(f"{TAG}/score/probe_{i}", exp.scores[i])
+            batch.scalar(f"{gap}/probe_{i}", exp.delta[i])
+            if varying_target and exp.target is not None:
+                batch.scalar(f"{TAG}/target/probe_{i}", exp.target[i])
+            batch.scalar(f"{TAG}/stability/probe_{i}", stability[i])
+        batch.scalar(f"{TAG}/stability/mean", record["stability_mean"])
         if record["localization"] is not None:
             for i in range(self._shown):
                 batch.scalar(f"{TAG}/localization/probe_{i}", record["localization"][i])
@@ -654,7 +832,7 @@ class IGCallback(keras.callbacks.Callback):
                 continue
             row = rows[i]
             try:
-                batch.image(f"{TAG}/probe_{i}", self._picture(row, i), self._describe(exp, row, i))
+                batch.image(f"{TAG}/probe_{i}", self._picture(row, i), self._describe(row, i))
             except Exception as err:
                 problems.append(f"epoch {epoch}: cannot draw probe {i} ({_short(err)})")
             if self.histograms:
@@ -683,9 +861,13 @@ class IGCallback(keras.callbacks.Callback):
             )
         return _images.side_by_side(pictures)
 
-    def _describe(self, exp: Explanation, row: list, i: int) -> str:
-        """The image card's description (markdown)."""
-        target = "callable" if exp.target is None else int(exp.target[i])
+    def _describe(self, row: list, i: int) -> str:
+        """The image card's description (markdown): what the panel shows.
+
+        TensorBoard keeps the first description of a tag for every step, so
+        it holds nothing that changes between epochs; this epoch's numbers
+        are the per-probe scalars (`_add_scalars`).
+        """
         parts = {
             "image": "probe | attribution map | overlay"
             + (" (mask outlined in green)" if self.masks is not None else ""),
@@ -694,13 +876,23 @@ class IGCallback(keras.callbacks.Callback):
         }
         kinds = ", ".join(parts[view.kind] for view in row)
         colours = "red positive, blue negative" if self.signed else "magnitude"
+        scalars = f"`{TAG}/score/probe_{i}` (F(x)), `{TAG}/completeness_gap/probe_{i}`"
+        if not isinstance(self.target, numbers.Integral | np.ndarray):
+            scalars += f", `{TAG}/target/probe_{i}`"
         return (
-            f"Probe {i}, target {target}: {kinds}; {colours}, scaled to the "
-            f"{self.clip_percentile:g}th percentile of |attribution|. "
-            f"F(x) = {float(exp.scores[i]):.4g}, F(baseline) = "
-            f"{float(exp.baseline_scores[i]):.4g}, completeness gap = "
-            f"{float(exp.delta[i]):.2e}."
+            f"Probe {i}, target {self._target_words(i)}: {kinds}; {colours}, scaled to "
+            f"the {self.clip_percentile:g}th percentile of |attribution|. Each epoch's "
+            f"numbers are in the Scalars tab: {scalars}."
         )
+
+    def _target_words(self, i: int) -> str:
+        if self.target is None:
+            return "the only output unit, else the predicted class at each epoch"
+        if callable(self.target):
+            return f"chosen by {getattr(self.target, '__name__', 'a callable')} at each epoch"
+        if isinstance(self.target, np.ndarray):
+            return f"unit {int(self.target[i])}"
+        return f"unit {int(self.target)}"
 
     def _config_markdown(self) -> str:
         def describe(value: Any) -> str:
@@ -748,20 +940,44 @@ def _token_markdown(exp: Explanation, i: int, views: list) -> str:
     return "\n".join(lines)
 
 
+# Lines of a TensorFlow graph error around the op's own message: a header,
+# the Python stack of the failing node, and the node's name.
+_TF_NOISE = re.compile(r"^(Graph execution error:|Detected at node|File \"|\[\[|\[Op:)")
+
+
+# Keras re-raises a layer's exception as "Exception encountered when calling
+# X.call().", then the original message in bold (ANSI codes), then arguments.
+_KERAS_CONTEXT = "Exception encountered when calling "
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _short(err: BaseException) -> str:
-    text = getattr(err, "message", None) or str(err) or type(err).__name__
-    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    return f"{type(err).__name__}: {first[:300]}"
+    """`Type: message` on one line, with the message the user wrote.
 
-
-def _yield_to_training() -> None:
-    """Run the drawing thread at low priority, in the training's idle moments.
-
-    Linux schedules threads one by one, so `nice` on the thread id affects
-    only this thread; elsewhere it is a no-op.
+    A graph error (e.g. a failed `tf.debugging.Assert`) starts with
+    "Graph execution error:" and a stack; its own message is its last line.
+    A layer's error re-raised by Keras has its own message second.
     """
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    text = _ANSI.sub("", getattr(err, "message", None) or str(err))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith(_KERAS_CONTEXT):
+        where = lines[0][len(_KERAS_CONTEXT) :].rstrip(".")
+        lines = [f"{lines[1]} (in {where})"]
+    if isinstance(err, tf.errors.OpError):
+        lines = [line for line in lines if not _TF_NOISE.match(line)][-1:] or lines
+        lines = [re.sub(r"\s*\[\[\{\{node .*$|\s*\[Op:.*$", "", line) for line in lines]
+    if not lines or not lines[0]:
+        return repr(err)  # e.g. a bare `assert`: `AssertionError()`
+    return f"{type(err).__name__}: {lines[0][:300]}"
+
+
+def _file_size(path: str | None) -> int:
+    if path is None:
+        return 0
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _warn(message: str) -> None:

@@ -189,27 +189,29 @@ def test_scalars_match_explain_on_the_trained_weights(run, shapes):
     assert scalars[f"{TAG}/localization/mean"][2] == pytest.approx(expected.mean(), rel=1e-4)
 
 
-def test_drift_is_the_rank_correlation_with_the_previous_epoch(run):
+def test_stability_is_the_rank_correlation_with_the_previous_epoch(run):
     cb = run["cb"]
     scalars = read_events(run["log_dir"] / TAG)["scalars"]
-    assert cb.history[0]["drift_mean"] is None  # nothing to compare with yet
-    assert sorted(scalars[f"{TAG}/drift/mean"]) == [1, 2]
+    assert cb.history[0]["stability_mean"] is None  # nothing to compare with yet
+    assert sorted(scalars[f"{TAG}/stability/mean"]) == [1, 2]
     for i in range(PROBES):
-        drift = scalars[f"{TAG}/drift/probe_{i}"]
-        assert sorted(drift) == [1, 2]
-        assert all(-1.0 <= v <= 1.0 for v in drift.values())
-    assert scalars[f"{TAG}/drift/mean"][2] == pytest.approx(cb.history[2]["drift_mean"], rel=1e-5)
+        stability = scalars[f"{TAG}/stability/probe_{i}"]
+        assert sorted(stability) == [1, 2]
+        assert all(-1.0 <= v <= 1.0 for v in stability.values())
+    assert scalars[f"{TAG}/stability/mean"][2] == pytest.approx(
+        cb.history[2]["stability_mean"], rel=1e-5
+    )
 
 
 def test_history_has_exactly_the_documented_keys(run):
     history = run["cb"].history
     assert [h["epoch"] for h in history] == [0, 1, 2]
     for h in history:
-        assert set(h) == {"epoch", "delta", "localization", "localization_mean", "drift_mean"}
+        assert set(h) == {"epoch", "delta", "localization", "localization_mean", "stability_mean"}
         assert h["delta"].shape == (PROBES,)
         assert h["localization"].shape == (PROBES,)
         assert isinstance(h["localization_mean"], float)
-    assert isinstance(history[-1]["drift_mean"], float)
+    assert isinstance(history[-1]["stability_mean"], float)
 
 
 def test_one_graph_for_all_epochs(run, shapes):
@@ -241,7 +243,7 @@ def test_flushed_every_epoch_and_closed_at_train_end(run):
     for epoch, steps in enumerate(run["seen"].seen):
         assert set(range(epoch)) <= set(steps) <= set(range(epoch + 1))
     assert run["cb"]._writer is None
-    assert run["cb"]._pool is None
+    assert run["cb"]._worker is None
     assert sorted(read_events(run["log_dir"] / TAG)["images"][f"{TAG}/probe_0"]) == [0, 1, 2]
 
 
@@ -251,7 +253,7 @@ def test_synchronous_writes_are_on_disk_when_the_epoch_ends(shapes, tmp_path):
     seen = _SeeFlushed(tmp_path / TAG)
     model.fit(shapes.images, shapes.labels, epochs=2, verbose=0, callbacks=[cb, seen])
     assert seen.seen == [[0], [0, 1]]
-    assert cb._pool is None
+    assert cb._worker is None
 
 
 def test_drawing_failures_in_the_background_are_warned(shapes, tmp_path, monkeypatch):
@@ -297,7 +299,7 @@ def test_every_n_epochs_and_resume_with_initial_epoch(shapes, tmp_path):
     # Resume: epochs 2, 3, 4 of the same curves; (epoch + 1) % 2 == 0 -> 3.
     model.fit(shapes.images, shapes.labels, initial_epoch=2, epochs=5, **fit)
     assert [h["epoch"] for h in cb.history] == [1, 3]
-    assert cb.history[1]["drift_mean"] is not None  # compared with epoch 1
+    assert cb.history[1]["stability_mean"] is not None  # compared with epoch 1
     assert cb.history[1]["localization"] is None
     assert cb.history[1]["localization_mean"] is None
     events = read_events(tmp_path / TAG)
@@ -342,7 +344,7 @@ def test_history_follows_the_model(shapes, tmp_path):
     _begin(cb, first)  # the same model again (a resumed fit): history goes on
     cb.on_epoch_end(1)
     assert [h["epoch"] for h in cb.history] == [0, 1]
-    assert cb.history[1]["drift_mean"] == pytest.approx(1.0)  # same weights
+    assert cb.history[1]["stability_mean"] == pytest.approx(1.0)  # same weights
     _begin(cb, second)  # another model: a fresh history
     assert cb.history == []
     assert cb.last_explanation is None

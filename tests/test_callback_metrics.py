@@ -1,4 +1,4 @@
-"""The callback's numpy statistics: ranks, Spearman drift, localization."""
+"""The callback's numpy statistics: ranks, Spearman stability, localization."""
 
 from __future__ import annotations
 
