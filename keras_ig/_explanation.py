@@ -182,8 +182,9 @@ def warn_if_incomplete(exp: Explanation, tolerance: float = completeness.TOLERAN
     elif np.all(flat[bad]):
         message = (
             f"completeness gap above {tolerance:.0%} for {int(bad.sum())} of {len(bad)} inputs "
-            f"{where}, all with F(x) ~ F(baseline): there is little to attribute, so more "
-            'steps will not help (explain logits, output="logits", or choose another baseline)'
+            f"{where}, all with F(x) ~ F(baseline) (they differ by under "
+            f"{completeness.FLAT_FRACTION:.0%} of |F|): there is little to attribute and more "
+            'steps rarely help; explain logits (output="logits") or choose another baseline'
         )
     else:
         worst = int(np.argmax(np.where(bad & finite, rel, -1.0)))
