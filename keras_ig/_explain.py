@@ -789,26 +789,37 @@ def explain(
             (K != N: a stack, attributions averaged), a
             `keras_ig.BaselineStack` (always a stack, also when K == N), or
             `"uniform"`, `"gaussian"`, `"blur"` (generated, see
-            `keras_ig.baselines`). For multi-input models, the structure of
-            `x`, with None to hold an input fixed. With `layer=`: applies to
-            the layer's output (zeros by default).
-        steps: quadrature points on the path, `>= 1` (the first order tried
-            with `tolerance`).
+            `keras_ig.baselines`); not finite in x's dtype is refused. For
+            multi-input models, the structure of `x`, with None to hold an
+            input fixed; a list always follows the inputs entry by entry
+            (`[0.0, 1.0]`: 0.0 for input 0, 1.0 for input 1). With `layer=`:
+            applies to the layer's output (zeros by default).
+        steps: quadrature points on the path, `>= 1`; default 64. With
+            `tolerance` it is the starting point of the refinement (default
+            8 there).
         method: `"gausslegendre"` (default; exact for polynomials of degree
-            `2 * steps - 1`), `"riemann_left"`, `"riemann_right"`,
+            `2 * steps - 1`; above 256 points a composite rule of panels of
+            at most 256, see `keras_ig._quadrature.gausslegendre`), `"riemann_left"`, `"riemann_right"`,
             `"riemann_middle"`, `"riemann_trapezoid"`.
         batch_size: most rows sent through the model at once (path points,
-            F(x) and F(baseline) alike). None: about 4M input elements.
+            F(x) and F(baseline) alike; capped at the rows there are). None:
+            about 4M input elements.
         layer: a layer (or its name) of `model`; attribute at its output, e.g.
             an `Embedding` for text.
-        output: None for the model's outputs; `"logits"` to explain the
-            pre-softmax/sigmoid values of a model whose last layer squashes;
+        output: None for what the model outputs (probabilities for a
+            softmax head, which saturate: logits are usually the better F);
+            `"logits"` to explain the pre-softmax/sigmoid values of a model
+            whose last layer squashes;
             or a layer (or name) whose output is taken as the model output.
-        n_baselines: how many random baselines `"uniform"`/`"gaussian"` draw.
-        seed: seed of the random baselines.
-        tolerance: if set, steps are chosen per input: refined (doubling)
-            until `|delta| <= tolerance * |F(x) - F(baseline)|` or `max_steps`;
-            `Explanation.steps_used` and `.converged` report it.
+        n_baselines: how many random baselines `"uniform"`/`"gaussian"` draw
+            (at most 2**28 random values in all).
+        seed: seed of the random baselines, a non-negative int or None.
+        tolerance: if set, steps are chosen per input: refined (doubling,
+            from `steps`) until `|delta| <= tolerance * scale` or
+            `max_steps`, where `scale` is `|F(x) - F(baseline)|` but at
+            least 1% of `max(|F(x)|, |F(baseline)|)`
+            (`keras_ig.completeness`); `Explanation.steps_used` and
+            `.converged` report it.
         max_steps: the most steps `tolerance` may use.
         strategy: a `tf.distribute.Strategy`; each batch is split across its
             replicas and gathered back in input order.
@@ -816,12 +827,15 @@ def explain(
         out: a `.npy` path: attributions are written there as they are
             computed and returned memory-mapped (for datasets of any size).
         verbose: progress bar for datasets ("auto", 1 or 0).
-        warn: warn (`CompletenessWarning`) when any |delta| exceeds 5% of
-            |F(x) - F(baseline)| (or `tolerance`).
+        warn: warn (`CompletenessWarning`) when any |delta| exceeds 5%
+            (`keras_ig.completeness.TOLERANCE`, or `tolerance`) of that
+            scale, or is not finite.
 
     Returns:
         An `Explanation` with `attributions` shaped like `x`, `delta[N]`,
-        `scores[N]`, `baseline_scores[N]`, `target[N]`, `steps`, `method`.
+        `scores[N]`, `baseline_scores[N]`, `target[N]`, `steps`, `method`,
+        and `baseline`, the baselines used (`[N, ...]`, or `[N, K, ...]`
+        for a stack of K).
 
     Raises:
         ValueError, TypeError: bad input, named, before any heavy work.

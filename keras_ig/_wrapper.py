@@ -53,7 +53,11 @@ class IntegratedGradients(keras.layers.Layer):
 
     Call arguments:
         x: `[N, ...]` (the structure of `model.inputs` for multi-input models).
-        target: optional `int[N]` tensor overriding the layer's index target.
+        target: optional `int[N]` tensor overriding the layer's index target,
+            each in `[0, units)`: checked on the host for concrete values, by
+            in-graph assertions naming `target` in a traced or exported graph.
+        An int `target` given at construction is checked against the model's
+        output units there.
 
     Returns:
         `float32` attributions shaped like `x` (like the layer's output with
