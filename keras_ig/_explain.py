@@ -799,8 +799,9 @@ def explain(
             8 there).
         method: `"gausslegendre"` (default; exact for polynomials of degree
             `2 * steps - 1`; above 256 points a composite rule of panels of
-            at most 256, see `keras_ig._quadrature.gausslegendre`), `"riemann_left"`, `"riemann_right"`,
-            `"riemann_middle"`, `"riemann_trapezoid"`.
+            at most 256, see `keras_ig._quadrature.gausslegendre`),
+            `"riemann_left"`, `"riemann_right"`, `"riemann_middle"`,
+            `"riemann_trapezoid"`.
         batch_size: most rows sent through the model at once (path points,
             F(x) and F(baseline) alike; capped at the rows there are). None:
             about 4M input elements.
