@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from keras_ig._explanation import Explanation, completeness_gap, within_tolerance
+from keras_ig import completeness
+from keras_ig._explanation import Explanation
 from keras_ig._quadrature import quadrature
 
 if TYPE_CHECKING:
@@ -55,11 +56,11 @@ def refine(
 
     def gaps(rows: np.ndarray) -> np.ndarray:
         parts = [a.reshape((n, k, *a.shape[1:]))[rows].mean(axis=1) for a in attrs]
-        return completeness_gap(parts, out["scores"][rows], base_mean[rows])
+        return completeness.gap(parts, out["scores"][rows], base_mean[rows])
 
     steps_used = np.full(n, steps, np.int64)
     everyone = np.arange(n)
-    ok = within_tolerance(gaps(everyone), out["scores"], base_mean, tolerance)
+    ok = completeness.within_tolerance(gaps(everyone), out["scores"], base_mean, tolerance)
     active = everyone[~ok]
     current = steps
     while active.size:
@@ -78,7 +79,9 @@ def refine(
             a[rows] = a[rows] / 2 + fresh if nested is not None else fresh
         steps_used[active] = following
         current = following
-        ok_now = within_tolerance(gaps(active), out["scores"][active], base_mean[active], tolerance)
+        ok_now = completeness.within_tolerance(
+            gaps(active), out["scores"][active], base_mean[active], tolerance
+        )
         active = active[~ok_now]
 
     exp = explainer._build(job, out, int(steps_used.max()), method)

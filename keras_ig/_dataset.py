@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_ig import completeness
 from keras_ig._explanation import Explanation, warn_if_incomplete
 
 if TYPE_CHECKING:
@@ -84,6 +85,33 @@ class NpyWriter:
         return np.load(self.path, mmap_mode="r")
 
 
+def check_out(out: object) -> str:
+    """`out` as a `.npy` path that can be written, checked before any work.
+
+    Raises:
+        TypeError: not a path.
+        ValueError: naming `out`: a folder, under a file, or not writable.
+    """
+    try:
+        path = os.fsdecode(os.fspath(out))
+    except TypeError:
+        raise TypeError(
+            f"out must be a path (str or os.PathLike), got {type(out).__name__}"
+        ) from None
+    if os.path.isdir(path):
+        raise ValueError(f"out: {path!r} is a folder; give a .npy file path")
+    existing = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(existing):  # the folders NpyWriter would create
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"out: cannot write {path!r}: {existing!r} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK) or (
+        os.path.exists(path) and not os.access(path, os.W_OK)
+    ):
+        raise ValueError(f"out: {path!r} is not writable")
+    return path
+
+
 def explain_dataset(
     explainer: Explainer,
     dataset: tf.data.Dataset,
@@ -103,7 +131,8 @@ def explain_dataset(
     progbar = None
     done, batches, started = 0, 0, time.perf_counter()
     writer = NpyWriter(out) if out is not None else None
-    parts: dict[str, list] = {k: [] for k in ("attr", "delta", "scores", "base", "target", "used")}
+    keys = ("attr", "baseline", "delta", "scores", "base", "target", "used")
+    parts: dict[str, list] = {k: [] for k in keys}
     conv: list = []
     exp = None
     if dataset.options().autotune.enabled is None:
@@ -120,8 +149,9 @@ def explain_dataset(
             if isinstance(exp.attributions, (list, tuple, dict)):
                 raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
             writer.write(exp.attributions)
-        else:
+        else:  # with out=, baselines would hold as much memory as attributions
             parts["attr"].append(exp.attributions)
+            parts["baseline"].append(exp.baseline)
         parts["delta"].append(exp.delta)
         parts["scores"].append(exp.scores)
         parts["base"].append(exp.baseline_scores)
@@ -154,11 +184,14 @@ def explain_dataset(
         steps=int(steps_used.max()),
         method=exp.method,
         inputs=None,
+        baseline=None if writer is not None else _concat(parts["baseline"]),
         steps_used=steps_used,
         converged=None if conv[0] is None else np.concatenate(conv),
     )
     if warn:
-        warn_if_incomplete(result, tolerance=0.05 if tolerance is None else tolerance)
+        warn_if_incomplete(
+            result, tolerance=completeness.TOLERANCE if tolerance is None else tolerance
+        )
     return result
 
 

@@ -13,12 +13,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ig import _checks
+from keras_ig import _checks, completeness
 from keras_ig import baselines as _baselines
 from keras_ig._adaptive import refine
-from keras_ig._dataset import NpyWriter, explain_dataset
+from keras_ig._dataset import NpyWriter, check_out, explain_dataset
 from keras_ig._engine import Engine, Plan
-from keras_ig._explanation import Explanation, completeness_gap, warn_if_incomplete
+from keras_ig._explanation import Explanation, warn_if_incomplete
 from keras_ig._job import Job
 from keras_ig._quadrature import method_name, quadrature
 from keras_ig._score import ScoreFunction
@@ -26,6 +26,14 @@ from keras_ig._score import ScoreFunction
 # Rows of input (or layer activation) elements in one chunk when batch_size
 # is None: about 16 MiB of float32 path points, enough to keep a CPU busy.
 DEFAULT_CHUNK_ELEMENTS = 1 << 22
+
+
+DEFAULT_STEPS = 64
+# With tolerance=, steps is where refinement starts: small, doubled per input.
+DEFAULT_TOLERANCE_STEPS = 8
+
+# The engine counts rows in int32; chunks stay well below its limit.
+MAX_CHUNK_ROWS = 1 << 30
 
 
 def default_chunk_rows(z_shapes: Sequence[tuple]) -> int:
@@ -61,9 +69,25 @@ def _model_inputs(model: Any) -> list | None:
     return list(inputs) if inputs else None
 
 
+def _input_keys(model: Any) -> list | None:
+    """The sorted input names of a functional model built on a dict, else None."""
+    try:
+        structure = model.input
+    except (AttributeError, ValueError, TypeError):
+        return None
+    return sorted(structure) if isinstance(structure, dict) else None
+
+
 def split_inputs(model: Any, x: Any) -> tuple[Any, list[Any]]:
     """`(structure, flat leaves)`; structure None for a single input."""
     n_inputs = len(_model_inputs(model) or [None])
+    keys = _input_keys(model)
+    if keys is not None and isinstance(x, (list, tuple)):
+        # Keras would match a list to named inputs by position, or fail deep inside.
+        raise ValueError(
+            f"x: the model takes a dict of inputs with keys {keys}; pass x as a dict "
+            f"{{{', '.join(f'{k!r}: ...' for k in keys)}}}, not a {type(x).__name__}"
+        )
     if isinstance(x, dict) or (isinstance(x, (list, tuple)) and n_inputs > 1):
         if not x:
             raise ValueError("x must not be empty")
@@ -104,13 +128,32 @@ def _check_leaves(leaves: list[np.ndarray], names: Sequence[str], model: Any) ->
             raise ValueError(f"{name} has {arr.shape[0]} rows; {names[0]} has {n}")
     specs = _model_inputs(model)
     if specs and len(specs) == len(leaves) and len(leaves) == 1:
-        expected = tuple(specs[0].shape)
-        got = leaves[0].shape
-        if len(expected) != len(got) or any(
-            e is not None and e != g for e, g in zip(expected[1:], got[1:], strict=False)
-        ):
-            raise ValueError(f"x has shape {got}; the model expects {expected}")
+        _check_shape(leaves[0].shape, tuple(specs[0].shape), names[0])
     return n
+
+
+def _check_shape(got: tuple, expected: tuple, name: str) -> None:
+    """`got` fits the model's `expected` input shape (batch axis first)."""
+
+    def fits(shape: tuple, spec: tuple) -> bool:
+        return len(shape) == len(spec) and all(
+            e is None or e == g for e, g in zip(spec, shape, strict=True)
+        )
+
+    if fits(got[1:], expected[1:]):
+        return
+    hint = ""
+    if fits(got, expected[1:]):  # one input row without its batch axis
+        hint = f": it looks like one input without its batch axis; pass {name}[None]"
+    raise ValueError(f"{name} has shape {got}; the model expects {expected}{hint}")
+
+
+def is_floating(dtype: np.dtype) -> bool:
+    """Any float dtype, bfloat16 (an ml_dtypes type numpy does not class as floating) included."""
+    try:
+        return tf.as_dtype(dtype).is_floating
+    except TypeError:
+        return False
 
 
 def resolve_targets(target: Any, n: int) -> np.ndarray:
@@ -144,6 +187,19 @@ def resolve_targets(target: Any, n: int) -> np.ndarray:
     if np.any(arr < 0):
         raise ValueError(f"target must be >= 0, got {int(arr.min())}")
     return arr.astype(np.int32)
+
+
+def check_target_range(targets: np.ndarray, units: int | None) -> None:
+    """Index targets (`-1`: predicted) are below the model's `units`.
+
+    Raises:
+        ValueError: naming `target`, for a unit the model does not have.
+    """
+    if units is not None and np.any(targets >= units):
+        raise ValueError(
+            f"target {int(targets.max())} is out of range for a model with {units} output "
+            f"unit{'s' if units != 1 else ''} (valid: 0 .. {units - 1})"
+        )
 
 
 class Explainer:
@@ -207,6 +263,8 @@ class Explainer:
         shape = outputs.shape
         if len(shape) == 2:
             return int(shape[1])
+        if len(shape) == 1:  # one score per row: a single unit, target 0
+            return 1
         return None
 
     def prepare(
@@ -236,7 +294,7 @@ class Explainer:
         specs = self._baseline_specs(baseline, structure, names, len(leaves))
         interpolated = []
         for i, (arr, name, spec) in enumerate(zip(leaves, names, specs, strict=True)):
-            floating = np.issubdtype(arr.dtype, np.floating)
+            floating = is_floating(arr.dtype)
             if floating and not np.all(np.isfinite(arr)):
                 raise ValueError(f"{name} contains NaN or inf")
             if layer_mode or spec is None:
@@ -262,11 +320,7 @@ class Explainer:
                     f"(got {_describe(info['outputs'])}); pass a callable target "
                     "`f(outputs) -> [N]` saying which score to explain"
                 )
-            if units is not None and np.any(index_targets >= units):
-                raise ValueError(
-                    f"target {int(index_targets.max())} is out of range for a model with "
-                    f"{units} output units"
-                )
+            check_target_range(index_targets, units)
 
         # Resolve baselines into rows and per-(input, k) indices.
         if layer_mode:
@@ -401,7 +455,7 @@ class Explainer:
         *,
         target: Any = None,
         baseline: Any = "zeros",
-        steps: int = 64,
+        steps: int | None = None,
         method: str = "gausslegendre",
         batch_size: int | None = None,
         n_baselines: int = 8,
@@ -416,6 +470,11 @@ class Explainer:
         """See `keras_ig.explain`."""
         # Aliases ("trapezoid") resolved once: results and refinement see the rule's name.
         method = method_name(method)
+        steps = default_steps(steps, tolerance)
+        alphas, weights = quadrature(method, steps)
+        _check_options(batch_size, n_baselines, seed, tolerance, steps, max_steps, strategy)
+        if out is not None:
+            check_out(out)
         options = {
             "target": target,
             "baseline": baseline,
@@ -428,51 +487,62 @@ class Explainer:
             "strategy": strategy,
         }
         if isinstance(x, tf.data.Dataset):
-            quadrature(method, steps)
-            _check_tolerance(tolerance, steps, max_steps)
             return explain_dataset(
                 self, x, out=out, verbose=verbose, warn=warn, tolerance=tolerance, **options
             )
-        alphas, weights = quadrature(method, steps)
-        _checks.integer(batch_size, "batch_size", 1, optional=True)
-        _check_tolerance(tolerance, steps, max_steps)
-        _check_strategy(strategy)
         job = self.prepare(x, target=target, baseline=baseline, n_baselines=n_baselines, seed=seed)
+        if out is not None and len(job.base_values) != 1:
+            raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
         if tolerance is None:
             result = self.integrate(job, alphas, weights, batch_size, strategy)
             exp = self._build(job, result, steps, method)
         else:
             exp = refine(self, job, method, steps, max_steps, tolerance, batch_size, strategy)
         if out is not None:
-            if isinstance(exp.attributions, (list, tuple, dict)):
-                raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
             writer = NpyWriter(out)
             writer.write(exp.attributions)
             exp.attributions = writer.close()
         if warn:
-            warn_if_incomplete(exp, tolerance=0.05 if tolerance is None else tolerance)
+            warn_if_incomplete(exp, completeness.TOLERANCE if tolerance is None else tolerance)
         return exp
 
     @staticmethod
     def _baseline_specs(baseline: Any, structure: Any, names: tuple[str, ...], count: int) -> list:
+        """One baseline spec per flat input (None: held fixed).
+
+        For a multi-input model a list follows the inputs entry by entry,
+        whatever its entries are (`[0.0, 1.0]` is 0.0 for input 0 and 1.0 for
+        input 1, never one shared array); a dict must have x's keys.
+        """
         if structure is None:
             if baseline is None:
                 raise ValueError("baseline must not be None for a single-input model")
             return [baseline]
-        if isinstance(baseline, (dict, list, tuple)) and not _is_array_like_list(baseline):
-            try:
-                tf.nest.assert_same_structure(structure, baseline, check_types=False)
-            except (ValueError, TypeError):
+        if isinstance(baseline, dict):
+            _check_baseline_keys(baseline, structure)
+        elif isinstance(baseline, (list, tuple)):
+            if isinstance(structure, dict):
                 raise ValueError(
-                    "baseline must have the structure of x (one entry per input, None to hold "
-                    "an input fixed) or be one name/number for all inputs"
-                ) from None
-            return (
-                tf.nest.flatten(baseline)
-                if not isinstance(baseline, dict)
-                else [baseline[key] for key in sorted(baseline)]
-            )
-        return [baseline] * count
+                    f"baseline: x is a dict with keys {sorted(structure)}; give the baseline "
+                    "as a dict with those keys (None to hold an input fixed) or one "
+                    "name/number for all inputs"
+                )
+            if len(baseline) != len(structure):
+                raise ValueError(
+                    f"baseline must have the structure of x: it has {len(baseline)} entries "
+                    f"and the model takes {len(structure)} inputs (one entry per input, None "
+                    "to hold an input fixed)"
+                )
+        else:
+            return [baseline] * count
+        try:
+            tf.nest.assert_same_structure(structure, baseline, check_types=False)
+        except (ValueError, TypeError):
+            raise ValueError(
+                "baseline must have the structure of x (one entry per input, None to hold "
+                "an input fixed) or be one name/number for all inputs"
+            ) from None
+        return tf.nest.flatten(baseline)
 
     def _build(self, job: Job, out: dict, steps: int, method: str) -> Explanation:
         """Average over baselines, compute the completeness gap, pack like x.
@@ -484,14 +554,9 @@ class Explainer:
         scores = out["scores"]
         base = out["baseline_scores"].reshape(n, k).mean(axis=1)
         attrs = [a.reshape((n, k, *a.shape[1:])).mean(axis=1) for a in out["attributions"]]
-        delta = completeness_gap(attrs, scores, base)
-        if self.score_fn.layer is not None or plan.structure is None:
-            attributions: Any = attrs[0]
-        else:
-            flat: list = [None] * len(plan.names)
-            for i, a in zip(plan.interpolated, attrs, strict=True):
-                flat[i] = a
-            attributions = _pack_with_none(plan.structure, flat)
+        delta = completeness.gap(attrs, scores, base)
+        attributions = self._like_x(plan, attrs)
+        baselines = self._like_x(plan, [_baseline_rows(job, j) for j in range(len(attrs))])
         target = None if self.score_fn.target_fn is not None else out["targets"]
         return Explanation(
             attributions=attributions,
@@ -502,15 +567,42 @@ class Explainer:
             steps=steps,
             method=method,
             inputs=job.inputs,
+            baseline=baselines,
             steps_used=np.full(n, steps, np.int64),
         )
 
+    def _like_x(self, plan: Plan, per_z: list) -> Any:
+        """Per attributed tensor values, packed like x (None for fixed inputs)."""
+        if self.score_fn.layer is not None or plan.structure is None:
+            return per_z[0]
+        flat: list = [None] * len(plan.names)
+        for i, value in zip(plan.interpolated, per_z, strict=True):
+            flat[i] = value
+        return _pack_with_none(plan.structure, flat)
+
+
+def _baseline_rows(job: Job, j: int) -> np.ndarray:
+    """Attributed tensor j's baselines: `[N, ...]` for one each, `[N, K, ...]` for K."""
+    values, index = job.base_values[j], job.base_index[j]  # [B, ...], int32[N, K]
+    if job.k > 1:
+        return values[index]
+    if values.shape[0] == 1:  # shared: a view, not N copies
+        view = np.broadcast_to(values[0], (job.n, *values.shape[1:]))
+        return view
+    return values[index[:, 0]]
+
 
 def _chunk_rows(job: Job, steps: int, batch_size: int | None) -> int:
-    """Rows per model call: `batch_size`, or all pairs up to the default chunk."""
-    if batch_size is not None:
-        return batch_size
-    return min(job.n * job.k * steps, default_chunk_rows(job.plan.z_shapes))
+    """Rows per model call: `batch_size`, or all pairs up to the default chunk.
+
+    Never more than the job's (input, baseline, step) pairs: a chunk cannot
+    use more rows than there are, and the graph's int32 chunk arithmetic
+    must not overflow for a `batch_size` near `2**31`.
+    """
+    pairs = job.n * job.k * steps
+    if batch_size is None:
+        return min(pairs, default_chunk_rows(job.plan.z_shapes))
+    return int(min(batch_size, pairs, MAX_CHUNK_ROWS))
 
 
 def _numpy(out: dict) -> dict:
@@ -529,6 +621,30 @@ def _local_results(strategy: tf.distribute.Strategy, out: dict) -> list[dict]:
         tf.nest.pack_sequence_as(out, [values[i] for values in per_leaf])
         for i in range(strategy.num_replicas_in_sync)
     ]
+
+
+def default_steps(steps: int | None, tolerance: float | None) -> int:
+    """`steps`, or its default: 64, or 8 with `tolerance=` (a start, refined up)."""
+    if steps is not None:
+        return steps
+    return DEFAULT_STEPS if tolerance is None else DEFAULT_TOLERANCE_STEPS
+
+
+def _check_options(
+    batch_size: Any,
+    n_baselines: Any,
+    seed: Any,
+    tolerance: Any,
+    steps: int,
+    max_steps: Any,
+    strategy: Any,
+) -> None:
+    """The scalar options of `explain`, checked before any input is read."""
+    _checks.integer(batch_size, "batch_size", 1, optional=True)
+    _checks.integer(n_baselines, "n_baselines", 1)
+    _checks.integer(seed, "seed", 0, optional=True)
+    _check_tolerance(tolerance, steps, max_steps)
+    _check_strategy(strategy)
 
 
 def _check_strategy(strategy: Any) -> None:
@@ -570,9 +686,19 @@ def _pack_with_none(structure: Any, flat: list) -> Any:
     return build(structure)
 
 
-def _is_array_like_list(value: Any) -> bool:
-    """A list of numbers (an array written as a list), not a per-input structure."""
-    return isinstance(value, (list, tuple)) and bool(value) and isinstance(value[0], numbers.Number)
+def _check_baseline_keys(baseline: dict, structure: Any) -> None:
+    """A dict baseline has exactly x's keys; name the first one that differs."""
+    if not isinstance(structure, dict):
+        raise ValueError("baseline is a dict but x is not; give one entry per input, in order")
+    missing = sorted(set(structure) - set(baseline), key=repr)
+    if missing:
+        raise ValueError(
+            f"baseline has no entry for input {missing[0]!r} (x has keys {sorted(structure)}); "
+            "give None to hold an input fixed"
+        )
+    extra = sorted(set(baseline) - set(structure), key=repr)
+    if extra:
+        raise ValueError(f"baseline has key {extra[0]!r}, which x does not have")
 
 
 def _bname(name: str) -> str:
@@ -630,7 +756,7 @@ def explain(
     *,
     target: Any = None,
     baseline: Any = "zeros",
-    steps: int = 64,
+    steps: int | None = None,
     method: str = "gausslegendre",
     batch_size: int | None = None,
     layer: Any = None,
@@ -665,27 +791,39 @@ def explain(
             (K != N: a stack, attributions averaged), a
             `keras_ig.BaselineStack` (always a stack, also when K == N), or
             `"uniform"`, `"gaussian"`, `"blur"` (generated, see
-            `keras_ig.baselines`). For multi-input models, the structure of
-            `x`, with None to hold an input fixed. With `layer=`: applies to
-            the layer's output (zeros by default).
-        steps: quadrature points on the path, `>= 1` (the first order tried
-            with `tolerance`).
+            `keras_ig.baselines`); not finite in x's dtype is refused. For
+            multi-input models, the structure of `x`, with None to hold an
+            input fixed; a list always follows the inputs entry by entry
+            (`[0.0, 1.0]`: 0.0 for input 0, 1.0 for input 1). With `layer=`:
+            applies to the layer's output (zeros by default).
+        steps: quadrature points on the path, `>= 1`; default 64. With
+            `tolerance` it is the starting point of the refinement (default
+            8 there).
         method: `"gausslegendre"` (default; exact for polynomials of degree
-            `2 * steps - 1`), `"riemann_left"`, `"riemann_right"`,
-            `"riemann_middle"`, `"riemann_trapezoid"`; or their short names
-            `"left"`, `"right"`, `"middle"`, `"trapezoid"`.
+            `2 * steps - 1`; above 256 points a composite rule of panels of
+            at most 256, see `keras_ig._quadrature.gausslegendre`),
+            `"riemann_left"`, `"riemann_right"`, `"riemann_middle"`,
+            `"riemann_trapezoid"`; or their short names `"left"`, `"right"`,
+            `"middle"`, `"trapezoid"`.
         batch_size: most rows sent through the model at once (path points,
-            F(x) and F(baseline) alike). None: about 4M input elements.
+            F(x) and F(baseline) alike; capped at the rows there are). None:
+            about 4M input elements.
         layer: a layer (or its name) of `model`; attribute at its output, e.g.
             an `Embedding` for text.
-        output: None for the model's outputs; `"logits"` to explain the
-            pre-softmax/sigmoid values of a model whose last layer squashes;
+        output: None for what the model outputs (probabilities for a
+            softmax head, which saturate: logits are usually the better F);
+            `"logits"` to explain the pre-softmax/sigmoid values of a model
+            whose last layer squashes;
             or a layer (or name) whose output is taken as the model output.
-        n_baselines: how many random baselines `"uniform"`/`"gaussian"` draw.
-        seed: seed of the random baselines.
-        tolerance: if set, steps are chosen per input: refined (doubling)
-            until `|delta| <= tolerance * |F(x) - F(baseline)|` or `max_steps`;
-            `Explanation.steps_used` and `.converged` report it.
+        n_baselines: how many random baselines `"uniform"`/`"gaussian"` draw
+            (at most 2**28 random values in all).
+        seed: seed of the random baselines, a non-negative int or None.
+        tolerance: if set, steps are chosen per input: refined (doubling,
+            from `steps`) until `|delta| <= tolerance * scale` or
+            `max_steps`, where `scale` is `|F(x) - F(baseline)|` but at
+            least 1% of `max(|F(x)|, |F(baseline)|)`
+            (`keras_ig.completeness`); `Explanation.steps_used` and
+            `.converged` report it.
         max_steps: the most steps `tolerance` may use.
         strategy: a `tf.distribute.Strategy`; each batch is split across its
             replicas and gathered back in input order.
@@ -693,12 +831,15 @@ def explain(
         out: a `.npy` path: attributions are written there as they are
             computed and returned memory-mapped (for datasets of any size).
         verbose: progress bar for datasets ("auto", 1 or 0).
-        warn: warn (`CompletenessWarning`) when any |delta| exceeds 5% of
-            |F(x) - F(baseline)| (or `tolerance`).
+        warn: warn (`CompletenessWarning`) when any |delta| exceeds 5%
+            (`keras_ig.completeness.TOLERANCE`, or `tolerance`) of that
+            scale, or is not finite.
 
     Returns:
         An `Explanation` with `attributions` shaped like `x`, `delta[N]`,
-        `scores[N]`, `baseline_scores[N]`, `target[N]`, `steps`, `method`.
+        `scores[N]`, `baseline_scores[N]`, `target[N]`, `steps`, `method`,
+        and `baseline`, the baselines used (`[N, ...]`, or `[N, K, ...]`
+        for a stack of K).
 
     Raises:
         ValueError, TypeError: bad input, named, before any heavy work.

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from keras_ig import completeness
+
 
 class CompletenessWarning(UserWarning):
     """Attributions miss F(x) - F(baseline) by more than the tolerance."""
@@ -33,6 +35,13 @@ class Explanation:
         steps: quadrature points used.
         method: quadrature rule used.
         inputs: the inputs explained (the structure of `x`), for rendering.
+        baseline: the baselines x' used, structured like `attributions`
+            (None for inputs held fixed): per attributed tensor `[N, ...]`
+            (input n's baseline; a read-only broadcast view when one
+            baseline is shared), or `[N, K, ...]` for a stack of K baselines
+            (also the random ones, `"uniform"`/`"gaussian"`), whose
+            attributions are averaged. With `layer=`, in the layer's output
+            space. None for datasets streamed with `out=`.
         steps_used: `int[N]`, quadrature points per input (they differ with
             `tolerance=`; otherwise all equal `steps`).
         converged: `bool[N]` with `tolerance=`: whether the input's gap met
@@ -47,17 +56,18 @@ class Explanation:
     steps: int
     method: str
     inputs: Any = None
+    baseline: Any = None
     steps_used: np.ndarray | None = None
     converged: np.ndarray | None = None
 
     @property
     def relative_delta(self) -> np.ndarray:
-        """`float[N]`: `|delta| / |F(x) - F(baseline)|` (0 where both are 0)."""
-        gap = np.abs(self.scores - self.baseline_scores).astype(np.float64)
-        err = np.abs(self.delta).astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = np.where(gap > 0, err / gap, np.where(err > 0, np.inf, 0.0))
-        return rel
+        """`float64[N]`: `|delta|` over the scale of `keras_ig.completeness`.
+
+        The scale is `|F(x) - F(baseline)|`, but at least 1% of
+        `max(|F(x)|, |F(baseline)|)`; NaN where the gap is not finite.
+        """
+        return completeness.relative_gap(self.delta, self.scores, self.baseline_scores)
 
     def __len__(self) -> int:
         return int(self.delta.shape[0])
@@ -147,36 +157,44 @@ def _shapes(tree: Any) -> Any:
     return None if tree is None else tuple(tree.shape)
 
 
-def completeness_gap(attrs: list[np.ndarray], scores: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """`float32[N]`: sum of all attributions minus `scores - base`, in float64."""
-    n = scores.shape[0]
-    total = sum(a.reshape(n, -1).sum(axis=1, dtype=np.float64) for a in attrs)
-    return (total - (scores.astype(np.float64) - base)).astype(np.float32)
+def warn_if_incomplete(exp: Explanation, tolerance: float = completeness.TOLERANCE) -> None:
+    """Warn (`CompletenessWarning`) when a gap is above tolerance or not finite.
 
-
-def within_tolerance(
-    delta: np.ndarray, scores: np.ndarray, baseline_scores: np.ndarray, tolerance: float
-) -> np.ndarray:
-    """`bool[N]`: `|delta| <= tolerance * |F(x) - F(baseline)|`, up to float32 noise."""
-    gap = np.abs(scores - baseline_scores)
-    # float32 rounding of the scores themselves is not a quadrature error.
-    slack = 1e-5 * (np.abs(scores) + np.abs(baseline_scores)) + 1e-6
-    return np.abs(delta) <= tolerance * gap + slack
-
-
-def warn_if_incomplete(exp: Explanation, tolerance: float = 0.05) -> None:
-    """Warn when any |delta| exceeds `tolerance` of |F(x) - F(baseline)|."""
-    bad = ~within_tolerance(exp.delta, exp.scores, exp.baseline_scores, tolerance)
-    if np.any(bad):
-        worst = int(np.argmax(np.where(bad, exp.relative_delta, -1.0)))
-        warnings.warn(
-            f"completeness gap above {tolerance:.0%} of |F(x) - F(baseline)| for "
-            f"{int(bad.sum())} of {len(bad)} inputs (worst: input {worst}, relative "
-            f"gap {exp.relative_delta[worst]:.3g}) with {exp.method!r} at steps="
-            f"{exp.steps}; raise steps" + (" (or max_steps)" if exp.converged is not None else ""),
-            CompletenessWarning,
-            stacklevel=user_stacklevel(),
+    The message says which case it is, because the remedy differs: a NaN/inf
+    gap is a numerical failure, a gap on inputs where F(x) ~ F(baseline) has
+    little to measure (more steps will not help), and only the rest asks for
+    more steps.
+    """
+    bad = ~completeness.within_tolerance(exp.delta, exp.scores, exp.baseline_scores, tolerance)
+    if not np.any(bad):
+        return
+    rel = exp.relative_delta
+    finite = np.isfinite(rel) & np.isfinite(exp.scores) & np.isfinite(exp.baseline_scores)
+    flat = completeness.flat(exp.scores, exp.baseline_scores) & finite
+    where = f"with {exp.method!r} at steps={exp.steps}"
+    if np.any(bad & ~finite):
+        count = int((bad & ~finite).sum())
+        message = (
+            f"completeness gap is not finite (NaN or inf) for {count} of {len(bad)} inputs "
+            f"(first: input {int(np.argmax(bad & ~finite))}) {where}: F(x), F(baseline) or the "
+            "gradients overflowed; check the model, x and baseline (more steps will not help)"
         )
+    elif np.all(flat[bad]):
+        message = (
+            f"completeness gap above {tolerance:.0%} for {int(bad.sum())} of {len(bad)} inputs "
+            f"{where}, all with F(x) ~ F(baseline) (they differ by under "
+            f"{completeness.FLAT_FRACTION:.0%} of |F|): there is little to attribute and more "
+            'steps rarely help; explain logits (output="logits") or choose another baseline'
+        )
+    else:
+        worst = int(np.argmax(np.where(bad & finite, rel, -1.0)))
+        message = (
+            f"completeness gap above {tolerance:.0%} of |F(x) - F(baseline)| for "
+            f"{int(bad.sum())} of {len(bad)} inputs (worst: input {worst}, relative gap "
+            f"{rel[worst]:.3g}) {where}; raise steps"
+            + (" (or max_steps)" if exp.converged is not None else "")
+        )
+    warnings.warn(message, CompletenessWarning, stacklevel=user_stacklevel())
 
 
 def user_stacklevel() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import keras
@@ -11,9 +12,18 @@ import tensorflow as tf
 from keras_ig import _checks
 from keras_ig import baselines as _baselines
 from keras_ig._engine import Plan
-from keras_ig._explain import Explainer, _names, default_chunk_rows, split_inputs
+from keras_ig._explain import (
+    MAX_CHUNK_ROWS,
+    Explainer,
+    _names,
+    check_target_range,
+    default_chunk_rows,
+    resolve_targets,
+    split_inputs,
+)
 from keras_ig._explanation import Explanation
 from keras_ig._quadrature import quadrature
+from keras_ig._score import resolve_layer
 
 _EXPLAIN_ONLY = {"tolerance", "max_steps", "strategy", "out", "verbose", "warn"}
 _CALL_BASELINES = (
@@ -43,7 +53,11 @@ class IntegratedGradients(keras.layers.Layer):
 
     Call arguments:
         x: `[N, ...]` (the structure of `model.inputs` for multi-input models).
-        target: optional `int[N]` tensor overriding the layer's index target.
+        target: optional `int[N]` tensor overriding the layer's index target,
+            each in `[0, units)`: checked on the host for concrete values, by
+            in-graph assertions naming `target` in a traced or exported graph.
+        An int `target` given at construction is checked against the model's
+        output units there.
 
     Returns:
         `float32` attributions shaped like `x` (like the layer's output with
@@ -87,11 +101,15 @@ class IntegratedGradients(keras.layers.Layer):
             "n_baselines": n_baselines,
             "seed": seed,
         }
-        if self._config["target"] is not None and not isinstance(self._config["target"], int):
+        t = self._config["target"]
+        if t is not None and (isinstance(t, bool) or not isinstance(t, numbers.Integral)):
             raise TypeError(
                 "target: the layer takes None, an int or a callable; "
                 "pass per-input targets to call()"
             )
+        self._units = _output_units(model, output)
+        if t is not None:
+            check_target_range(resolve_targets(int(t), 1), self._units)
 
     def explain(self, x: Any, **overrides: Any) -> Explanation:
         """`keras_ig.explain` with this layer's settings and compiled graph.
@@ -168,7 +186,7 @@ class IntegratedGradients(keras.layers.Layer):
             t = cfg["target"]
             targets = tf.fill([n], tf.constant(-1 if t is None else t, tf.int32))
         else:
-            targets = tf.cast(tf.reshape(target, [-1]), tf.int32)
+            targets = self._call_targets(target)
         plan = Plan(
             structure=structure,
             names=names,
@@ -180,8 +198,9 @@ class IntegratedGradients(keras.layers.Layer):
         )
         # The row count is symbolic here: without a batch_size, chunks are the
         # default size capped by the rows there are (XLA takes the default).
-        chunk = cfg["batch_size"] or default_chunk_rows(z_shapes)
-        batch_size = chunk if cfg["batch_size"] else tf.minimum(n * k * cfg["steps"], chunk)
+        # A chunk never exceeds the rows there are (int32 chunk arithmetic).
+        chunk = min(cfg["batch_size"] or default_chunk_rows(z_shapes), MAX_CHUNK_ROWS)
+        batch_size = tf.minimum(n * k * cfg["steps"], chunk)
         out = self._explainer.engine.compiled(plan, chunk)(
             leaves,
             [tf.constant(v) for v in values],
@@ -203,6 +222,31 @@ class IntegratedGradients(keras.layers.Layer):
             flat[i] = a
         return tf.nest.pack_sequence_as(structure, flat)
 
+    def _call_targets(self, target: Any) -> tf.Tensor:
+        """Per-input targets given to `call`, checked: `int32[N]` in `[0, units)`.
+
+        Concrete values are checked on the host; symbolic ones (a traced or
+        exported graph) by in-graph assertions naming `target`.
+        """
+        if isinstance(target, tf.Tensor) and _symbolic(target):
+            targets = tf.cast(tf.reshape(target, [-1]), tf.int32)
+            checks = [tf.debugging.assert_non_negative(targets, message="target must be >= 0")]
+            if self._units is not None:
+                checks.append(
+                    tf.debugging.assert_less(
+                        targets,
+                        self._units,
+                        message=f"target is out of range for a model with {self._units} "
+                        "output units",
+                    )
+                )
+            with tf.control_dependencies(checks):
+                return tf.identity(targets)
+        host = np.asarray(target.numpy() if isinstance(target, tf.Tensor) else target)
+        resolved = resolve_targets(host.reshape(-1), host.size)
+        check_target_range(resolved, self._units)
+        return tf.constant(resolved, tf.int32)
+
     def compute_output_spec(self, x: Any, target: Any = None) -> Any:
         if self._explainer.score_fn.layer is not None:
             out = self._explainer.score_fn.layer.output
@@ -214,6 +258,23 @@ class IntegratedGradients(keras.layers.Layer):
             "IntegratedGradients wraps a live model and is not serialisable to .keras; "
             "use model.export() to serve it"
         )
+
+
+def _output_units(model: Any, output: Any) -> int | None:
+    """Units of the single `[N, units]` (or `[N]`: 1) output F indexes, if known."""
+    try:
+        if output is None or (isinstance(output, str) and output == "logits"):
+            outputs = model.outputs
+            if not outputs or len(outputs) != 1:
+                return None
+            shape = tuple(outputs[0].shape)
+        else:
+            shape = tuple(resolve_layer(model, output, name="output").output.shape)
+    except (AttributeError, ValueError, TypeError):  # subclassed or never built
+        return None
+    if len(shape) == 1:
+        return 1
+    return int(shape[1]) if len(shape) == 2 and shape[1] is not None else None
 
 
 def _symbolic(t: tf.Tensor) -> bool:

@@ -27,6 +27,9 @@ import numpy as np
 from keras_ig import _checks
 
 GENERATED = ("uniform", "gaussian", "blur")
+# Random baselines are drawn as one array of n_baselines copies of x: at most
+# 2**28 values (1 GiB of float32), so a huge n_baselines fails before numpy does.
+MAX_GENERATED_VALUES = 1 << 28
 NAMED = ("zeros", "black", *GENERATED)
 
 
@@ -99,7 +102,7 @@ def uniform(
         `BaselineStack` of shape `(k, N) + x.shape[1:]`.
     """
     x = np.asarray(x)
-    _checks.integer(k, "n_baselines", 1)
+    _check_count(k, x)
     lo = float(np.min(x)) if low is None else float(low)
     hi = float(np.max(x)) if high is None else float(high)
     if not hi >= lo:
@@ -130,7 +133,7 @@ def gaussian(
         `BaselineStack` of shape `(k, N) + x.shape[1:]`.
     """
     x = np.asarray(x)
-    _checks.integer(k, "n_baselines", 1)
+    _check_count(k, x)
     lo, hi = float(np.min(x)), float(np.max(x))
     sigma = 0.25 * (hi - lo) if scale is None else float(scale)
     if not sigma >= 0:
@@ -189,6 +192,16 @@ def _blur_axis(a: np.ndarray, axis: int, sigma: float) -> np.ndarray:
     return out
 
 
+def _check_count(k: object, x: np.ndarray) -> None:
+    """`n_baselines` is a positive int whose noise array fits `MAX_GENERATED_VALUES`."""
+    _checks.integer(k, "n_baselines", 1)
+    if k * x.size > MAX_GENERATED_VALUES:
+        raise ValueError(
+            f"n_baselines={k} would draw {k * x.size} random values for x of shape {x.shape} "
+            f"(at most {MAX_GENERATED_VALUES}); use fewer baselines or smaller batches"
+        )
+
+
 def common_k(ks: Iterable[int]) -> int:
     """The number of baselines shared by several inputs (1 combines with any)."""
     distinct = set(ks)
@@ -237,9 +250,13 @@ def resolve(
     if isinstance(spec, bool):
         raise TypeError(f"{name} must be a name, number or array, got a bool")
     if isinstance(spec, numbers.Real):
-        if not np.isfinite(spec):
-            raise ValueError(f"{name} must be finite, got {spec}")
-        return _shared(np.full((1, *row), spec, x.dtype), n)
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = np.full((1, *row), spec, x.dtype)
+        if not np.all(np.isfinite(values)):
+            raise ValueError(
+                f"{name} must be finite in the input dtype {np.dtype(x.dtype).name}, got {spec}"
+            )
+        return _shared(values, n)
     if isinstance(spec, BaselineStack):
         values = _as_float(spec.values, x.dtype, name)
         if values.shape[1:] == row:
@@ -276,11 +293,14 @@ def resolve(
 
 def _as_float(values: object, dtype: np.dtype, name: str) -> np.ndarray:
     try:
-        arr = np.asarray(values, dtype=dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = np.asarray(values, dtype=dtype)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{name} could not be read as a {dtype} array: {err}") from None
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf")
+        raise ValueError(
+            f"{name} contains NaN or inf (or values too large for {np.dtype(dtype).name})"
+        )
     return arr
 
 
