@@ -181,7 +181,10 @@ class IntegratedGradients(keras.layers.Layer):
         # The row count is symbolic here: without a batch_size, chunks are the
         # default size capped by the rows there are (XLA takes the default).
         chunk = cfg["batch_size"] or default_chunk_rows(z_shapes)
-        batch_size = chunk if cfg["batch_size"] else tf.minimum(n * k * cfg["steps"], chunk)
+        # At least one row per chunk: an empty batch then runs no chunk at all
+        # and returns empty attributions instead of dividing by zero.
+        rows = tf.maximum(n * k * cfg["steps"], 1)
+        batch_size = chunk if cfg["batch_size"] else tf.minimum(rows, chunk)
         out = self._explainer.engine.compiled(plan, chunk)(
             leaves,
             [tf.constant(v) for v in values],
