@@ -21,7 +21,7 @@ from keras_ig._engine import Engine, Plan
 from keras_ig._explanation import Explanation, completeness_gap, warn_if_incomplete
 from keras_ig._job import Job
 from keras_ig._quadrature import quadrature
-from keras_ig._score import ScoreFunction
+from keras_ig._score import ScoreFunction, embedding_vocabularies
 
 # Rows of input (or layer activation) elements in one chunk when batch_size
 # is None: about 16 MiB of float32 path points, enough to keep a CPU busy.
@@ -200,6 +200,13 @@ class Explainer:
         self._probes[key] = info
         return info
 
+    def _check_token_ids(self, leaves: list[np.ndarray], names: tuple[str, ...]) -> None:
+        """Every row's ids inside the vocabulary of the Embedding they feed."""
+        sizes = embedding_vocabularies(self.model, self.score_fn.layer, len(leaves))
+        for arr, name, size in zip(leaves, names, sizes, strict=True):
+            if size is not None and np.issubdtype(arr.dtype, np.integer):
+                _checks.token_ids(arr, size, name)
+
     def _output_units(self, outputs: Any) -> int | None:
         """Units of a rank-2 single output, None if F is not index-based."""
         if isinstance(outputs, (list, tuple, dict)):
@@ -251,6 +258,7 @@ class Explainer:
         if not layer_mode and not interpolated:
             raise ValueError("baseline: every input is held fixed (None); nothing to attribute")
 
+        self._check_token_ids(leaves, names)
         info = self._probe(structure, leaves, names)
         units = self._output_units(info["outputs"])
         if self.score_fn.target_fn is None:

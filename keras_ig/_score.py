@@ -105,6 +105,31 @@ def is_graph_model(model: object) -> bool:
     )
 
 
+def embedding_vocabularies(model: object, layer: object, n_inputs: int) -> list[int | None]:
+    """Per model input, the `input_dim` of the Embedding it feeds (None if none).
+
+    An input counts when it is the direct input of an Embedding in a graph
+    model; otherwise, with `layer=` an Embedding and one input, that input.
+    """
+    sizes: list[int | None] = [None] * n_inputs
+    if not isinstance(model, keras.Model):
+        return sizes
+    inputs = list(getattr(model, "inputs", None) or []) if is_graph_model(model) else []
+    for lyr in _all_layers(model):
+        if not isinstance(lyr, keras.layers.Embedding):
+            continue
+        try:
+            fed = lyr.input
+        except (AttributeError, ValueError):  # unbuilt, or shared by several inputs
+            continue
+        for i, inp in enumerate(inputs[:n_inputs]):
+            if fed is inp:
+                sizes[i] = int(lyr.input_dim)
+    if n_inputs == 1 and sizes[0] is None and isinstance(layer, keras.layers.Embedding):
+        sizes[0] = int(layer.input_dim)
+    return sizes
+
+
 def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
     found, stack = [], list(model.layers)
     while stack:

@@ -1,13 +1,14 @@
-"""Issue 9 hardening (score area): empty batches in the layer wrapper and its export."""
+"""Issue 9 hardening (score area): empty batches, out-of-vocabulary ids."""
 
 from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import keras_ig
-from tests.models import mlp, rand
+from tests.models import mlp, rand, text_model
 
 
 def test_layer_wrapper_and_export_on_an_empty_batch(tmp_path) -> None:
@@ -27,3 +28,15 @@ def test_layer_wrapper_and_export_on_an_empty_batch(tmp_path) -> None:
     np.testing.assert_allclose(
         loaded.serve(tf.constant(x))["attributions"].numpy(), ig(x).numpy(), atol=1e-5
     )
+
+
+@pytest.mark.parametrize(("bad_row", "bad_id"), [(2, 30), (1, -1), (0, 99)])
+def test_out_of_vocabulary_ids_in_any_row_name_x(bad_row: int, bad_id: int) -> None:
+    model = text_model(vocab=30)
+    ids = np.random.default_rng(0).integers(0, 30, size=(4, 7)).astype("int32")
+    keras_ig.explain(model, ids, layer="emb", steps=4)  # the probe shape is cached now
+    ids[bad_row, 3] = bad_id
+    with pytest.raises(ValueError, match=rf"^x: row {bad_row} holds token id {bad_id}\b"):
+        keras_ig.explain(model, ids, layer="emb", steps=4)
+    with pytest.raises(ValueError, match=rf"row {bad_row} holds token id {bad_id}"):
+        keras_ig.IntegratedGradients(model, layer="emb", steps=4).explain(ids)
