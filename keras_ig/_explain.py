@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import types
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -598,6 +599,58 @@ _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CACHE_SIZE = 8
 
 
+# Values a target function may read (closure, defaults, globals) that cannot
+# change behind a cache key: an equal value means equal behaviour.
+_FROZEN = (
+    int,
+    float,
+    complex,
+    str,
+    bytes,
+    bool,
+    type(None),
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    type,
+)
+
+
+def _frozen(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(_frozen(v) for v in value)
+    return isinstance(value, _FROZEN)
+
+
+def _target_key(fn: Any) -> Any:
+    """Cache key of a target: equal for two spellings of the same function.
+
+    An inline `target=lambda y: y[:, 3]` is a new object on every call; keyed
+    by identity it would build (and trace) a new graph each time. A plain
+    function is keyed by its code and by the values it reads (closure cells,
+    defaults, the globals it names) when all of those are immutable; anything
+    else keeps the identity key, so a changed value can never reuse a graph.
+    """
+    if not isinstance(fn, types.FunctionType):
+        return fn
+    code = fn.__code__
+    try:
+        cells = tuple(c.cell_contents for c in fn.__closure__ or ())
+    except ValueError:  # an empty cell
+        return fn
+    names = tuple((n, fn.__globals__[n]) for n in _global_names(code) if n in fn.__globals__)
+    read = (cells, fn.__defaults__ or (), tuple(v for _, v in names))
+    if not _frozen(read) or fn.__kwdefaults__:
+        return fn
+    return ("code", code, id(fn.__globals__), cells, fn.__defaults__, names)
+
+
+def _global_names(code: types.CodeType) -> tuple[str, ...]:
+    """Names a code object (and the code nested in it) may look up globally."""
+    nested = (c for c in code.co_consts if isinstance(c, types.CodeType))
+    return code.co_names + tuple(n for c in nested for n in _global_names(c))
+
+
 def explainer_for(
     model: Any, *, target: Any, layer: Any, output: Any, jit_compile: bool = False
 ) -> Explainer:
@@ -606,7 +659,7 @@ def explainer_for(
     key = (
         id(layer) if isinstance(layer, keras.layers.Layer) else layer,
         id(output) if isinstance(output, keras.layers.Layer) else output,
-        target_fn,
+        _target_key(target_fn),
         jit_compile,
     )
     settings = {
@@ -665,7 +718,11 @@ def explain(
         target: what F is. None: the only output unit, else the class the
             model predicts at x; an int: that unit for every input; `int[N]`:
             one unit per input; a callable `f(outputs) -> [N]`: any
-            differentiable score (e.g. `lambda y: y[:, 3] - y[:, 5]`).
+            differentiable score (e.g. `lambda y: y[:, 3] - y[:, 5]`). The
+            compiled graph is reused for the same function, and for an inline
+            lambda written at one place whose closure and globals hold only
+            numbers, strings, modules or functions; otherwise define the
+            function once (`score = lambda y: ...`) and pass `score` each time.
         baseline: x'. `"zeros"`/`"black"`, a number, an array shaped like one
             input (shared), like `x` (one per input) or `(K,) + x.shape[1:]`
             (K != N: a stack, attributions averaged), a

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 import keras_ig
+from keras_ig._explain import explainer_for
 from tests.models import mlp, rand, text_model
 
 
@@ -40,3 +41,27 @@ def test_out_of_vocabulary_ids_in_any_row_name_x(bad_row: int, bad_id: int) -> N
         keras_ig.explain(model, ids, layer="emb", steps=4)
     with pytest.raises(ValueError, match=rf"row {bad_row} holds token id {bad_id}"):
         keras_ig.IntegratedGradients(model, layer="emb", steps=4).explain(ids)
+
+
+def _unit_score(unit: int):
+    return lambda y: y[:, unit]
+
+
+def test_inline_lambda_target_does_not_retrace() -> None:
+    model, x = mlp(), rand(3, 6)
+    explainers, results = [], []
+    for _ in range(4):
+        target = lambda y: y[:, 1] - y[:, 2]  # noqa: E731 (a new function each time, as inline)
+        results.append(keras_ig.explain(model, x, target=target, steps=8).attributions)
+        explainers.append(explainer_for(model, target=target, layer=None, output=None))
+    assert all(e is explainers[0] for e in explainers)
+    assert explainers[0].engine.traces == 1
+    np.testing.assert_allclose(results[-1], results[0], atol=1e-6)
+    # Other values behind the same code are another function: another graph.
+    results = {}
+    for unit in (0, 1):
+        results[unit] = keras_ig.explain(model, x, target=_unit_score(unit), steps=8)
+        np.testing.assert_allclose(
+            results[unit].scores, model.predict(x, verbose=0)[:, unit], rtol=1e-5, atol=1e-6
+        )
+    assert not np.allclose(results[0].attributions, results[1].attributions)
