@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import keras
 import numpy as np
 import pytest
@@ -65,3 +67,47 @@ def test_inline_lambda_target_does_not_retrace() -> None:
             results[unit].scores, model.predict(x, verbose=0)[:, unit], rtol=1e-5, atol=1e-6
         )
     assert not np.allclose(results[0].attributions, results[1].attributions)
+
+
+def _state(model: keras.Model) -> list:
+    layers = [model, *model.layers]
+    return [(dict(vars(lyr)), getattr(lyr, "activation", None)) for lyr in layers]
+
+
+def test_concurrent_explains_never_touch_the_model_and_equal_sequential() -> None:
+    model, x = mlp(), rand(4, 6)
+    model.layers[-1].activation = keras.activations.softmax
+    kinds = [{"output": "logits"}, {"layer": model.layers[0]}, {}, {"output": "logits"}]
+    expected = [keras_ig.explain(model, x, steps=8, **k).attributions for k in kinds]
+    probs = model.predict(x, verbose=0)
+    before = _state(model)
+    changed, plain_ok, stop = [], [], threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            now = _state(model)
+            changed.append(any(a[0].keys() != b[0].keys() or a[1] is not b[1]
+                               for a, b in zip(now, before, strict=True)))
+            plain_ok.append(np.allclose(model(x).numpy(), probs, atol=1e-6))
+
+    for _ in range(3):
+        results = [None] * len(kinds)
+
+        def run(i: int, out: list) -> None:
+            out[i] = keras_ig.explain(model, x, steps=8, **kinds[i]).attributions
+
+        threads = [threading.Thread(target=run, args=(i, results)) for i in range(len(kinds))]
+        watcher = threading.Thread(target=watch)
+        stop.clear()
+        watcher.start()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stop.set()
+        watcher.join()
+        for got, want in zip(results, expected, strict=True):
+            np.testing.assert_allclose(got, want, atol=1e-6)
+    assert changed and not any(changed)
+    assert plain_ok and all(plain_ok)
+    assert _state(model)[-1][1] is keras.activations.softmax
