@@ -62,3 +62,21 @@ def percentile(value: object, name: str = "clip_percentile") -> float:
     if math.isnan(result) or not 0.0 < result <= 100.0:
         raise ValueError(f"{name} must be in (0, 100], got {value}")
     return result
+
+
+def token_ids(ids: np.ndarray, vocabulary: int, name: str) -> None:
+    """Refuse ids outside `[0, vocabulary)` in any row of `ids` (`[N, ...]` ints).
+
+    TensorFlow would raise a raw `InvalidArgumentError` on CPU (and silently
+    read zeros on GPU), so every row is checked on the host.
+
+    Raises:
+        ValueError: naming `name`, the first bad row and its id.
+    """
+    bad = (ids < 0) | (ids >= vocabulary)
+    if bad.any():
+        where = tuple(np.argwhere(bad)[0])
+        raise ValueError(
+            f"{name}: row {where[0]} holds token id {int(ids[where])}, outside the "
+            f"embedding's vocabulary [0, {vocabulary})"
+        )

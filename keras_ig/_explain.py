@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import types
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from keras_ig._engine import Engine, Plan
 from keras_ig._explanation import Explanation, warn_if_incomplete
 from keras_ig._job import Job
 from keras_ig._quadrature import method_name, quadrature
-from keras_ig._score import ScoreFunction
+from keras_ig._score import ScoreFunction, embedding_vocabularies
 
 # Rows of input (or layer activation) elements in one chunk when batch_size
 # is None: about 16 MiB of float32 path points, enough to keep a CPU busy.
@@ -256,6 +257,13 @@ class Explainer:
         self._probes[key] = info
         return info
 
+    def _check_token_ids(self, leaves: list[np.ndarray], names: tuple[str, ...]) -> None:
+        """Every row's ids inside the vocabulary of the Embedding they feed."""
+        sizes = embedding_vocabularies(self.model, self.score_fn.layer, len(leaves))
+        for arr, name, size in zip(leaves, names, sizes, strict=True):
+            if size is not None and np.issubdtype(arr.dtype, np.integer):
+                _checks.token_ids(arr, size, name)
+
     def _output_units(self, outputs: Any) -> int | None:
         """Units of a rank-2 single output, None if F is not index-based."""
         if isinstance(outputs, (list, tuple, dict)):
@@ -309,6 +317,7 @@ class Explainer:
         if not layer_mode and not interpolated:
             raise ValueError("baseline: every input is held fixed (None); nothing to attribute")
 
+        self._check_token_ids(leaves, names)
         info = self._probe(structure, leaves, names)
         units = self._output_units(info["outputs"])
         if self.score_fn.target_fn is None:
@@ -718,6 +727,58 @@ _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CACHE_SIZE = 8
 
 
+# Values a target function may read (closure, defaults, globals) that cannot
+# change behind a cache key: an equal value means equal behaviour.
+_FROZEN = (
+    int,
+    float,
+    complex,
+    str,
+    bytes,
+    bool,
+    type(None),
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    type,
+)
+
+
+def _frozen(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(_frozen(v) for v in value)
+    return isinstance(value, _FROZEN)
+
+
+def _target_key(fn: Any) -> Any:
+    """Cache key of a target: equal for two spellings of the same function.
+
+    An inline `target=lambda y: y[:, 3]` is a new object on every call; keyed
+    by identity it would build (and trace) a new graph each time. A plain
+    function is keyed by its code and by the values it reads (closure cells,
+    defaults, the globals it names) when all of those are immutable; anything
+    else keeps the identity key, so a changed value can never reuse a graph.
+    """
+    if not isinstance(fn, types.FunctionType):
+        return fn
+    code = fn.__code__
+    try:
+        cells = tuple(c.cell_contents for c in fn.__closure__ or ())
+    except ValueError:  # an empty cell
+        return fn
+    names = tuple((n, fn.__globals__[n]) for n in _global_names(code) if n in fn.__globals__)
+    read = (cells, fn.__defaults__ or (), tuple(v for _, v in names))
+    if not _frozen(read) or fn.__kwdefaults__:
+        return fn
+    return ("code", code, id(fn.__globals__), cells, fn.__defaults__, names)
+
+
+def _global_names(code: types.CodeType) -> tuple[str, ...]:
+    """Names a code object (and the code nested in it) may look up globally."""
+    nested = (c for c in code.co_consts if isinstance(c, types.CodeType))
+    return code.co_names + tuple(n for c in nested for n in _global_names(c))
+
+
 def explainer_for(
     model: Any, *, target: Any, layer: Any, output: Any, jit_compile: bool = False
 ) -> Explainer:
@@ -726,7 +787,7 @@ def explainer_for(
     key = (
         id(layer) if isinstance(layer, keras.layers.Layer) else layer,
         id(output) if isinstance(output, keras.layers.Layer) else output,
-        target_fn,
+        _target_key(target_fn),
         jit_compile,
     )
     settings = {
@@ -785,7 +846,11 @@ def explain(
         target: what F is. None: the only output unit, else the class the
             model predicts at x; an int: that unit for every input; `int[N]`:
             one unit per input; a callable `f(outputs) -> [N]`: any
-            differentiable score (e.g. `lambda y: y[:, 3] - y[:, 5]`).
+            differentiable score (e.g. `lambda y: y[:, 3] - y[:, 5]`). The
+            compiled graph is reused for the same function, and for an inline
+            lambda written at one place whose closure and globals hold only
+            numbers, strings, modules or functions; otherwise define the
+            function once (`score = lambda y: ...`) and pass `score` each time.
         baseline: x'. `"zeros"`/`"black"`, a number, an array shaped like one
             input (shared), like `x` (one per input) or `(K,) + x.shape[1:]`
             (K != N: a stack, attributions averaged), a

@@ -3,13 +3,16 @@
 The engine never sees "a Keras model": it sees a `ScoreFunction` that maps a
 batch of inputs (and, with `layer=`, a replacement for one layer's output) to
 the model's outputs, and those outputs plus targets to scores `[rows]`.
-Layer interception works by swapping the layer's `call` while the model is
-traced, which covers Sequential, functional and subclassed models alike.
+Layer interception is a per-thread hook on the layer's class (see
+`_intercept`): the user's model and layers are never modified, which covers
+Sequential, functional and subclassed models alike, from any thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,24 +24,79 @@ TargetFn = Callable[[Any], tf.Tensor]
 _SQUASHING = ("softmax", "sigmoid", "log_softmax")
 
 
-@contextlib.contextmanager
-def _swap_call(layer: keras.layers.Layer, make: Callable[[Callable], Callable]) -> Iterator[None]:
-    """Replace `layer.call` by `make(original_call)` while the context is open.
+# Interception without touching the user's model: the layer's *class* gets a
+# `call` that looks up hooks by (layer id, thread id) and otherwise runs the
+# original call unchanged. No attribute of the model or of any layer changes,
+# and other threads (and other layers of the class) see the original
+# behaviour. The class wrapper is installed under a lock while any hook on
+# that class is open. Limit: a `call` looked up on the class itself (e.g.
+# `Dense.call is Dense.call` checks) sees the wrapper meanwhile.
+_HOOK_LOCK = threading.Lock()
+_HOOKS: dict[tuple[int, int], list[Callable]] = {}
+_WRAPPED: dict[type, list] = {}  # class -> [open hooks, own call or None]
 
-    Keras layers route `__call__` through `self.call`, so an instance
-    attribute takes effect for Sequential, functional and subclassed models.
-    It only matters while a graph is traced: the graph keeps the new call.
+
+def _class_wrapper(cls: type, original: Callable) -> Callable:
+    @functools.wraps(original)
+    def call(self, *args, **kwargs):
+        hooks = _HOOKS.get((id(self), threading.get_ident()))
+        if not hooks:
+            return original(self, *args, **kwargs)
+        fn = original
+        for hook in hooks:
+            fn = functools.partial(hook, fn)
+        return fn(self, *args, **kwargs)
+
+    return call
+
+
+@contextlib.contextmanager
+def _intercept(layer: keras.layers.Layer, hook: Callable) -> Iterator[None]:
+    """Route `layer`'s calls in this thread through `hook(call, obj, *args, **kwargs)`.
+
+    `call(obj, *args, **kwargs)` is the layer class's own call function (or
+    the next hook); the layer runs inside its real `__call__`, so dtype
+    policies, masks and `training` are handled as always.
     """
-    had_own = "call" in vars(layer)
-    original = layer.call
-    layer.call = make(original)
+    cls, key = type(layer), (id(layer), threading.get_ident())
+    with _HOOK_LOCK:
+        if cls not in _WRAPPED:
+            own = cls.__dict__.get("call")
+            _WRAPPED[cls] = [0, own]
+            cls.call = _class_wrapper(cls, cls.call)
+        _WRAPPED[cls][0] += 1
+        _HOOKS.setdefault(key, []).append(hook)
     try:
         yield
     finally:
-        if had_own:
-            layer.call = original
-        else:
-            del layer.call
+        with _HOOK_LOCK:
+            _HOOKS[key].remove(hook)
+            if not _HOOKS[key]:
+                del _HOOKS[key]
+            _WRAPPED[cls][0] -= 1
+            if _WRAPPED[cls][0] == 0:
+                own = _WRAPPED.pop(cls)[1]
+                if own is None:
+                    del cls.call
+                else:
+                    cls.call = own
+
+
+class _View:
+    """A read-only stand-in for a layer with some attributes replaced."""
+
+    def __init__(self, layer: keras.layers.Layer, **overrides: Any) -> None:
+        object.__setattr__(self, "_layer", layer)
+        object.__setattr__(self, "_overrides", overrides)
+
+    def __getattr__(self, name: str) -> Any:
+        overrides = object.__getattribute__(self, "_overrides")
+        if name in overrides:
+            return overrides[name]
+        return getattr(object.__getattribute__(self, "_layer"), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"keras_ig never changes the user's layer ({name})")
 
 
 @contextlib.contextmanager
@@ -52,29 +110,25 @@ def _patched_call(layer: keras.layers.Layer, replacement: Any = None) -> Iterato
     """
     calls: list = []
 
-    def make(original: Callable) -> Callable:
-        def call(*args, **kwargs):
-            if replacement is None:
-                out = original(*args, **kwargs)
-            else:
-                out = tf.cast(replacement, layer.compute_dtype)
-            calls.append(out)
-            return out
+    def hook(call: Callable, obj: Any, *args, **kwargs):
+        if replacement is None:
+            out = call(obj, *args, **kwargs)
+        else:
+            out = tf.cast(replacement, layer.compute_dtype)
+        calls.append(out)
+        return out
 
-        return call
-
-    with _swap_call(layer, make):
+    with _intercept(layer, hook):
         yield calls
 
 
-@contextlib.contextmanager
-def _linear_activation(layer: keras.layers.Layer) -> Iterator[None]:
-    original = layer.activation
-    layer.activation = keras.activations.linear
-    try:
-        yield
-    finally:
-        layer.activation = original
+def _linear_activation(layer: keras.layers.Layer) -> contextlib.AbstractContextManager:
+    """Run `layer`'s call on a view whose activation is linear (pre-activation)."""
+
+    def hook(call: Callable, obj: Any, *args, **kwargs):
+        return call(_View(obj, activation=keras.activations.linear), *args, **kwargs)
+
+    return _intercept(layer, hook)
 
 
 def _activation_name(fn: object) -> str:
@@ -103,6 +157,31 @@ def is_graph_model(model: object) -> bool:
     return isinstance(model, keras.Sequential) or any(
         cls.__name__ == "Functional" for cls in type(model).__mro__
     )
+
+
+def embedding_vocabularies(model: object, layer: object, n_inputs: int) -> list[int | None]:
+    """Per model input, the `input_dim` of the Embedding it feeds (None if none).
+
+    An input counts when it is the direct input of an Embedding in a graph
+    model; otherwise, with `layer=` an Embedding and one input, that input.
+    """
+    sizes: list[int | None] = [None] * n_inputs
+    if not isinstance(model, keras.Model):
+        return sizes
+    inputs = list(getattr(model, "inputs", None) or []) if is_graph_model(model) else []
+    for lyr in _all_layers(model):
+        if not isinstance(lyr, keras.layers.Embedding):
+            continue
+        try:
+            fed = lyr.input
+        except (AttributeError, ValueError):  # unbuilt, or shared by several inputs
+            continue
+        for i, inp in enumerate(inputs[:n_inputs]):
+            if fed is inp:
+                sizes[i] = int(lyr.input_dim)
+    if n_inputs == 1 and sizes[0] is None and isinstance(layer, keras.layers.Embedding):
+        sizes[0] = int(layer.input_dim)
+    return sizes
 
 
 def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
@@ -246,4 +325,4 @@ class ScoreFunction:
 
 def _identity_layer(layer: keras.layers.Layer) -> contextlib.AbstractContextManager:
     """Make a Softmax/Activation layer pass its input through unchanged."""
-    return _swap_call(layer, lambda original: lambda inputs, *args, **kwargs: inputs)
+    return _intercept(layer, lambda call, obj, inputs, *args, **kwargs: inputs)

@@ -198,9 +198,11 @@ class IntegratedGradients(keras.layers.Layer):
         )
         # The row count is symbolic here: without a batch_size, chunks are the
         # default size capped by the rows there are (XLA takes the default).
-        # A chunk never exceeds the rows there are (int32 chunk arithmetic).
+        # A chunk never exceeds the rows there are (int32 chunk arithmetic), and
+        # holds at least one row: an empty batch then runs no chunk at all and
+        # returns empty attributions instead of dividing by zero.
         chunk = min(cfg["batch_size"] or default_chunk_rows(z_shapes), MAX_CHUNK_ROWS)
-        batch_size = tf.minimum(n * k * cfg["steps"], chunk)
+        batch_size = tf.minimum(tf.maximum(n * k * cfg["steps"], 1), chunk)
         out = self._explainer.engine.compiled(plan, chunk)(
             leaves,
             [tf.constant(v) for v in values],
