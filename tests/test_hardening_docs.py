@@ -106,3 +106,69 @@ def test_readme_documents_every_picture_option() -> None:
     options |= {"grid", "cols"}
     for name in options:
         assert f"`{name}" in README, name
+
+
+def _image_exp(a: np.ndarray, x: np.ndarray):
+    from keras_ig._explanation import Explanation
+
+    n = len(a)
+    return Explanation(
+        attributions=a,
+        inputs=x,
+        target=np.arange(n),
+        scores=np.full(n, 2.5),
+        baseline_scores=np.zeros(n),
+        delta=np.zeros(n),
+        steps=8,
+        method="gausslegendre",
+    )
+
+
+def test_a_tiny_map_does_not_look_like_a_real_one() -> None:
+    from keras_ig import _colors, render
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(1, 8, 8, 1)).astype(np.float32)
+    a = rng.normal(size=x.shape)
+    (real,) = _image_exp(a, x).to_images(min_size=64)
+    (tiny,) = _image_exp(a * 1e-13, x).to_images(min_size=64)
+    panel = render.image_panel(x[0], a[0], min_size=64)
+    # Unlabelled, both maps give the very same panel; the scale tells them apart.
+    assert np.array_equal(np.asarray(panel), np.asarray(render.image_panel(x[0], a[0] * 1e-13,
+                                                                        min_size=64)))  # fmt: skip
+    assert real.size == tiny.size and real.height > panel.height
+    assert not np.array_equal(np.asarray(real), np.asarray(tiny))
+    scale = _colors.full_colour_value(np.full((2, 2), 1.3e-13), 100.0)
+    assert render.scale_text(scale, True) == "\u00b11.3e-13"
+
+
+def test_image_pictures_have_titles_scale_and_caption() -> None:
+    from keras_ig import render
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=(2, 8, 8, 1)).astype(np.float32)
+    a = rng.normal(size=x.shape)
+    pictures = _image_exp(a, x).to_images(min_size=64)
+    panel = render.image_panel(x[0], a[0], min_size=64)
+    top = render._header(64, render.PANEL_TITLES).height
+    for picture in pictures:
+        pixels = np.asarray(picture).astype(int)
+        header = pixels[:top]
+        part = (panel.width - 8) // 3
+        for c in range(3):  # a title (dark text) over each column
+            column = header[:, c * (part + 4) : c * (part + 4) + part]
+            assert (column.sum(-1) < 200).any()
+        below = pixels[top + panel.height :]
+        # The colour bar runs from blue (negative) to red (positive).
+        bar = below[2]
+        assert bar[0, 2] > bar[0, 0] and bar[150, 0] > bar[150, 2]
+    # The caption names the target: only the target differs, so only the
+    # lines under the panel differ.
+    other = _image_exp(a, x)
+    other.target = np.array([7, 1])
+    (changed, _) = other.to_images(min_size=64)
+    first = np.asarray(pictures[0])
+    second = np.asarray(changed)
+    cut = top + panel.height + 10
+    assert np.array_equal(first[:cut], second[:cut])
+    assert not np.array_equal(first[cut:], second[cut:])
