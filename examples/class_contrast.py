@@ -28,7 +28,11 @@ import argparse
 import os
 from collections.abc import Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_ig.cli import start_tensorflow
+
+# As the CLI does: TF_CPP_MIN_LOG_LEVEL=2, and the C++ start-up lines
+# (oneDNN, cuInit) that ignore it held back unless start-up fails.
+start_tensorflow()
 
 import numpy as np
 from _shapes import shapes_cnn, train_shapes_classifier  # examples/_shapes.py

@@ -13,7 +13,7 @@ This is the code behind `keras-ig demo`, written out as a tutorial:
 3. The callback. `IGCallback` explains a few fixed validation images at the
    end of every epoch and writes the pictures (probe | map | overlay, mask
    outlined) and scalars to TensorBoard. With `masks=` it also scores the
-   *localisation*: the share of positive attribution inside the mask.
+   *localization*: the share of positive attribution inside the mask.
 4. The baseline for that score is the object's share of the image: a map
    spread evenly over the image would score exactly that.
 """
@@ -24,7 +24,11 @@ import argparse
 import os
 from collections.abc import Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_ig.cli import start_tensorflow
+
+# As the CLI does: TF_CPP_MIN_LOG_LEVEL=2, and the C++ start-up lines
+# (oneDNN, cuInit) that ignore it held back unless start-up fails.
+start_tensorflow()
 
 import keras
 import numpy as np
@@ -35,7 +39,7 @@ from keras_ig.datasets import make_shapes
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    """Train, log to TensorBoard, print accuracy and localisation per epoch.
+    """Train, log to TensorBoard, print accuracy and localization per epoch.
 
     Returns:
         `{"chance": float, "localization": [float per epoch], "val_accuracy":
@@ -96,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
 
     # 4. What happened: IGCallback keeps one record per logged epoch.
-    print(f"\nepoch  val_accuracy  localisation  (chance {chance:.3f})")
+    print(f"\nepoch  val_accuracy  localization  (chance {chance:.3f})")
     val_acc = history.history["val_accuracy"]
     for record in ig.history:
         e = record["epoch"]

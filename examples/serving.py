@@ -19,7 +19,11 @@ import os
 import tempfile
 from collections.abc import Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_ig.cli import start_tensorflow
+
+# As the CLI does: TF_CPP_MIN_LOG_LEVEL=2, and the C++ start-up lines
+# (oneDNN, cuInit) that ignore it held back unless start-up fails.
+start_tensorflow()
 
 import keras
 import numpy as np

@@ -68,9 +68,7 @@ def normalize(
     magnitude = np.abs(arr)
     if magnitude.size == 0:
         return np.zeros(arr.shape, dtype=np.float32)
-    scale = _percentile(magnitude.reshape(-1), pct)
-    if scale <= 0.0:
-        scale = float(magnitude.max())
+    scale = _scale(magnitude, pct)
     if scale <= 0.0:
         return np.zeros(arr.shape, dtype=np.float32)
     if signed:
@@ -78,6 +76,27 @@ def normalize(
     else:
         out = np.clip(magnitude / scale, 0.0, 1.0)
     return out.astype(np.float32)
+
+
+def _scale(magnitude: np.ndarray, pct: float) -> float:
+    """The `|attr|` drawn at full colour (see `normalize`); 0 for a zero map."""
+    scale = _percentile(magnitude.reshape(-1), pct)
+    return scale if scale > 0.0 else float(magnitude.max())
+
+
+def full_colour_value(attr: np.ndarray, clip_percentile: float = 99.0) -> float:
+    """The `|attr|` that `normalize` maps to full colour, for a colour scale.
+
+    Args:
+        attr: `float[H, W]` (or any shape) attribution values, finite.
+        clip_percentile: as in `normalize`.
+
+    Returns:
+        A float >= 0; 0 only for an all-zero map.
+    """
+    pct = _checks.percentile(clip_percentile)
+    magnitude = np.abs(_as_real_array(attr, "attr"))
+    return 0.0 if magnitude.size == 0 else _scale(magnitude, pct)
 
 
 def _percentile(values: np.ndarray, q: float) -> float:

@@ -4,7 +4,7 @@ The demo trains a CNN on `keras_ig.datasets.make_shapes` (grey images of a
 square, disc, triangle or cross, with the object's exact pixel mask) and
 follows eight fixed validation images with `IGCallback`. Because the masks
 are known, "is the model looking at the right thing?" becomes a number: the
-localisation score, the share of the positive attribution that falls inside
+localization score, the share of the positive attribution that falls inside
 the object. A map that ignored the object would score the object's share of
 the image (chance); a model that learned the shapes scores far above it.
 
@@ -58,7 +58,7 @@ class Settings:
     batch_size: int = 32
 
 
-# Tuned on 2 CPU cores: about 15 s of training, localisation from ~0.35 after
+# Tuned on 2 CPU cores: about 15 s of training, localization from ~0.35 after
 # the first epoch to ~0.85, against a chance level of ~0.12.
 DEFAULT = Settings()
 # Seconds, for tests: checks the plumbing, not the learning.
@@ -73,8 +73,8 @@ class DemoResult:
         logdir: the TensorBoard log folder.
         picture: the PNG grid of the final attributions.
         chance: mean share of the probe images covered by their object.
-        untrained: localisation of the model before training.
-        epochs: one dict per epoch, `{"epoch": int (1-based), "accuracy",
+        untrained: localization of the model before training.
+        epochs: one dict per epoch, `{"epoch": int (0-based, = the TensorBoard step), "accuracy",
             "val_accuracy", "localization": float}`.
         seconds: wall time of data, training and logging.
     """
@@ -118,7 +118,7 @@ def pick_probes(labels: np.ndarray, count: int, classes: int) -> np.ndarray:
 
 
 class _LocalizationInLogs(keras.callbacks.Callback):
-    """Put the callback's localisation score into the epoch's logs.
+    """Put the callback's localization score into the epoch's logs.
 
     Keras's progress bar and `History` show whatever is in `logs`; callbacks
     run in list order and the progress bar runs last, so the score appears on
@@ -191,7 +191,7 @@ def run(
         f"IGCallback explains {len(idx)} fixed validation images."
     )
     print(
-        f"Localisation = share of positive attribution inside the object's mask. "
+        f"Localization = share of positive attribution inside the object's mask. "
         f"The objects cover {chance:.1%} of those images: that is the chance level."
     )
     # The reference point: random weights already favour the object a little,
@@ -200,7 +200,7 @@ def run(
         model, probes, target=probe_labels, steps=settings.steps, output="logits", warn=False
     )
     untrained = _mean_localization(before.attributions, probe_masks)
-    print(f"Before training, localisation is {untrained:.2f}.")
+    print(f"Before training, localization is {untrained:.2f}.")
     ig = IGCallback(
         probes,
         str(logdir),
@@ -255,7 +255,7 @@ def _epoch_rows(fit_history: dict, ig_history: list[dict]) -> list[dict[str, flo
     ):
         rows.append(
             {
-                "epoch": e + 1,
+                "epoch": e,  # 0-based, as the TensorBoard step
                 "accuracy": float(acc),
                 "val_accuracy": float(val),
                 "localization": float(by_epoch.get(e, np.nan)),
@@ -274,11 +274,16 @@ def _report(
     seconds: float,
 ) -> None:
     print()
-    print(f"epoch  accuracy  val_accuracy  localisation  (chance {chance:.3f})")
-    print(f"    0         -             -  {untrained:>12.3f}  {untrained / chance:>5.1f}x chance")
+    # The epoch column is TensorBoard's step (0-based), so a row can be found
+    # on the step slider; the untrained model has no step.
+    print(f"epoch (step)  accuracy  val_accuracy  localization  (chance {chance:.3f})")
+    print(
+        f"{'untrained':>12}         -             -  {untrained:>12.3f}  "
+        f"{untrained / chance:>5.1f}x chance"
+    )
     for r in rows:
         print(
-            f"{r['epoch']:>5}  {r['accuracy']:>8.3f}  {r['val_accuracy']:>12.3f}  "
+            f"{r['epoch']:>12}  {r['accuracy']:>8.3f}  {r['val_accuracy']:>12.3f}  "
             f"{r['localization']:>12.3f}  {r['localization'] / chance:>5.1f}x chance"
         )
     last = rows[-1]["localization"]
@@ -289,7 +294,7 @@ def _report(
         else "no clear rise yet; train longer (--epochs)"
     )
     print(
-        f"\nLocalisation went from {untrained:.2f} (untrained) to {last:.2f}, "
+        f"\nLocalization went from {untrained:.2f} (untrained) to {last:.2f}, "
         f"{last / chance:.1f}x the chance level of {chance:.2f}: {verdict}."
     )
     if exp is not None:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from keras_ig import _checks, render
+from keras_ig import _checks, _colors, render
 
 if TYPE_CHECKING:
     from keras_ig._explanation import Explanation
@@ -294,6 +294,7 @@ def draw(
     chart_width: int = 480,
     max_features: int = 30,
     cache: dict | None = None,
+    caption: str = "",
 ) -> Image.Image:
     """The picture of one `InputView` (see `to_images` for the options).
 
@@ -302,36 +303,73 @@ def draw(
     e.g. one probe at every epoch of a training): an image panel keeps its
     probe-only parts there (the enlarged probe, the overlay's grey base and
     the mask outline) and draws only the attribution's parts next time.
+
+    Image pictures get column titles (`render.PANEL_TITLES`), a colour scale
+    with the `|attr|` drawn at full colour, and `caption` (e.g. the target
+    and F(x)) under it.
     """
     if view.kind == "image":
-        if view.probe is None:
-            if mask is not None:
-                raise ValueError(
-                    "mask: the attribution map does not line up with the probe "
-                    "image, so there is no overlay to outline on"
-                )
-            return render.attribution_map(
-                view.scores,
-                signed=signed,
-                clip_percentile=clip_percentile,
-                min_size=min_size,
+        picture, columns = _draw_image(view, mask, signed, clip_percentile, min_size, cache)
+        scale = _colors.full_colour_value(view.scores, clip_percentile)
+        return render.labelled(
+            picture, scale=scale, signed=signed, columns=columns, caption=caption
+        )
+    return _draw_other(view, feature_names, mask, clip_percentile, max_width, chart_width,
+                       max_features)  # fmt: skip
+
+
+def _draw_image(
+    view: InputView,
+    mask: np.ndarray | None,
+    signed: bool,
+    clip_percentile: float,
+    min_size: int,
+    cache: dict | None,
+) -> tuple[Image.Image, tuple[str, ...]]:
+    """The unlabelled image picture of `view` and its column titles."""
+    if view.probe is None:
+        if mask is not None:
+            raise ValueError(
+                "mask: the attribution map does not line up with the probe "
+                "image, so there is no overlay to outline on"
             )
-        if cache is None:
-            return render.image_panel(
-                view.probe,
-                view.scores,
-                signed=signed,
-                clip_percentile=clip_percentile,
-                mask=mask,
-                min_size=min_size,
-            )
-        base = cache.get("panel")
-        if base is None:
-            signed = _checks.boolean(signed, "signed")
-            min_size = _checks.integer(min_size, "min_size", 0)
-            base = render._panel_base(view.probe, view.scores.shape, mask, min_size)
-            cache["panel"] = base
-        return render._draw_panel(base, view.scores, signed=signed, clip_percentile=clip_percentile)
+        picture = render.attribution_map(
+            view.scores,
+            signed=signed,
+            clip_percentile=clip_percentile,
+            min_size=min_size,
+        )
+        return picture, render.PANEL_TITLES[1:2]
+    if cache is None:
+        picture = render.image_panel(
+            view.probe,
+            view.scores,
+            signed=signed,
+            clip_percentile=clip_percentile,
+            mask=mask,
+            min_size=min_size,
+        )
+        return picture, render.PANEL_TITLES
+    base = cache.get("panel")
+    if base is None:
+        signed = _checks.boolean(signed, "signed")
+        min_size = _checks.integer(min_size, "min_size", 0)
+        base = render._panel_base(view.probe, view.scores.shape, mask, min_size)
+        cache["panel"] = base
+    picture = render._draw_panel(base, view.scores, signed=signed, clip_percentile=clip_percentile)
+    return picture, render.PANEL_TITLES
+
+
+def _draw_other(
+    view: InputView,
+    feature_names: list[str] | None,
+    mask: np.ndarray | None,
+    clip_percentile: float,
+    max_width: int,
+    chart_width: int,
+    max_features: int,
+) -> Image.Image:
+    """The token picture or bar chart of a text or tabular `view`."""
     if mask is not None:
         raise ValueError(f"mask is only drawn on image inputs, not {view.kind} ones")
     if view.kind == "text":
@@ -402,12 +440,25 @@ def to_images(
                         max_width=max_width,
                         chart_width=chart_width,
                         max_features=max_features,
+                        caption=_caption(exp, i),
                     )
                     for view in row
                 ]
             )
         )
     return out
+
+
+def _caption(exp: Explanation, i: int) -> str:
+    """`"target 3 · F(x) = 2.1"` for row `i`, from what the explanation knows."""
+    parts = []
+    target = getattr(exp, "target", None)
+    if target is not None and np.ndim(target) >= 1 and len(target) > i:
+        parts.append(f"target {np.asarray(target)[i]}")
+    scores = getattr(exp, "scores", None)
+    if scores is not None and np.ndim(scores) >= 1 and len(scores) > i:
+        parts.append(f"F(x) = {float(np.asarray(scores)[i]):.3g}")
+    return " \u00b7 ".join(parts)
 
 
 def check_masks(masks: Any, n: int) -> np.ndarray | None:

@@ -40,7 +40,9 @@ class IntegratedGradients(keras.layers.Layer):
         inp = keras.Input((28, 28, 1))
         ig = keras_ig.IntegratedGradients(classifier, steps=32)
         server = keras.Model(inp, {"probs": classifier(inp), "ig": ig(inp)})
-        server.export("served")        # tf.saved_model.load("served").serve(x)
+        server.export("served")
+        loaded = tf.saved_model.load("served")  # keep it: .serve needs it alive
+        loaded.serve(x)
 
     Args:
         model: the Keras model to explain (its weights are shared, not copied).

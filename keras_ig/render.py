@@ -35,6 +35,7 @@ __all__ = [
     "token_image",
     "bar_chart",
     "grid",
+    "labelled",
 ]
 
 OUTLINE_RGB = (0, 255, 0)
@@ -53,6 +54,10 @@ _TEXT_LIGHT = (255, 255, 255)
 # to read on it.
 _LIGHT_TEXT_ABOVE = 0.6
 _ELLIPSIS = "..."
+PANEL_TITLES = ("input", "attribution", "overlay")
+"""Column headers of an `image_panel`, left to right."""
+_SCALE_BAR_H = 8
+_SCALE_STEPS = 64
 
 _FontType = ImageFont.ImageFont | ImageFont.FreeTypeFont
 
@@ -638,4 +643,86 @@ def grid(
             out.paste(rgba, (x, y), rgba)
         else:
             out.paste(im.convert("RGB"), (x, y))
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _header(part_width: int, columns: tuple[str, ...]) -> Image.Image:
+    """Column titles over parts `part_width` wide, `_PANEL_GAP` apart.
+
+    Cached per panel size: the callback redraws the same panels every epoch.
+    """
+    font = _font()
+    width = len(columns) * part_width + (len(columns) - 1) * _PANEL_GAP
+    img = Image.new("RGB", (width, _text_height(font) + 2 * _TOKEN_PAD_Y), _colors.WHITE_RGB)
+    draw = ImageDraw.Draw(img)
+    for i, title in enumerate(columns):
+        text = _fit_text(font, title, part_width)
+        x = i * (part_width + _PANEL_GAP) + (part_width - _text_width(font, text)) // 2
+        draw.text((x, _TOKEN_PAD_Y), text, font=font, fill=_TEXT_DARK)
+    return img
+
+
+@functools.lru_cache(maxsize=8)
+def _scale_bar(width: int, signed: bool) -> np.ndarray:
+    """`uint8[_SCALE_BAR_H, width, 3]`: the colour map from -1 (or 0) to 1."""
+    v = np.linspace(-1.0 if signed else 0.0, 1.0, _SCALE_STEPS, dtype=np.float32)
+    rgb = (_colors.diverging(v[None, :]) if signed else _colors.sequential(v[None, :]))[0]
+    cols = rgb[np.minimum(np.arange(width) * _SCALE_STEPS // max(width, 1), _SCALE_STEPS - 1)]
+    return np.ascontiguousarray(np.broadcast_to(cols, (_SCALE_BAR_H, width, 3)), dtype=np.uint8)
+
+
+def scale_text(scale: float, signed: bool) -> str:
+    """The colour scale's range as printed under a picture, e.g. `"±1.3e-13"`."""
+    return f"\u00b1{scale:.2g}" if signed else f"0 .. {scale:.2g}"
+
+
+def labelled(
+    picture: Image.Image,
+    *,
+    scale: float,
+    signed: bool = True,
+    columns: Sequence[str] = (),
+    part_width: int | None = None,
+    caption: str = "",
+) -> Image.Image:
+    """A picture with column titles above and a colour scale below.
+
+    Args:
+        picture: e.g. an `image_panel` or `attribution_map`.
+        scale: the `|attr|` drawn at full colour
+            (`keras_ig._colors.full_colour_value`), printed on the scale so a
+            map of 1e-13 cannot pass for a real one.
+        signed: the colour map the picture uses.
+        columns: titles over parts of the picture (e.g. `PANEL_TITLES`).
+        part_width: each part's width (parts `_PANEL_GAP` apart); defaults
+            to the picture's width split evenly.
+        caption: one line drawn under the scale (e.g. target and F(x)).
+
+    Returns:
+        RGB image as wide as `picture`, taller by the header, scale and
+        caption lines.
+    """
+    font = _font()
+    line_h = _text_height(font) + 2 * _TOKEN_PAD_Y
+    header = None
+    if columns:
+        n = len(columns)
+        part = part_width or (picture.width - (n - 1) * _PANEL_GAP) // n
+        header = _header(part, tuple(columns))
+    extra = (header.height if header else 0) + _SCALE_BAR_H + line_h * (2 if caption else 1)
+    out = Image.new("RGB", (picture.width, picture.height + extra), _colors.WHITE_RGB)
+    y = 0
+    if header is not None:
+        out.paste(header, (0, 0))
+        y = header.height
+    out.paste(picture.convert("RGB"), (0, y))
+    y += picture.height
+    bar_w = min(picture.width, 160)
+    out.paste(Image.fromarray(_scale_bar(bar_w, bool(signed))), (0, y))
+    draw = ImageDraw.Draw(out)
+    draw.text((bar_w + _MARGIN, y - 2), scale_text(scale, signed), font=font, fill=_TEXT_DARK)
+    if caption:
+        text = _fit_text(font, _printable(caption), picture.width)
+        draw.text((0, y + _SCALE_BAR_H + line_h // 2), text, font=font, fill=_TEXT_DARK)
     return out

@@ -59,7 +59,7 @@ def test_quick_demo_prints_chance_scores_and_the_tensorboard_command(quick) -> N
     result, out = quick
     assert 0.0 < result.chance < 0.5
     assert f"{result.chance:.1%}" in out  # the mask's share of the image
-    assert "chance" in out and "localisation" in out
+    assert "chance" in out and "localization" in out
     assert out.rstrip().splitlines()[-1].strip() == f"tensorboard --logdir {result.logdir}"
 
 

@@ -33,6 +33,20 @@ def _same(a: Image.Image, b: Image.Image) -> bool:
     return a.size == b.size and np.array_equal(np.asarray(a), np.asarray(b))
 
 
+# Image pictures carry column titles above the panel (issue 9).
+_TOP = render._header(64, ("input",)).height
+
+
+def _shows(picture: Image.Image, panel: Image.Image) -> bool:
+    """`picture` is `panel` under its titles, with a colour scale below."""
+    inner = np.asarray(picture)[_TOP : _TOP + panel.height]
+    return (
+        picture.width == panel.width
+        and picture.height > _TOP + panel.height
+        and np.array_equal(inner, np.asarray(panel))
+    )
+
+
 def test_image_inputs_give_the_render_panel():
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(3, 12, 10, 1)).astype(np.float32)
@@ -43,9 +57,9 @@ def test_image_inputs_give_the_render_panel():
     assert len(pictures) == 3
     for i, picture in enumerate(pictures):
         # 10 px short side -> factor 13 to reach 128; three panels, two gaps.
-        assert picture.size == (3 * 10 * 13 + 8, 12 * 13)
         expected = render.image_panel(x[i], a[i], mask=masks[i], clip_percentile=95.0)
-        assert _same(picture, expected)
+        assert expected.size == (3 * 10 * 13 + 8, 12 * 13)
+        assert _shows(picture, expected)
         outline = np.all(np.asarray(picture) == render.OUTLINE_RGB, axis=-1)
         assert outline.any()
 
@@ -57,14 +71,14 @@ def test_rgb_and_grey_images_without_channel_axis():
     for x in (rgb, grey):
         a = rng.normal(size=x.shape).astype(np.float32)
         (picture, _) = _exp(a, x).to_images(min_size=16)
-        assert _same(picture, render.image_panel(x[0], a[0], min_size=16))
+        assert _shows(picture, render.image_panel(x[0], a[0], min_size=16))
 
 
 def test_layer_map_that_does_not_line_up_is_drawn_alone():
     x = np.zeros((2, 16, 16, 1), np.float32)
     a = np.random.default_rng(2).normal(size=(2, 7, 7, 4)).astype(np.float32)
     (picture, _) = _exp(a, x).to_images(signed=False)
-    assert _same(picture, render.attribution_map(a[0], signed=False))
+    assert _shows(picture, render.attribution_map(a[0], signed=False))
     with pytest.raises(ValueError, match="mask"):
         _exp(a, x).to_images(masks=np.zeros((2, 7, 7), bool))
 
@@ -130,13 +144,13 @@ def test_multi_input_explanations_are_drawn_side_by_side():
          "meta": rng.normal(size=(2, 3)).astype(np.float32)}  # fmt: skip
     a = {"image": rng.normal(size=(2, 8, 8, 1)).astype(np.float32), "meta": None}
     (picture, _) = _exp(a, x, n=2).to_images(min_size=8)
-    assert _same(picture, render.image_panel(x["image"][0], a["image"][0], min_size=8))
+    assert _shows(picture, render.image_panel(x["image"][0], a["image"][0], min_size=8))
     a["meta"] = x["meta"]
     (both, _) = _exp(a, x, n=2).to_images(min_size=8)
     panel = render.image_panel(x["image"][0], a["image"][0], min_size=8)
     bars = render.bar_chart(a["meta"][0])
-    assert both.size == (panel.width + 4 + bars.width, max(panel.height, bars.height))
-    left = np.asarray(both)[: panel.height, : panel.width]
+    assert both.width == panel.width + 4 + bars.width
+    left = np.asarray(both)[_TOP : _TOP + panel.height, : panel.width]
     np.testing.assert_array_equal(left, np.asarray(panel))
 
 
