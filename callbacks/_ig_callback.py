@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ig import _checks, _images
+from keras_ig import _checks, _images, completeness
 from keras_ig._explain import Explainer, explainer_for, resolve_targets
 from keras_ig._explanation import CompletenessWarning, Explanation
 from keras_ig._quadrature import quadrature
@@ -39,8 +39,6 @@ from keras_ig.callbacks import _background, _metrics, _summaries
 TAG = "integrated_gradients"
 """Subfolder of `log_dir` and prefix of every tag the callback writes."""
 
-# Same tolerance as `keras_ig.explain(warn=True)`.
-_COMPLETENESS_TOLERANCE = 0.05
 
 
 class IGCallbackWarning(UserWarning):
@@ -763,14 +761,16 @@ class IGCallback(keras.callbacks.Callback):
         if not self.warn_completeness or self._warned_incomplete:
             return
         rel = exp.relative_delta
-        gap = np.abs(exp.scores - exp.baseline_scores)
-        slack = 1e-5 * (np.abs(exp.scores) + np.abs(exp.baseline_scores)) + 1e-6
-        bad = np.abs(exp.delta) > _COMPLETENESS_TOLERANCE * gap + slack
+        ok = completeness.within_tolerance(
+            exp.delta, exp.scores, exp.baseline_scores, completeness.TOLERANCE
+        )
+        # Non-finite gaps are warned about with the epoch's other failures.
+        bad = ~ok & np.isfinite(rel)
         if np.any(bad):
             self._warned_incomplete = True
             warnings.warn(
                 f"IGCallback: at epoch {epoch} the completeness gap is above "
-                f"{_COMPLETENESS_TOLERANCE:.0%} of |F(x) - F(baseline)| for "
+                f"{completeness.TOLERANCE:.0%} of its scale (|F(x) - F(baseline)|) for "
                 f"{int(bad.sum())} of {len(bad)} probes (worst relative gap "
                 f"{float(np.max(rel[bad])):.3g}) with {self.method!r} at steps="
                 f"{self.steps}; raise steps (see the completeness_gap scalars). "

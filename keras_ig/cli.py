@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from keras_ig import completeness
 from keras_ig._quadrature import ALIASES, RULES, method_name, quadrature
 from keras_ig._version import __version__
 
@@ -46,12 +47,6 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # Inputs explained per engine call: big enough to batch the path points of
 # small images, small enough for the progress bar to move.
 _CHUNK = 16
-# Above this relative completeness gap the numbers deserve a note (the same
-# tolerance as keras_ig.CompletenessWarning).
-_GAP_TOLERANCE = 0.05
-# |F(x) - F(baseline)| within float32 noise of the scores (the slack of
-# keras_ig's completeness check): the relative gap then means nothing.
-_SAME_SCORE_RTOL, _SAME_SCORE_ATOL = 1e-5, 1e-6
 _TRUST_HINT = "pass --trust-model only if you trust where it comes from"
 
 
@@ -1030,10 +1025,8 @@ def summary_row(exp: Any, i: int) -> dict[str, Any]:
 
 
 def _same_scores(row: dict[str, Any]) -> bool:
-    """F(x) and F(baseline) equal up to float32 noise: no relative gap to speak of."""
-    score, base = row["score"], row["baseline_score"]
-    slack = _SAME_SCORE_RTOL * (abs(score) + abs(base)) + _SAME_SCORE_ATOL
-    return abs(score - base) <= slack
+    """F(x) ≈ F(baseline) (`keras_ig.completeness.flat`): little to attribute."""
+    return bool(completeness.flat(np.array([row["score"]]), np.array([row["baseline_score"]]))[0])
 
 
 def _gap_kind(row: dict[str, Any]) -> str:
@@ -1042,7 +1035,7 @@ def _gap_kind(row: dict[str, Any]) -> str:
         return "unknown"
     if _same_scores(row):
         return "same"
-    return "loose" if row["relative_gap"] > _GAP_TOLERANCE else "ok"
+    return "loose" if row["relative_gap"] > completeness.TOLERANCE else "ok"
 
 
 def relative_gap_text(row: dict[str, Any]) -> str:
@@ -1077,7 +1070,7 @@ def _finish(results: Sequence[dict[str, Any]], out: OutDir, steps: int) -> None:
     loose, same, unknown = (kinds.count(k) for k in ("loose", "same", "unknown"))
     if loose:
         _warn(
-            f"completeness gap above {_GAP_TOLERANCE:.0%} of |F(x) - F(baseline)| for "
+            f"completeness gap above {completeness.TOLERANCE:.0%} of |F(x) - F(baseline)| for "
             f"{loose} input(s); raise --steps (now {steps}) for more faithful "
             "attributions",
             kind="note",

@@ -15,13 +15,21 @@ import tensorflow as tf
 from PIL import Image
 
 import keras_ig
-from keras_ig import datasets
+from keras_ig import datasets, render
 from keras_ig.callbacks import IGCallback, IGCallbackWarning
 from keras_ig.callbacks._ig_callback import TAG
 
 SIZE = 16
 PROBES = 3
-PANEL = (3 * SIZE * 8 + 8, SIZE * 8)  # probe | map | overlay, 16 px enlarged x8
+
+
+def labelled_size(width: int, height: int) -> tuple[int, int]:
+    """A panel's size once titled and given its colour scale (`render.labelled`)."""
+    blank = Image.new("RGB", (width, height))
+    return render.labelled(blank, scale=1.0, columns=render.PANEL_TITLES).size
+
+
+PANEL = labelled_size(3 * SIZE * 8 + 8, SIZE * 8)  # probe | map | overlay, 16 px enlarged x8
 
 
 # --------------------------------------------------------------------------
@@ -322,7 +330,7 @@ def test_max_probes_and_no_histograms(shapes, tmp_path):
     model.fit(shapes.images, shapes.labels, epochs=1, batch_size=16, verbose=0, callbacks=[cb])
     events = read_events(tmp_path / TAG)
     assert list(events["images"]) == [f"{TAG}/probe_0"]
-    assert events["images"][f"{TAG}/probe_0"][0] == ("PNG", (3 * 32 + 8, 32))
+    assert events["images"][f"{TAG}/probe_0"][0] == ("PNG", labelled_size(3 * 32 + 8, 32))
     assert "histograms" not in events
     assert cb.history[0]["delta"].shape == (3,)  # statistics still use all probes
 
