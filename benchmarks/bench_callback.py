@@ -6,7 +6,7 @@ Run by hand from the repository root, in the project's venv:
     python benchmarks/bench_callback.py [--blocks 40] [--probes 8] [--steps 32]
                                         [--pause-ms 30]
 
-Workload: exactly the demo's (`keras-ig demo`, `keras_ig._demo.DEFAULT`): its
+Workload: exactly the demo's (`keras-ig demo`, `keras_ig._io.demo.DEFAULT`): its
 CNN (three conv layers, global average pooling, softmax) on 3,000
 `make_shapes` images of 32x32 with 500 validation images, batch size 32,
 Adam. The callback is set up as the demo sets it up: `--probes` validation
@@ -64,7 +64,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ig._demo import DEFAULT, build_model, pick_probes
+from keras_ig._io.demo import DEFAULT, build_model, pick_probes
 from keras_ig.callbacks import IGCallback
 from keras_ig.datasets import make_shapes
 

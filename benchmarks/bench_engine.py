@@ -56,7 +56,7 @@ import numpy as np
 import tensorflow as tf
 
 import keras_ig
-from keras_ig._quadrature import quadrature
+from keras_ig._numpy.quadrature import quadrature
 from keras_ig.datasets import make_shapes
 
 STEPS_GRID = (2, 4, 8, 16, 32, 64, 128, 256)

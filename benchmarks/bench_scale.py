@@ -97,7 +97,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_engine import Workload, floor_fn, path_chunks, small_cnn  # noqa: E402
 
 import keras_ig  # noqa: E402
-from keras_ig._explanation import within_tolerance  # noqa: E402
+from keras_ig._api.explanation import within_tolerance  # noqa: E402
 from keras_ig.datasets import make_shapes  # noqa: E402
 
 SECTIONS = ("throughput", "memory", "xla", "tolerance")

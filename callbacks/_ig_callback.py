@@ -1,8 +1,8 @@
 """`IGCallback`: how attributions of fixed probes evolve during `model.fit`.
 
 The callback sits on top of the library's layers: the compiled engine
-(`keras_ig._explain.Explainer`, one graph reused at every epoch since only the
-weights change), the pictures of `keras_ig._images` (the same ones
+(`keras_ig._api.explain.Explainer`, one graph reused at every epoch since only the
+weights change), the pictures of `keras_ig._io.pictures` (the same ones
 `Explanation.to_images` draws) and the numpy statistics of `_metrics`. Its own
 job is the I/O: when to compute, what to write to TensorBoard, and never
 letting a failure stop training.
@@ -30,10 +30,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ig import _checks, _images, completeness
-from keras_ig._explain import Explainer, explainer_for, resolve_targets
-from keras_ig._explanation import CompletenessWarning, Explanation
-from keras_ig._quadrature import quadrature
+from keras_ig import completeness
+from keras_ig._api.explain import Explainer, explainer_for, resolve_targets
+from keras_ig._api.explanation import CompletenessWarning, Explanation
+from keras_ig._io import pictures as _images
+from keras_ig._numpy import checks as _checks
+from keras_ig._numpy.quadrature import quadrature
 from keras_ig.callbacks import _background, _metrics, _summaries
 
 TAG = "integrated_gradients"

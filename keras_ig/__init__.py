@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any
 from keras_ig._version import __version__
 
 if TYPE_CHECKING:
-    from keras_ig._explain import explain
-    from keras_ig._explanation import CompletenessWarning, Explanation
-    from keras_ig._wrapper import IntegratedGradients
+    from keras_ig._api.explain import explain
+    from keras_ig._api.explanation import CompletenessWarning, Explanation
+    from keras_ig._api.layer import IntegratedGradients
     from keras_ig.baselines import BaselineStack
 
 _HOMES = {
     "BaselineStack": "keras_ig.baselines",
-    "CompletenessWarning": "keras_ig._explanation",
-    "Explanation": "keras_ig._explanation",
-    "IntegratedGradients": "keras_ig._wrapper",
-    "explain": "keras_ig._explain",
+    "CompletenessWarning": "keras_ig._api.explanation",
+    "Explanation": "keras_ig._api.explanation",
+    "IntegratedGradients": "keras_ig._api.layer",
+    "explain": "keras_ig._api.explain",
 }
 
 __all__ = [

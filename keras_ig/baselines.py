@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_ig import _checks
+from keras_ig._numpy import checks
 
 GENERATED = ("uniform", "gaussian", "blur")
 # Random baselines are drawn as one array of n_baselines copies of x: at most
@@ -194,7 +194,7 @@ def _blur_axis(a: np.ndarray, axis: int, sigma: float) -> np.ndarray:
 
 def _check_count(k: object, x: np.ndarray) -> None:
     """`n_baselines` is a positive int whose noise array fits `MAX_GENERATED_VALUES`."""
-    _checks.integer(k, "n_baselines", 1)
+    checks.integer(k, "n_baselines", 1)
     if k * x.size > MAX_GENERATED_VALUES:
         raise ValueError(
             f"n_baselines={k} would draw {k * x.size} random values for x of shape {x.shape} "

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from keras_ig import completeness
-from keras_ig._quadrature import ALIASES, RULES, method_name, quadrature
+from keras_ig._numpy.quadrature import ALIASES, RULES, method_name, quadrature
 from keras_ig._version import __version__
 
 PROG = "keras-ig"
@@ -353,7 +353,7 @@ def start_tensorflow() -> None:
 
 def _run_demo(args: argparse.Namespace) -> int:
     start_tensorflow()
-    from keras_ig import _demo
+    from keras_ig._io import demo as _demo
 
     _demo.run(
         epochs=args.epochs,

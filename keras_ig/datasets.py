@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_ig import _checks
+from keras_ig._numpy import checks
 
 SHAPE_CLASSES: tuple[str, ...] = ("square", "disc", "triangle", "cross")
 
@@ -193,9 +193,9 @@ def make_shapes(
     Returns:
         A `ShapesData`; `images` is `float32[n, size, size, 1]`.
     """
-    n = _checks.integer(n, "n", 1)
-    size = _checks.integer(size, "size", 16)
-    seed = _checks.integer(seed, "seed", 0)
+    n = checks.integer(n, "n", 1)
+    size = checks.integer(size, "size", 16)
+    seed = checks.integer(seed, "seed", 0)
     noise = _as_float("noise", noise, 0.0, 1.0)
     min_scale = _as_float("min_scale", min_scale, 1e-9, 0.5)
     max_scale = _as_float("max_scale", max_scale, min_scale, 0.5)
@@ -268,9 +268,9 @@ def make_sentences(n: int, *, length: int = 12, seed: int = 0) -> SentencesData:
     Returns:
         A `SentencesData`; `token_ids` is `int32[n, length]`.
     """
-    n = _checks.integer(n, "n", 1)
-    length = _checks.integer(length, "length", 4)
-    seed = _checks.integer(seed, "seed", 0)
+    n = checks.integer(n, "n", 1)
+    length = checks.integer(length, "length", 4)
+    seed = checks.integer(seed, "seed", 0)
 
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % 2).astype(np.int64)
@@ -327,9 +327,9 @@ def make_regression(
     Returns:
         A `TabularData`; `features` is `float32[n, n_features]`.
     """
-    n = _checks.integer(n, "n", 1)
-    n_features = _checks.integer(n_features, "n_features", 2)
-    seed = _checks.integer(seed, "seed", 0)
+    n = checks.integer(n, "n", 1)
+    n_features = checks.integer(n_features, "n_features", 2)
+    seed = checks.integer(seed, "seed", 0)
     noise = _as_float("noise", noise, 0.0, math.inf)
 
     rng = np.random.default_rng(seed)

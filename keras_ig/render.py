@@ -4,7 +4,7 @@ Nothing here imports TensorFlow, so pictures can be made from attributions
 saved to disk. Anything array-like (numpy arrays, eager tensors) is accepted
 and read with `np.asarray`.
 
-Colours (see `keras_ig._colors`):
+Colours (see `keras_ig._numpy.colors`):
 
 - signed maps: blue negative, white zero, red positive, after scaling by the
   `clip_percentile`-th percentile of `|attr|` (values beyond saturate);
@@ -26,7 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from keras_ig import _checks, _colors
+from keras_ig._numpy import checks as _checks
+from keras_ig._numpy import colors
 
 __all__ = [
     "attribution_map",
@@ -67,7 +68,7 @@ _FontType = ImageFont.ImageFont | ImageFont.FreeTypeFont
 
 
 def _attr_2d(attr: object) -> np.ndarray:
-    arr = _colors.reduce_channels(attr)
+    arr = colors.reduce_channels(attr)
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"attr must not be empty, got shape {np.shape(attr)}")
     return arr
@@ -85,7 +86,7 @@ def _check_mask(mask: object, shape: tuple[int, int]) -> np.ndarray | None:
 
 
 def _check_scores_1d(scores: object, name: str) -> np.ndarray:
-    arr = _colors._as_real_array(scores, name)
+    arr = colors._as_real_array(scores, name)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
     if arr.size == 0:
@@ -126,13 +127,13 @@ def _upscale(rgb: np.ndarray, factor: int) -> Image.Image:
 def _color_map(
     attr2d: np.ndarray, signed: bool, clip_percentile: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    v = _colors.normalize(attr2d, signed=signed, clip_percentile=clip_percentile)
-    rgb = _colors.diverging(v) if signed else _colors.sequential(v)
+    v = colors.normalize(attr2d, signed=signed, clip_percentile=clip_percentile)
+    rgb = colors.diverging(v) if signed else colors.sequential(v)
     return v, rgb
 
 
 def _probe_rgb(image: object, shape: tuple[int, int]) -> np.ndarray:
-    rgb = _colors.to_display(image)
+    rgb = colors.to_display(image)
     if rgb.shape[:2] != shape:
         raise ValueError(
             f"image [H, W] {rgb.shape[:2]} does not match the attribution's [H, W] {shape}"
@@ -325,7 +326,7 @@ def overlay(
 
     Args:
         image: the probe, `[H, W]`, `[H, W, 1]` or `[H, W, 3]`, in `[0, 1]`,
-            `[0, 255]` or any range (see `keras_ig._colors.to_display`).
+            `[0, 255]` or any range (see `keras_ig._numpy.colors.to_display`).
         attr: `float[H, W]` or `float[H, W, C]`; channels are summed.
         signed: as in `attribution_map`.
         clip_percentile: as in `attribution_map`.
@@ -448,9 +449,9 @@ def token_image(
     max_width = _checks.integer(max_width, "max_width", 64)
     s = _check_scores_1d(scores, "scores")
     toks = _check_strings(tokens, "tokens", s.size)
-    v = _colors.normalize(s[None, :], signed=True, clip_percentile=clip_percentile)
+    v = colors.normalize(s[None, :], signed=True, clip_percentile=clip_percentile)
     v = v[0]
-    backgrounds = _colors.diverging(v)
+    backgrounds = colors.diverging(v)
 
     font = _font()
     room = max_width - 2 * _MARGIN - 2 * _TOKEN_PAD_X
@@ -459,7 +460,7 @@ def token_image(
     width = min(max_width, max(b[2] for b in boxes) + _MARGIN)
     height = max(b[3] for b in boxes) + _MARGIN
 
-    img = Image.new("RGB", (width, height), _colors.WHITE_RGB)
+    img = Image.new("RGB", (width, height), colors.WHITE_RGB)
     draw = ImageDraw.Draw(img)
     for label, (x0, y0, x1, y1), bg, val in zip(labels, boxes, backgrounds, v, strict=True):
         draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=tuple(int(c) for c in bg))
@@ -547,7 +548,7 @@ def bar_chart(
     row_h = _bar_row_height(font)
     text_h = _text_height(font)
     height = 2 * _MARGIN + row_h * len(chosen)
-    img = Image.new("RGB", (width, height), _colors.WHITE_RGB)
+    img = Image.new("RGB", (width, height), colors.WHITE_RGB)
     draw = ImageDraw.Draw(img)
     for row, (label, value, text) in enumerate(zip(labels, values, value_texts, strict=True)):
         top = _MARGIN + row * row_h
@@ -558,9 +559,9 @@ def bar_chart(
         if length == 0:
             continue
         if value > 0:
-            x0, x1, color = zero_x, zero_x + length, _colors.POSITIVE_RGB
+            x0, x1, color = zero_x, zero_x + length, colors.POSITIVE_RGB
         else:
-            x0, x1, color = zero_x - length, zero_x, _colors.NEGATIVE_RGB
+            x0, x1, color = zero_x - length, zero_x, colors.NEGATIVE_RGB
         draw.rectangle((x0, text_y, x1 - 1, text_y + text_h - 1), fill=color)
     draw.line((zero_x, _MARGIN, zero_x, height - _MARGIN - 1), fill=_ZERO_LINE_RGB)
     return img
@@ -654,7 +655,7 @@ def _header(part_width: int, columns: tuple[str, ...]) -> Image.Image:
     """
     font = _font()
     width = len(columns) * part_width + (len(columns) - 1) * _PANEL_GAP
-    img = Image.new("RGB", (width, _text_height(font) + 2 * _TOKEN_PAD_Y), _colors.WHITE_RGB)
+    img = Image.new("RGB", (width, _text_height(font) + 2 * _TOKEN_PAD_Y), colors.WHITE_RGB)
     draw = ImageDraw.Draw(img)
     for i, title in enumerate(columns):
         text = _fit_text(font, title, part_width)
@@ -667,7 +668,7 @@ def _header(part_width: int, columns: tuple[str, ...]) -> Image.Image:
 def _scale_bar(width: int, signed: bool) -> np.ndarray:
     """`uint8[_SCALE_BAR_H, width, 3]`: the colour map from -1 (or 0) to 1."""
     v = np.linspace(-1.0 if signed else 0.0, 1.0, _SCALE_STEPS, dtype=np.float32)
-    rgb = (_colors.diverging(v[None, :]) if signed else _colors.sequential(v[None, :]))[0]
+    rgb = (colors.diverging(v[None, :]) if signed else colors.sequential(v[None, :]))[0]
     cols = rgb[np.minimum(np.arange(width) * _SCALE_STEPS // max(width, 1), _SCALE_STEPS - 1)]
     return np.ascontiguousarray(np.broadcast_to(cols, (_SCALE_BAR_H, width, 3)), dtype=np.uint8)
 
@@ -691,7 +692,7 @@ def labelled(
     Args:
         picture: e.g. an `image_panel` or `attribution_map`.
         scale: the `|attr|` drawn at full colour
-            (`keras_ig._colors.full_colour_value`), printed on the scale so a
+            (`keras_ig._numpy.colors.full_colour_value`), printed on the scale so a
             map of 1e-13 cannot pass for a real one.
         signed: the colour map the picture uses.
         columns: titles over parts of the picture (e.g. `PANEL_TITLES`).
@@ -711,7 +712,7 @@ def labelled(
         part = part_width or (picture.width - (n - 1) * _PANEL_GAP) // n
         header = _header(part, tuple(columns))
     extra = (header.height if header else 0) + _SCALE_BAR_H + line_h * (2 if caption else 1)
-    out = Image.new("RGB", (picture.width, picture.height + extra), _colors.WHITE_RGB)
+    out = Image.new("RGB", (picture.width, picture.height + extra), colors.WHITE_RGB)
     y = 0
     if header is not None:
         out.paste(header, (0, 0))

@@ -265,12 +265,12 @@ def test_synchronous_writes_are_on_disk_when_the_epoch_ends(shapes, tmp_path):
 
 
 def test_drawing_failures_in_the_background_are_warned(shapes, tmp_path, monkeypatch):
-    from keras_ig import _images
+    from keras_ig._io import pictures
 
     def broken(*args, **kwargs):
         raise RuntimeError("no ink")
 
-    monkeypatch.setattr(_images, "draw", broken)
+    monkeypatch.setattr(pictures, "draw", broken)
     model = compiled(image_model())
     cb = IGCallback(shapes.images[:1], tmp_path, target=[0])
     with pytest.warns(IGCallbackWarning, match="cannot draw probe 0") as caught:

@@ -1,11 +1,11 @@
-"""`keras_ig._checks`: one set of argument checks for every entry point."""
+"""`keras_ig._numpy.checks`: one set of argument checks for every entry point."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from keras_ig import _checks
+from keras_ig._numpy import checks as _checks
 
 
 def test_integer_accepts_python_and_numpy_ints():

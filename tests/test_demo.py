@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_ig import _demo
+from keras_ig._io import demo as _demo
 
 
 def _scalars(run_dir: Path, tag: str) -> dict[int, float]:

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 import keras_ig
-from keras_ig._explain import explainer_for
-from keras_ig._quadrature import RULES
+from keras_ig._api.explain import explainer_for
+from keras_ig._numpy.quadrature import RULES
 from tests.models import cnn, mlp, rand, text_model
 
 

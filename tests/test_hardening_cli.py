@@ -20,7 +20,7 @@ from PIL import Image
 
 import keras_ig
 from keras_ig import cli
-from keras_ig._quadrature import quadrature
+from keras_ig._numpy.quadrature import quadrature
 
 SIZE = 16
 

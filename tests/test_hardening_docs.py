@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_ig import _demo
+from keras_ig._io import demo
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()
@@ -61,20 +61,20 @@ def test_quickstart_features_0_and_1_carry_the_attribution(quickstart) -> None:
 
 
 def test_one_spelling_of_localization() -> None:
-    files = [ROOT / "README.md", ROOT / "keras_ig" / "_demo.py"]
+    files = [ROOT / "README.md", ROOT / "keras_ig" / "_io" / "demo.py"]
     files += list((ROOT / "examples").glob("*.py"))
     for path in files:
         assert "ocalisation" not in path.read_text(), path.name
 
 
 def test_demo_table_epochs_are_tensorboard_steps(capsys) -> None:
-    rows = _demo._epoch_rows(
+    rows = demo._epoch_rows(
         {"accuracy": [0.2, 0.5], "val_accuracy": [0.3, 0.6]},
         [{"epoch": 0, "localization_mean": 0.4}, {"epoch": 1, "localization_mean": 0.7}],
     )
     assert [r["epoch"] for r in rows] == [0, 1]  # the callback's 0-based steps
     assert [r["localization"] for r in rows] == [0.4, 0.7]
-    _demo._report(rows, 0.1, 0.3, None, Path("p.png"), Path("logs"), 1.0)
+    demo._report(rows, 0.1, 0.3, None, Path("p.png"), Path("logs"), 1.0)
     lines = capsys.readouterr().out.splitlines()
     header = next(line for line in lines if "localization" in line and "chance" in line)
     assert "step" in header
@@ -90,7 +90,7 @@ def test_readme_tags_are_the_written_tags() -> None:
 
 
 def test_readme_serving_keeps_the_loaded_object() -> None:
-    wrapper = (ROOT / "keras_ig" / "_wrapper.py").read_text()
+    wrapper = (ROOT / "keras_ig" / "_api" / "layer.py").read_text()
     for text in (README, wrapper):
         assert 'tf.saved_model.load("served").serve' not in text
         assert 'loaded = tf.saved_model.load("served")' in text
@@ -100,7 +100,7 @@ def test_readme_serving_keeps_the_loaded_object() -> None:
 def test_readme_documents_every_picture_option() -> None:
     import inspect
 
-    from keras_ig import _images
+    from keras_ig._io import pictures as _images
 
     options = set(inspect.signature(_images.to_images).parameters) - {"exp"}
     options |= {"grid", "cols"}
@@ -109,7 +109,7 @@ def test_readme_documents_every_picture_option() -> None:
 
 
 def _image_exp(a: np.ndarray, x: np.ndarray):
-    from keras_ig._explanation import Explanation
+    from keras_ig._api.explanation import Explanation
 
     n = len(a)
     return Explanation(
@@ -125,7 +125,8 @@ def _image_exp(a: np.ndarray, x: np.ndarray):
 
 
 def test_a_tiny_map_does_not_look_like_a_real_one() -> None:
-    from keras_ig import _colors, render
+    from keras_ig import render
+    from keras_ig._numpy import colors
 
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(1, 8, 8, 1)).astype(np.float32)
@@ -138,7 +139,7 @@ def test_a_tiny_map_does_not_look_like_a_real_one() -> None:
                                                                         min_size=64)))  # fmt: skip
     assert real.size == tiny.size and real.height > panel.height
     assert not np.array_equal(np.asarray(real), np.asarray(tiny))
-    scale = _colors.full_colour_value(np.full((2, 2), 1.3e-13), 100.0)
+    scale = colors.full_colour_value(np.full((2, 2), 1.3e-13), 100.0)
     assert render.scale_text(scale, True) == "\u00b11.3e-13"
 
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import keras_ig
 from keras_ig import completeness
-from keras_ig._quadrature import MAX_PANEL_ORDER, quadrature
+from keras_ig._numpy.quadrature import MAX_PANEL_ORDER, quadrature
 from tests.models import mlp, rand
 
 
@@ -73,7 +73,7 @@ def test_nan_gap_is_reported_and_warned_as_non_finite() -> None:
     )
     assert np.isnan(exp.relative_delta[0])
     assert not completeness.within_tolerance(exp.delta, exp.scores, exp.baseline_scores, 0.05)[0]
-    from keras_ig._explanation import warn_if_incomplete
+    from keras_ig._api.explanation import warn_if_incomplete
 
     with pytest.warns(keras_ig.CompletenessWarning, match="not finite") as record:
         warn_if_incomplete(exp)
@@ -143,7 +143,7 @@ def test_flat_inputs_get_a_warning_that_does_not_ask_for_steps() -> None:
         steps=8,
         method="gausslegendre",
     )
-    from keras_ig._explanation import warn_if_incomplete
+    from keras_ig._api.explanation import warn_if_incomplete
 
     with pytest.warns(keras_ig.CompletenessWarning, match="F\\(x\\) ~ F\\(baseline\\)") as rec:
         warn_if_incomplete(exp)
@@ -166,9 +166,9 @@ def test_saturated_sigmoid_probability_does_not_warn() -> None:
 def test_tolerance_constant_has_one_home() -> None:
     import inspect
 
-    from keras_ig import _explanation
+    from keras_ig._api import explanation
 
-    default = inspect.signature(_explanation.warn_if_incomplete).parameters["tolerance"].default
+    default = inspect.signature(explanation.warn_if_incomplete).parameters["tolerance"].default
     assert default == completeness.TOLERANCE == 0.05
 
 

@@ -8,8 +8,9 @@ import pytest
 from PIL import Image
 
 import keras_ig
-from keras_ig import _images, render
-from keras_ig._explanation import Explanation
+from keras_ig import render
+from keras_ig._api.explanation import Explanation
+from keras_ig._io import pictures as _images
 
 VOCAB = ["<pad>", "<unk>", "the", "film", "was", "great", "awful"]
 

@@ -13,12 +13,12 @@ import pytest
 import keras_ig
 
 PURE = [
-    "keras_ig._checks",
-    "keras_ig._quadrature",
+    "keras_ig._numpy.checks",
+    "keras_ig._numpy.quadrature",
     "keras_ig.baselines",
-    "keras_ig._colors",
+    "keras_ig._numpy.colors",
     "keras_ig.render",
-    "keras_ig._images",
+    "keras_ig._io.pictures",
     "keras_ig.datasets",
     "keras_ig.callbacks._metrics",
 ]

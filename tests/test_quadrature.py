@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from keras_ig._quadrature import RULES, quadrature
+from keras_ig._numpy.quadrature import RULES, quadrature
 
 
 @pytest.mark.parametrize("method", sorted(RULES))

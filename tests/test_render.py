@@ -1,4 +1,4 @@
-"""Tests for the pure rendering layer (`keras_ig._colors`, `keras_ig.render`)."""
+"""Tests for the pure rendering layer (`keras_ig._numpy.colors`, `keras_ig.render`)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_ig import _colors, render
+from keras_ig import render
+from keras_ig._numpy import colors
 
-RED = _colors.POSITIVE_RGB
-BLUE = _colors.NEGATIVE_RGB
+RED = colors.POSITIVE_RGB
+BLUE = colors.NEGATIVE_RGB
 WHITE = (255, 255, 255)
 
 
@@ -36,7 +37,7 @@ def _is(pixels: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
 
 def test_normalize_signed_bounds_and_sign():
     a = _rng().normal(size=(16, 16)) * 7.0
-    v = _colors.normalize(a)
+    v = colors.normalize(a)
     assert v.shape == a.shape
     assert v.dtype == np.float32
     assert v.min() >= -1.0
@@ -47,8 +48,8 @@ def test_normalize_signed_bounds_and_sign():
 
 def test_normalize_unsigned_is_magnitude_in_unit_interval():
     a = _rng(1).normal(size=(9, 11))
-    u = _colors.normalize(a, signed=False, clip_percentile=100.0)
-    s = _colors.normalize(a, signed=True, clip_percentile=100.0)
+    u = colors.normalize(a, signed=False, clip_percentile=100.0)
+    s = colors.normalize(a, signed=True, clip_percentile=100.0)
     assert u.min() >= 0.0
     assert u.max() == pytest.approx(1.0)
     np.testing.assert_allclose(u, np.abs(s))
@@ -59,19 +60,19 @@ def test_normalize_percentile_clipping_ignores_single_outlier():
     a = np.ones((20, 20))
     a[0, 0] = 0.5
     a[5, 5] = 1000.0  # one outlier among 400 values
-    v = _colors.normalize(a, clip_percentile=99.0)
+    v = colors.normalize(a, clip_percentile=99.0)
     assert v[1, 1] == pytest.approx(1.0)
     assert v[0, 0] == pytest.approx(0.5)
     assert v[5, 5] == pytest.approx(1.0)  # clipped, not 1000
     # Plain max scaling is what the percentile protects against.
-    w = _colors.normalize(a, clip_percentile=100.0)
+    w = colors.normalize(a, clip_percentile=100.0)
     assert w[1, 1] == pytest.approx(0.001)
 
 
 def test_normalize_negative_outlier_clips_to_minus_one():
     a = np.full((20, 20), -2.0)
     a[3, 3] = -500.0
-    v = _colors.normalize(a)
+    v = colors.normalize(a)
     assert v[0, 0] == pytest.approx(-1.0)
     assert v[3, 3] == pytest.approx(-1.0)
 
@@ -79,14 +80,14 @@ def test_normalize_negative_outlier_clips_to_minus_one():
 def test_normalize_sparse_map_falls_back_to_max():
     a = np.zeros((20, 20))
     a[4, 4] = -3.0  # 99th percentile of |a| is 0
-    v = _colors.normalize(a)
+    v = colors.normalize(a)
     assert v[4, 4] == pytest.approx(-1.0)
     assert np.count_nonzero(v) == 1
 
 
 @pytest.mark.parametrize("signed", [True, False])
 def test_normalize_zero_map_gives_zeros(signed):
-    v = _colors.normalize(np.zeros((5, 6)), signed=signed)
+    v = colors.normalize(np.zeros((5, 6)), signed=signed)
     np.testing.assert_array_equal(v, np.zeros((5, 6), dtype=np.float32))
     assert not np.isnan(v).any()
 
@@ -94,22 +95,22 @@ def test_normalize_zero_map_gives_zeros(signed):
 @pytest.mark.parametrize("pct", [0, 0.0, -1.0, 100.5, 1000])
 def test_normalize_rejects_out_of_range_percentile(pct):
     with pytest.raises(ValueError, match="clip_percentile"):
-        _colors.normalize(np.ones((2, 2)), clip_percentile=pct)
+        colors.normalize(np.ones((2, 2)), clip_percentile=pct)
 
 
 @pytest.mark.parametrize("pct", ["99", None, True])
 def test_normalize_rejects_non_numeric_percentile(pct):
     with pytest.raises(TypeError, match="clip_percentile"):
-        _colors.normalize(np.ones((2, 2)), clip_percentile=pct)
+        colors.normalize(np.ones((2, 2)), clip_percentile=pct)
 
 
 def test_normalize_validates_attr():
     with pytest.raises(ValueError, match="attr"):
-        _colors.normalize(np.ones(4))
+        colors.normalize(np.ones(4))
     with pytest.raises(ValueError, match="attr"):
-        _colors.normalize(np.array([[1.0, np.nan]]))
+        colors.normalize(np.array([[1.0, np.nan]]))
     with pytest.raises(TypeError, match="attr"):
-        _colors.normalize(np.array([["a", "b"]]))
+        colors.normalize(np.array([["a", "b"]]))
 
 
 # --------------------------------------------------------------------------
@@ -117,7 +118,7 @@ def test_normalize_validates_attr():
 
 
 def test_diverging_end_points_and_white_zero():
-    c = _colors.diverging(np.array([1.0, -1.0, 0.0]))
+    c = colors.diverging(np.array([1.0, -1.0, 0.0]))
     assert c.dtype == np.uint8
     assert c.shape == (3, 3)
     r, g, b = (int(x) for x in c[0])
@@ -133,18 +134,18 @@ def test_diverging_is_linear_from_white_to_each_end():
     v = np.linspace(-1.0, 1.0, 41)
     end = np.where((v >= 0)[:, None], np.array(RED, float), np.array(BLUE, float))
     expected = np.rint(255.0 + np.abs(v)[:, None] * (end - 255.0))
-    np.testing.assert_array_equal(_colors.diverging(v), expected.astype(np.uint8))
+    np.testing.assert_array_equal(colors.diverging(v), expected.astype(np.uint8))
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 1024])
 @pytest.mark.parametrize("q", [0.5, 50.0, 99.0, 99.9, 100.0])
 def test_percentile_is_numpys(n, q):
     values = np.abs(_rng(n).normal(size=n))
-    assert _colors._percentile(values, q) == pytest.approx(np.percentile(values, q), rel=1e-12)
+    assert colors._percentile(values, q) == pytest.approx(np.percentile(values, q), rel=1e-12)
 
 
 def test_diverging_is_monotone_towards_end_points_and_clips():
-    c = _colors.diverging(np.array([0.25, 0.5, 1.0, 3.0, -0.5, -7.0])).astype(int)
+    c = colors.diverging(np.array([0.25, 0.5, 1.0, 3.0, -0.5, -7.0])).astype(int)
     assert c[0, 1] > c[1, 1] > c[2, 1]  # green fades as red strengthens
     assert tuple(c[3]) == RED
     assert tuple(c[5]) == BLUE
@@ -152,11 +153,11 @@ def test_diverging_is_monotone_towards_end_points_and_clips():
 
 
 def test_diverging_keeps_leading_shape():
-    assert _colors.diverging(np.zeros((4, 5))).shape == (4, 5, 3)
+    assert colors.diverging(np.zeros((4, 5))).shape == (4, 5, 3)
 
 
 def test_sequential_ramp():
-    c = _colors.sequential(np.array([0.0, 1 / 3, 2 / 3, 1.0, -1.0, 2.0]))
+    c = colors.sequential(np.array([0.0, 1 / 3, 2 / 3, 1.0, -1.0, 2.0]))
     assert c.dtype == np.uint8
     assert tuple(c[0]) == (0, 0, 0)
     assert tuple(c[1]) == (255, 0, 0)
@@ -172,35 +173,35 @@ def test_sequential_ramp():
 
 def test_to_display_keeps_unit_range():
     x = _rng(2).uniform(size=(4, 5, 3))
-    out = _colors.to_display(x)
+    out = colors.to_display(x)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, x, rtol=1e-6)
 
 
 def test_to_display_divides_byte_range():
     x = np.array([[0, 128, 255]], dtype=np.uint8)
-    out = _colors.to_display(x)
+    out = colors.to_display(x)
     assert out.shape == (1, 3, 3)
     np.testing.assert_allclose(out[0, :, 0], [0.0, 128 / 255, 1.0], rtol=1e-6)
 
 
 def test_to_display_min_max_scales_other_ranges():
     x = np.array([[-1.0, 0.0, 3.0]])
-    out = _colors.to_display(x)
+    out = colors.to_display(x)
     np.testing.assert_allclose(out[0, :, 1], [0.0, 0.25, 1.0])
     x = np.array([[100.0, 300.0]])  # above 255
-    np.testing.assert_allclose(_colors.to_display(x)[0, :, 2], [0.0, 1.0])
+    np.testing.assert_allclose(colors.to_display(x)[0, :, 2], [0.0, 1.0])
 
 
 def test_to_display_constant_out_of_range_image_is_zero():
-    out = _colors.to_display(np.full((3, 3), -4.0))
+    out = colors.to_display(np.full((3, 3), -4.0))
     np.testing.assert_array_equal(out, np.zeros((3, 3, 3), dtype=np.float32))
 
 
 def test_to_display_grey_inputs_repeat_into_three_channels():
     x = _rng(3).uniform(size=(6, 7))
     for grey in (x, x[..., None]):
-        out = _colors.to_display(grey)
+        out = colors.to_display(grey)
         assert out.shape == (6, 7, 3)
         for ch in range(3):
             np.testing.assert_allclose(out[..., ch], x, rtol=1e-6)
@@ -209,18 +210,18 @@ def test_to_display_grey_inputs_repeat_into_three_channels():
 @pytest.mark.parametrize("shape", [(4,), (4, 4, 2), (1, 4, 4, 3), (4, 4, 4)])
 def test_to_display_rejects_bad_shapes(shape):
     with pytest.raises(ValueError, match="image"):
-        _colors.to_display(np.zeros(shape))
+        colors.to_display(np.zeros(shape))
 
 
 def test_reduce_channels():
     a = _rng(4).normal(size=(3, 4, 5))
-    np.testing.assert_allclose(_colors.reduce_channels(a), a.sum(axis=-1))
+    np.testing.assert_allclose(colors.reduce_channels(a), a.sum(axis=-1))
     b = _rng(5).normal(size=(3, 4))
-    np.testing.assert_array_equal(_colors.reduce_channels(b), b)
+    np.testing.assert_array_equal(colors.reduce_channels(b), b)
     with pytest.raises(ValueError, match="attr"):
-        _colors.reduce_channels(np.zeros(3))
+        colors.reduce_channels(np.zeros(3))
     with pytest.raises(ValueError, match="attr"):
-        _colors.reduce_channels(np.zeros((1, 2, 3, 4)))
+        colors.reduce_channels(np.zeros((1, 2, 3, 4)))
 
 
 # --------------------------------------------------------------------------
@@ -235,7 +236,7 @@ def test_attribution_map_upscales_by_integer_factor_with_nearest():
     px = _pixels(img)
     blocks = px.reshape(28, 5, 28, 5, 3)
     # Each input pixel is a constant 5x5 block of exactly its colour.
-    expected = _colors.diverging(_colors.normalize(a))
+    expected = colors.diverging(colors.normalize(a))
     np.testing.assert_array_equal(
         blocks, expected[:, None, :, None, :].repeat(5, axis=1).repeat(5, axis=3)
     )
@@ -260,7 +261,7 @@ def test_attribution_map_sums_channels():
 def test_attribution_map_unsigned_uses_sequential_colours():
     a = _rng(9).normal(size=(4, 4))
     img = render.attribution_map(a, signed=False, clip_percentile=100.0, min_size=0)
-    expected = _colors.sequential(np.abs(a) / np.abs(a).max())
+    expected = colors.sequential(np.abs(a) / np.abs(a).max())
     np.testing.assert_array_equal(_pixels(img), expected)
 
 
@@ -438,7 +439,7 @@ def test_token_image_backgrounds_follow_sign():
 def test_token_image_half_score_is_lighter():
     px = _pixels(render.token_image(["a", "b"], np.array([1.0, 0.5])))
     row = px[render._MARGIN]
-    half = tuple(_colors.diverging(np.array(0.5)))
+    half = tuple(colors.diverging(np.array(0.5)))
     assert _is(row, RED).any()
     assert _is(row, half).any()
 

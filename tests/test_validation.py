@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import keras_ig
-from keras_ig._explain import explainer_for
+from keras_ig._api.explain import explainer_for
 from tests.models import mlp, rand, text_model
 
 

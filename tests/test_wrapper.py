@@ -38,7 +38,7 @@ def test_explain_reuses_the_graph_across_calls() -> None:
     for n in (2, 5):
         keras_ig.explain(model, rand(n, 6), steps=8)
         keras_ig.explain(model, rand(n, 6), steps=8, target=1, baseline="uniform", n_baselines=2)
-    from keras_ig._explain import explainer_for
+    from keras_ig._api.explain import explainer_for
 
     assert explainer_for(model, target=None, layer=None, output=None).engine.traces == 1
 

@@ -9,10 +9,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ig import _checks
 from keras_ig import baselines as _baselines
-from keras_ig._engine import Plan
-from keras_ig._explain import (
+from keras_ig._api.explain import (
     MAX_CHUNK_ROWS,
     Explainer,
     _names,
@@ -21,9 +19,11 @@ from keras_ig._explain import (
     resolve_targets,
     split_inputs,
 )
-from keras_ig._explanation import Explanation
-from keras_ig._quadrature import quadrature
-from keras_ig._score import resolve_layer
+from keras_ig._api.explanation import Explanation
+from keras_ig._engine.integral import Plan
+from keras_ig._engine.score import resolve_layer
+from keras_ig._numpy import checks as _checks
+from keras_ig._numpy.quadrature import quadrature
 
 _EXPLAIN_ONLY = {"tolerance", "max_steps", "strategy", "out", "verbose", "warn"}
 _CALL_BASELINES = (

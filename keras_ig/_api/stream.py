@@ -18,10 +18,10 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ig import completeness
-from keras_ig._explanation import Explanation, warn_if_incomplete
+from keras_ig._api.explanation import Explanation, warn_if_incomplete
 
 if TYPE_CHECKING:
-    from keras_ig._explain import Explainer
+    from keras_ig._api.explain import Explainer
 
 _HEADER_BYTES = 256  # a .npy v1.0 header, padded so it can be rewritten in place
 

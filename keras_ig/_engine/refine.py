@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from keras_ig import completeness
-from keras_ig._explanation import Explanation
-from keras_ig._quadrature import quadrature
+from keras_ig._api.explanation import Explanation
+from keras_ig._numpy.quadrature import quadrature
 
 if TYPE_CHECKING:
-    from keras_ig._explain import Explainer
-    from keras_ig._job import Job
+    from keras_ig._api.explain import Explainer
+    from keras_ig._engine.job import Job
 
 # rule -> (next point count, nodes and weights of the points it adds)
 _NESTED = {

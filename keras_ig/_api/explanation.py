@@ -75,7 +75,7 @@ class Explanation:
     def to_images(self, **options: Any) -> list[Any]:
         """Draw each explained input as a picture (`PIL.Image.Image`, RGB).
 
-        What is drawn follows the shapes (`keras_ig._images`): image inputs
+        What is drawn follows the shapes (`keras_ig._io.pictures`): image inputs
         `[H, W, C]` give a probe | map | overlay panel
         (`keras_ig.render.image_panel`); token ids `[T]` explained at an
         embedding layer (attributions `[T, D]`, summed over `D`) give the
@@ -113,7 +113,7 @@ class Explanation:
             >>> pictures = keras_ig.explain(model, images).to_images()
             >>> pictures[0].size  # (3 * W * k + 8, H * k)
         """
-        from keras_ig import _images
+        from keras_ig._io import pictures as _images
 
         return _images.to_images(self, **options)
 
@@ -136,7 +136,7 @@ class Explanation:
             >>> exp.save("ig.png")              # one tiled picture
             >>> exp.save("ig.png", grid=False)  # ig_0.png, ig_1.png, ...
         """
-        from keras_ig import _images
+        from keras_ig._io import pictures as _images
 
         return _images.save(self, path, grid=grid, **options)
 

@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from keras_ig import _checks, _colors, render
+from keras_ig import render
+from keras_ig._numpy import checks as _checks
+from keras_ig._numpy import colors
 
 if TYPE_CHECKING:
-    from keras_ig._explanation import Explanation
+    from keras_ig._api.explanation import Explanation
 
 KINDS = ("image", "text", "tabular")
 
@@ -310,7 +312,7 @@ def draw(
     """
     if view.kind == "image":
         picture, columns = _draw_image(view, mask, signed, clip_percentile, min_size, cache)
-        scale = _colors.full_colour_value(view.scores, clip_percentile)
+        scale = colors.full_colour_value(view.scores, clip_percentile)
         return render.labelled(
             picture, scale=scale, signed=signed, columns=columns, caption=caption
         )

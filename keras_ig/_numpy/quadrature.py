@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from keras_ig import _checks
+from keras_ig._numpy import checks
 
 Rule = Callable[[int], tuple[np.ndarray, np.ndarray]]
 
@@ -147,7 +147,7 @@ def quadrature(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
         >>> float(weights.sum())
         1.0
     """
-    alphas, weights = _cached(method_name(method), _checks.integer(steps, "steps", 1))
+    alphas, weights = _cached(method_name(method), checks.integer(steps, "steps", 1))
     return alphas.copy(), weights.copy()
 
 

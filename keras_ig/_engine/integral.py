@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 import tensorflow as tf
 
-from keras_ig._score import ScoreFunction
+from keras_ig._engine.score import ScoreFunction
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ig import _checks, completeness
 from keras_ig import baselines as _baselines
-from keras_ig._adaptive import refine
-from keras_ig._dataset import NpyWriter, check_out, explain_dataset
-from keras_ig._engine import Engine, Plan
-from keras_ig._explanation import Explanation, warn_if_incomplete
-from keras_ig._job import Job
-from keras_ig._quadrature import method_name, quadrature
-from keras_ig._score import ScoreFunction, embedding_vocabularies
+from keras_ig import completeness
+from keras_ig._api.explanation import Explanation, warn_if_incomplete
+from keras_ig._api.stream import NpyWriter, check_out, explain_dataset
+from keras_ig._engine.integral import Engine, Plan
+from keras_ig._engine.job import Job
+from keras_ig._engine.refine import refine
+from keras_ig._engine.score import ScoreFunction, embedding_vocabularies
+from keras_ig._numpy import checks
+from keras_ig._numpy.quadrature import method_name, quadrature
 
 # Rows of input (or layer activation) elements in one chunk when batch_size
 # is None: about 16 MiB of float32 path points, enough to keep a CPU busy.
@@ -262,7 +263,7 @@ class Explainer:
         sizes = embedding_vocabularies(self.model, self.score_fn.layer, len(leaves))
         for arr, name, size in zip(leaves, names, sizes, strict=True):
             if size is not None and np.issubdtype(arr.dtype, np.integer):
-                _checks.token_ids(arr, size, name)
+                checks.token_ids(arr, size, name)
 
     def _output_units(self, outputs: Any) -> int | None:
         """Units of a rank-2 single output, None if F is not index-based."""
@@ -649,9 +650,9 @@ def _check_options(
     strategy: Any,
 ) -> None:
     """The scalar options of `explain`, checked before any input is read."""
-    _checks.integer(batch_size, "batch_size", 1, optional=True)
-    _checks.integer(n_baselines, "n_baselines", 1)
-    _checks.integer(seed, "seed", 0, optional=True)
+    checks.integer(batch_size, "batch_size", 1, optional=True)
+    checks.integer(n_baselines, "n_baselines", 1)
+    checks.integer(seed, "seed", 0, optional=True)
     _check_tolerance(tolerance, steps, max_steps)
     _check_strategy(strategy)
 
@@ -678,7 +679,7 @@ def _check_tolerance(tolerance: Any, steps: int, max_steps: Any) -> None:
         raise TypeError(f"tolerance must be a positive number, got {type(tolerance).__name__}")
     if not (np.isfinite(tolerance) and tolerance > 0):
         raise ValueError(f"tolerance must be > 0, got {tolerance}")
-    if _checks.integer(max_steps, "max_steps") < steps:
+    if checks.integer(max_steps, "max_steps") < steps:
         raise ValueError(f"max_steps ({max_steps}) must be >= steps ({steps})")
 
 
@@ -866,7 +867,7 @@ def explain(
             8 there).
         method: `"gausslegendre"` (default; exact for polynomials of degree
             `2 * steps - 1`; above 256 points a composite rule of panels of
-            at most 256, see `keras_ig._quadrature.gausslegendre`),
+            at most 256, see `keras_ig._numpy.quadrature.gausslegendre`),
             `"riemann_left"`, `"riemann_right"`, `"riemann_middle"`,
             `"riemann_trapezoid"`; or their short names `"left"`, `"right"`,
             `"middle"`, `"trapezoid"`.

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_ig._engine import Plan
+from keras_ig._engine.integral import Plan
 
 
 @dataclass(frozen=True)

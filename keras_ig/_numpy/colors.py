@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_ig import _checks
+from keras_ig._numpy import checks
 
 # ColorBrewer RdBu end points: saturated but not neon, and still clearly red
 # and blue when printed or seen by most colour-blind readers.
@@ -61,7 +61,7 @@ def normalize(
         ValueError: `attr` is not 2-D or not finite, or `clip_percentile` is
             outside `(0, 100]`.
     """
-    pct = _checks.percentile(clip_percentile)
+    pct = checks.percentile(clip_percentile)
     arr = _as_real_array(attr, "attr")
     if arr.ndim != 2:
         raise ValueError(f"attr must be 2-D [H, W], got shape {arr.shape}")
@@ -94,7 +94,7 @@ def full_colour_value(attr: np.ndarray, clip_percentile: float = 99.0) -> float:
     Returns:
         A float >= 0; 0 only for an all-zero map.
     """
-    pct = _checks.percentile(clip_percentile)
+    pct = checks.percentile(clip_percentile)
     magnitude = np.abs(_as_real_array(attr, "attr"))
     return 0.0 if magnitude.size == 0 else _scale(magnitude, pct)
 

@@ -1,0 +1,1 @@
+"""The faces: `explain`, the layer wrapper, streaming over datasets, the result."""

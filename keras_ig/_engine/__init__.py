@@ -1,0 +1,1 @@
+"""The TensorFlow engine: score function, compiled path integral, jobs, devices."""

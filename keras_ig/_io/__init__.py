@@ -1,0 +1,1 @@
+"""Input and output: pictures of explanations, the demo."""

@@ -1,0 +1,1 @@
+"""Pure numpy: no TensorFlow here (quadrature, completeness, checks, colours)."""
