@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -16,10 +16,10 @@ from keras_ig._api.stream import check_out, explain_dataset
 from keras_ig._engine import devices
 from keras_ig._engine.integral import Engine
 from keras_ig._engine.job import Job, JobBuilder, chunk_rows
-from keras_ig._engine.options import check_options, default_steps
+from keras_ig._engine.options import Options
 from keras_ig._engine.refine import refine
 from keras_ig._engine.score import ScoreFunction
-from keras_ig._numpy.quadrature import method_name, quadrature
+from keras_ig._numpy.quadrature import quadrature
 
 
 class Explainer:
@@ -70,9 +70,7 @@ class Explainer:
         """Run the engine on `job` (see `keras_ig._engine.devices.run`)."""
         return devices.run(self.engine, job, alphas, weights, batch_size, strategy)
 
-    def build(
-        self, job: Job, raw: dict, steps: int, method: str, **extra: Any
-    ) -> Explanation:
+    def build(self, job: Job, raw: dict, steps: int, method: str, **extra: Any) -> Explanation:
         """The `Explanation` of raw engine results (see `build_explanation`)."""
         return build_explanation(
             job,
@@ -115,78 +113,59 @@ class Explainer:
 
         return run
 
-    def explain(
-        self,
-        x: Any,
-        *,
-        target: Any = None,
-        baseline: Any = "zeros",
-        steps: int | None = None,
-        method: str = "gausslegendre",
-        batch_size: int | None = None,
-        n_baselines: int = 8,
-        seed: int | None = None,
-        tolerance: float | None = None,
-        max_steps: int = 1024,
-        strategy: tf.distribute.Strategy | None = None,
-        out: str | os.PathLike | None = None,
-        verbose: int | str = "auto",
-        warn: bool = True,
-    ) -> Explanation:
-        """See `keras_ig.explain`: validate -> build the job -> integrate or refine -> result."""
-        # Aliases ("trapezoid") resolved once: results and refinement see the rule's name.
-        method = method_name(method)
-        steps = default_steps(steps, tolerance)
-        alphas, weights = quadrature(method, steps)
-        check_options(batch_size, n_baselines, seed, tolerance, steps, max_steps, strategy)
-        if out is not None:
-            check_out(out)
+    def explain(self, x: Any, **options: Any) -> Explanation:
+        """See `keras_ig.explain`; `options` are the fields of `Options`."""
+        opts = Options(**options).checked()
+        if opts.out is not None:
+            check_out(opts.out)
+        return self.run(x, opts)
+
+    def run(self, x: Any, opts: Options) -> Explanation:
+        """Validate -> build the job -> integrate or refine -> the result.
+
+        Args:
+            x: arrays (or a `tf.data.Dataset`) as in `keras_ig.explain`.
+            opts: checked `Options`.
+        """
         if isinstance(x, tf.data.Dataset):
-            per_batch = {
-                "target": target,
-                "baseline": baseline,
-                "steps": steps,
-                "method": method,
-                "batch_size": batch_size,
-                "n_baselines": n_baselines,
-                "seed": seed,
-                "max_steps": max_steps,
-                "strategy": strategy,
-                "tolerance": tolerance,
-            }
+            per_batch = dataclasses.replace(opts, out=None, verbose="auto", warn=False)
             return explain_dataset(
-                lambda batch: self.explain(batch, warn=False, **per_batch),
+                lambda batch: self.run(batch, per_batch),
                 x,
                 model=self.model,
-                out=out,
-                verbose=verbose,
-                warn=warn,
-                tolerance=tolerance,
+                out=opts.out,
+                verbose=opts.verbose,
+                warn=opts.warn,
+                tolerance=opts.tolerance,
             )
-        job = self.prepare(x, target=target, baseline=baseline, n_baselines=n_baselines, seed=seed)
-        if out is not None and len(job.base_values) != 1:
+        job = self.prepare(
+            x,
+            target=opts.target,
+            baseline=opts.baseline,
+            n_baselines=opts.n_baselines,
+            seed=opts.seed,
+        )
+        if opts.out is not None and len(job.base_values) != 1:
             raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
-        if tolerance is None:
-            raw = self.integrate(job, alphas, weights, batch_size, strategy)
-            exp = self.build(job, raw, steps, method, out=out)
+
+        def integrate(j: Job, alphas: np.ndarray, weights: np.ndarray) -> dict[str, Any]:
+            return self.integrate(j, alphas, weights, opts.batch_size, opts.strategy)
+
+        if opts.tolerance is None:
+            raw = integrate(job, *quadrature(opts.method, opts.steps))
+            exp = self.build(job, raw, opts.steps, opts.method, out=opts.out)
         else:
-            done = refine(
-                lambda j, a, w: self.integrate(j, a, w, batch_size, strategy),
-                job,
-                method,
-                steps,
-                max_steps,
-                tolerance,
-            )
+            done = refine(integrate, job, opts.method, opts.steps, opts.max_steps, opts.tolerance)
             exp = self.build(
                 done.job,
                 done.raw,
                 int(done.steps_used.max()),
-                method,
+                opts.method,
                 steps_used=done.steps_used,
                 converged=done.converged,
-                out=out,
+                out=opts.out,
             )
-        if warn:
-            warn_if_incomplete(exp, completeness.TOLERANCE if tolerance is None else tolerance)
+        if opts.warn:
+            tolerance = completeness.TOLERANCE if opts.tolerance is None else opts.tolerance
+            warn_if_incomplete(exp, tolerance)
         return exp

@@ -19,12 +19,12 @@ from keras_ig._engine.inputs import (
     split_inputs,
 )
 from keras_ig._engine.job import chunk_rows, make_plan
+from keras_ig._engine.options import OPTION_NAMES
 from keras_ig._engine.score import resolve_layer
 from keras_ig._numpy import checks as _checks
 from keras_ig._numpy import nest
 from keras_ig._numpy.quadrature import quadrature
 
-_EXPLAIN_ONLY = {"tolerance", "max_steps", "strategy", "out", "verbose", "warn"}
 _CALL_BASELINES = (
     "zeros/black, a number, an array shaped like one input, or a BaselineStack of shared baselines"
 )
@@ -121,7 +121,7 @@ class IntegratedGradients(keras.layers.Layer):
         take `explain`'s `tolerance`, `max_steps`, `strategy`, `out`,
         `verbose` and `warn`.
         """
-        unknown = set(overrides) - set(self._config) - _EXPLAIN_ONLY
+        unknown = set(overrides) - OPTION_NAMES
         if unknown:
             raise TypeError(f"explain() got unexpected arguments {sorted(unknown)}")
         kwargs = {**self._config, **overrides}

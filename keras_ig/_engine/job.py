@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from keras_ig import baselines as _baselines
 from keras_ig._engine import inputs
-from keras_ig._engine.integral import Plan
+from keras_ig._engine.plan import Plan
 from keras_ig._engine.score import ScoreFunction, embedding_vocabularies
 from keras_ig._numpy import checks, nest
 
