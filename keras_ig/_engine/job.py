@@ -283,7 +283,7 @@ class JobBuilder:
         # Resolve baselines into rows and per-(input, k) indices.
         if layer_mode:
             act_shape, act_dtype = info["act_shape"], info["act_dtype"]
-            spec = "zeros" if isinstance(baseline, str) and baseline == "black" else baseline
+            spec = _baselines.canonical(baseline)
             if isinstance(spec, str) and spec in _baselines.GENERATED:
                 raise ValueError(
                     f"baseline {spec!r} is generated from the inputs and cannot be used "

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import keras_ig
 from keras_ig._api.explain import explainer_for
-from tests.models import mlp, rand, text_model
+from tests.helpers.models import mlp, rand, text_model
 
 
 def test_layer_wrapper_and_export_on_an_empty_batch(tmp_path) -> None:
