@@ -30,7 +30,14 @@ GENERATED = ("uniform", "gaussian", "blur")
 # Random baselines are drawn as one array of n_baselines copies of x: at most
 # 2**28 values (1 GiB of float32), so a huge n_baselines fails before numpy does.
 MAX_GENERATED_VALUES = 1 << 28
-NAMED = ("zeros", "black", *GENERATED)
+# Other names of a named baseline ("black" images are zeros).
+ALIASES = {"black": "zeros"}
+NAMED = ("zeros", *ALIASES, *GENERATED)
+
+
+def canonical(spec: object) -> object:
+    """A baseline spec with its alias resolved (`"black"` -> `"zeros"`); others unchanged."""
+    return ALIASES.get(spec, spec) if isinstance(spec, str) else spec
 
 
 class BaselineStack:
@@ -238,7 +245,7 @@ def resolve(
     """
     n, row = x.shape[0], x.shape[1:]
     if isinstance(spec, str):
-        if spec in ("zeros", "black"):
+        if canonical(spec) == "zeros":
             return _shared(np.zeros((1, *row), x.dtype), n)
         if spec == "uniform":
             return resolve(uniform(x, n_baselines, seed=seed), x, name=name)

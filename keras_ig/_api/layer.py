@@ -10,22 +10,21 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ig import baselines as _baselines
-from keras_ig._api.explain import (
-    MAX_CHUNK_ROWS,
-    Explainer,
-    _names,
+from keras_ig._api.explainer import Explainer
+from keras_ig._api.explanation import Explanation
+from keras_ig._engine.inputs import (
+    baseline_specs,
     check_target_range,
-    default_chunk_rows,
     resolve_targets,
     split_inputs,
 )
-from keras_ig._api.explanation import Explanation
-from keras_ig._engine.integral import Plan
+from keras_ig._engine.job import chunk_rows, make_plan
+from keras_ig._engine.options import OPTION_NAMES
 from keras_ig._engine.score import resolve_layer
 from keras_ig._numpy import checks as _checks
+from keras_ig._numpy import nest
 from keras_ig._numpy.quadrature import quadrature
 
-_EXPLAIN_ONLY = {"tolerance", "max_steps", "strategy", "out", "verbose", "warn"}
 _CALL_BASELINES = (
     "zeros/black, a number, an array shaped like one input, or a BaselineStack of shared baselines"
 )
@@ -122,7 +121,7 @@ class IntegratedGradients(keras.layers.Layer):
         take `explain`'s `tolerance`, `max_steps`, `strategy`, `out`,
         `verbose` and `warn`.
         """
-        unknown = set(overrides) - set(self._config) - _EXPLAIN_ONLY
+        unknown = set(overrides) - OPTION_NAMES
         if unknown:
             raise TypeError(f"explain() got unexpected arguments {sorted(unknown)}")
         kwargs = {**self._config, **overrides}
@@ -137,7 +136,7 @@ class IntegratedGradients(keras.layers.Layer):
         if out is not None:
             return tuple(out.shape[1:]), tf.as_dtype(out.dtype)
         if all(isinstance(v, tf.Tensor) and not _symbolic(v) for v in leaves):
-            info = self._explainer._probe(None, [v.numpy() for v in leaves], ("x",))
+            info = self._explainer.jobs.probe(None, [v.numpy() for v in leaves], ("x",))
             return info["act_shape"], info["act_dtype"]
         raise ValueError(
             f"layer: cannot tell the output shape of {layer.name!r} symbolically; "
@@ -149,7 +148,7 @@ class IntegratedGradients(keras.layers.Layer):
         alphas, weights = quadrature(cfg["method"], cfg["steps"])
         structure, leaves = split_inputs(self.model, x)
         leaves = [tf.convert_to_tensor(v) for v in leaves]
-        names = _names(structure)
+        names = nest.paths(structure)
         layer_mode = self._explainer.score_fn.layer is not None
         spec = cfg["baseline"]
         if isinstance(spec, str) and spec in _baselines.GENERATED:
@@ -162,7 +161,7 @@ class IntegratedGradients(keras.layers.Layer):
             z_shapes, z_dtypes, interpolated = (z_shape,), (z_dtype,), ()
             specs = [spec]
         else:
-            specs = Explainer._baseline_specs(spec, structure, names, len(leaves))
+            specs = baseline_specs(spec, structure, names, len(leaves))
             interpolated = tuple(i for i, s in enumerate(specs) if s is not None)
             for i in interpolated:
                 if not leaves[i].dtype.is_floating:
@@ -189,21 +188,13 @@ class IntegratedGradients(keras.layers.Layer):
             targets = tf.fill([n], tf.constant(-1 if t is None else t, tf.int32))
         else:
             targets = self._call_targets(target)
-        plan = Plan(
-            structure=structure,
-            names=names,
-            interpolated=interpolated,
-            row_shapes=tuple(tuple(v.shape[1:]) for v in leaves),
-            dtypes=tuple(v.dtype for v in leaves),
-            z_shapes=z_shapes,
-            z_dtypes=z_dtypes,
-        )
+        plan = make_plan(structure, names, interpolated, leaves, z_shapes, z_dtypes)
         # The row count is symbolic here: without a batch_size, chunks are the
         # default size capped by the rows there are (XLA takes the default).
         # A chunk never exceeds the rows there are (int32 chunk arithmetic), and
         # holds at least one row: an empty batch then runs no chunk at all and
         # returns empty attributions instead of dividing by zero.
-        chunk = min(cfg["batch_size"] or default_chunk_rows(z_shapes), MAX_CHUNK_ROWS)
+        chunk = chunk_rows(z_shapes, cfg["batch_size"])
         batch_size = tf.minimum(tf.maximum(n * k * cfg["steps"], 1), chunk)
         out = self._explainer.engine.compiled(plan, chunk)(
             leaves,

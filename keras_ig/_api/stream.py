@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -19,11 +20,7 @@ import tensorflow as tf
 
 from keras_ig import completeness
 from keras_ig._api.explanation import Explanation, warn_if_incomplete
-
-if TYPE_CHECKING:
-    from keras_ig._api.explain import Explainer
-
-_HEADER_BYTES = 256  # a .npy v1.0 header, padded so it can be rewritten in place
+from keras_ig._numpy.npy import NpyWriter
 
 
 def features(element: Any) -> Any:
@@ -36,53 +33,6 @@ def features(element: Any) -> Any:
     if isinstance(element, tuple) and len(element) in (1, 2, 3):
         return element[0]
     return element
-
-
-class NpyWriter:
-    """Append `[rows, ...]` blocks to a `.npy` whose length is unknown up front."""
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = os.fspath(path)
-        self._file = None
-        self._row_shape: tuple[int, ...] | None = None
-        self._dtype = np.dtype(np.float32)
-        self.rows = 0
-
-    def write(self, block: np.ndarray) -> None:
-        block = np.ascontiguousarray(block, dtype=self._dtype)
-        if self._file is None:
-            parent = os.path.dirname(self.path)
-            if parent:
-                os.makedirs(parent, exist_ok=True)
-            self._file = open(self.path, "wb")  # closed in close()
-            self._row_shape = block.shape[1:]
-            self._file.write(self._header(0))
-        elif block.shape[1:] != self._row_shape:
-            raise ValueError(
-                f"out: attribution rows changed shape from {self._row_shape} to {block.shape[1:]}"
-            )
-        # Plain writes, not a writable memmap: written pages would count as
-        # resident memory until flushed.
-        self._file.write(block.tobytes())
-        self.rows += block.shape[0]
-
-    def _header(self, rows: int) -> bytes:
-        shape = (rows, *self._row_shape)
-        text = repr({"descr": self._dtype.str, "fortran_order": False, "shape": shape})
-        body_len = _HEADER_BYTES - 10
-        if len(text) + 1 > body_len:
-            raise ValueError(f"out: attribution shape {shape} is too large for the header")
-        body = (text.ljust(body_len - 1) + "\n").encode("latin1")
-        return b"\x93NUMPY\x01\x00" + body_len.to_bytes(2, "little") + body
-
-    def close(self) -> np.ndarray | None:
-        """Finish the file; return it memory-mapped read-only (None if empty)."""
-        if self._file is None:
-            return None
-        self._file.seek(0)
-        self._file.write(self._header(self.rows))
-        self._file.close()
-        return np.load(self.path, mmap_mode="r")
 
 
 def check_out(out: object) -> str:
@@ -113,20 +63,30 @@ def check_out(out: object) -> str:
 
 
 def explain_dataset(
-    explainer: Explainer,
+    explain_batch: Callable[[Any], Explanation],
     dataset: tf.data.Dataset,
     *,
+    model: Any,
     out: str | os.PathLike | None = None,
     verbose: int | str = "auto",
     warn: bool = True,
     tolerance: float | None = None,
-    **kwargs: Any,
 ) -> Explanation:
-    """See `keras_ig.explain` with a dataset `x`."""
+    """See `keras_ig.explain` with a dataset `x`.
+
+    Args:
+        explain_batch: `x -> Explanation` for one batch, without warnings.
+        dataset: batched; elements `x`, `(x, y)` or `(x, y, w)`.
+        model: the model explained, to check the element spec up front.
+        out, verbose, warn, tolerance: as in `keras_ig.explain`.
+
+    Returns:
+        One `Explanation` of every input, in dataset order.
+    """
     cardinality = int(dataset.cardinality())
     if cardinality == tf.data.INFINITE_CARDINALITY:
         raise ValueError("x: the dataset is infinite; use dataset.take(n)")
-    _check_element_spec(explainer, dataset.element_spec)
+    _check_element_spec(model, dataset.element_spec)
     show = verbose == "auto" or bool(verbose)
     progbar = None
     done, batches, started = 0, 0, time.perf_counter()
@@ -144,7 +104,7 @@ def explain_dataset(
         dataset = dataset.with_options(options)
     for element in dataset:
         x = features(element)
-        exp = explainer.explain(x, warn=False, tolerance=tolerance, **kwargs)
+        exp = explain_batch(x)
         if writer is not None:
             if isinstance(exp.attributions, (list, tuple, dict)):
                 raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
@@ -206,11 +166,11 @@ def _concat(blocks: list) -> Any:
     return np.concatenate(blocks)
 
 
-def _check_element_spec(explainer: Explainer, spec: Any) -> None:
+def _check_element_spec(model: Any, spec: Any) -> None:
     """Fail on a dataset whose elements cannot fit the model, before any work."""
     x_spec = features(spec)
     try:
-        inputs = explainer.model.inputs if isinstance(explainer.model, keras.Model) else None
+        inputs = model.inputs if isinstance(model, keras.Model) else None
     except (AttributeError, ValueError):  # a subclassed model never called
         inputs = None
     if not isinstance(x_spec, tf.TensorSpec) or not inputs or len(inputs) != 1:

@@ -18,48 +18,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import tensorflow as tf
 
+from keras_ig._engine.plan import Plan
 from keras_ig._engine.score import ScoreFunction
 
 
-@dataclass(frozen=True)
-class Plan:
-    """How the model's flat inputs split into attributed and fixed ones.
+class PathPoints(NamedTuple):
+    """A path and its quadrature, as built by `Engine._graph`.
 
-    Attributes:
-        structure: the inputs' nesting (`tf.nest`), or None for a single tensor;
-            not part of equality (`structure_key`, derived from it, is).
-        structure_key: a hashable image of `structure`.
-        names: per flat input, how error messages name it (`x`, `x[1]`, ...).
-        interpolated: flat indices of the inputs on the path; empty with a layer.
-        row_shapes: per flat input, the shape of one row.
-        dtypes: per flat input, its dtype.
-        z_shapes: per attributed tensor, the shape of one row.
-        z_dtypes: per attributed tensor, its dtype.
-        static_batch: None for chunks of any size (one graph for every
-            batch_size); an int fixes the chunk shape, as XLA needs.
+    The path runs from the baseline rows to the inputs' attributed tensors
+    `z_x`; it is visited at `alphas` with `weights`. Integrated Gradients'
+    straight line is `z(a) = z(b) + a (z(x) - z(b))`.
     """
-
-    structure: Any = field(compare=False, hash=False)
-    names: tuple[str, ...]
-    interpolated: tuple[int, ...]
-    row_shapes: tuple[tuple[int | None, ...], ...]
-    dtypes: tuple[tf.DType, ...]
-    z_shapes: tuple[tuple[int | None, ...], ...]
-    z_dtypes: tuple[tf.DType, ...]
-    static_batch: int | None = None
-    structure_key: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "structure_key", repr(self.structure))
-
-
-class Path(NamedTuple):
-    """What the path integral needs, as built by `Engine._graph`."""
 
     plan: Plan
     x: list[tf.Tensor]  # the flat inputs, each [N, ...]
@@ -70,6 +43,16 @@ class Path(NamedTuple):
     alphas: tf.Tensor  # float32[m]
     weights: tf.Tensor  # float32[m]
     targets: tf.Tensor  # int32[N], resolved
+
+
+# The seam for path methods: a path integral takes the `PathPoints` and the
+# chunk size (rows per model call) and returns, per attributed tensor, each
+# row's weighted sum of gradients along the path, `float32[R, ...]`; the
+# engine then scales it by `z(x) - z(b)`. The straight line comes in two
+# shapes (`Engine.path_integral`); another method (another path function,
+# other points or weights) plugs in as another provider of this signature
+# without touching the forward passes, the chunking or the orchestration.
+PathIntegral = Callable[[PathPoints, "tf.Tensor | int"], list[tf.Tensor]]
 
 
 def _bcast(w: tf.Tensor, rank: int) -> tf.Tensor:
@@ -177,11 +160,8 @@ class Engine:
 
         # 3. The path integral. Tiles of whole rows x steps by default; under
         # XLA, chunks of exactly `static` (row, step) pairs, as shapes must not vary.
-        path = Path(plan, x, base, base_index, x_index, z_x, alphas, weights, resolved)
-        if static is None:
-            acc = self._path_tiles(path, batch_size)
-        else:
-            acc = self._path_pairs(path, static)
+        path = PathPoints(plan, x, base, base_index, x_index, z_x, alphas, weights, resolved)
+        acc = self.path_integral(plan)(path, batch_size)
 
         # 4. Scale by (z(x) - z(baseline)) per row.
         attributions = []
@@ -215,7 +195,15 @@ class Engine:
                 raise ValueError(_no_gradient_message(self.score_fn, plan, j))
         return [tf.cast(g, tf.float32) for g in grads]
 
-    def _path_pairs(self, path: Path, static: int) -> list[tf.Tensor]:
+    def path_integral(self, plan: Plan) -> PathIntegral:
+        """The straight-line path integral for `plan`'s chunking.
+
+        Tiles of whole rows x steps by default; under XLA (`static_batch`),
+        chunks of exactly that many (row, step) pairs, as shapes must not vary.
+        """
+        return self._path_tiles if plan.static_batch is None else self._path_pairs
+
+    def _path_pairs(self, path: PathPoints, static: int) -> list[tf.Tensor]:
         """The path integral over fixed chunks of `static` (row, step) pairs (XLA).
 
         The last chunk is padded with zero-weight copies of the last pair.
@@ -247,7 +235,7 @@ class Engine:
         ]
         return _loop(r_total * m, static, static, chunk, acc0)
 
-    def _path_tiles(self, path: Path, batch_size: tf.Tensor) -> list[tf.Tensor]:
+    def _path_tiles(self, path: PathPoints, batch_size: tf.Tensor) -> list[tf.Tensor]:
         """The path integral over tiles of rows x steps (dynamic chunks).
 
         A tile is rows `[r0, r1)` at steps `[s0, s1)`: `batch_size // m` whole

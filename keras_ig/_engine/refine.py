@@ -1,54 +1,70 @@
 """Steps chosen per input to meet a completeness tolerance.
 
 Start at `steps` points and refine only the inputs whose completeness gap is
-still above `tolerance * |F(x) - F(baseline)|`, until `max_steps`. Rules
-whose points nest under doubling reuse every gradient already computed:
-left and right Riemann sums (n -> 2n) and the trapezoid rule (n -> 2n - 1)
-add only the new midpoints, `new = old / 2 + midpoint sum`. Gauss-Legendre
-and the midpoint rule do not nest, so each round recomputes at twice the
-points; Gauss-Legendre still usually wins by converging in far fewer.
+still above `tolerance` times its scale (`keras_ig.completeness`), until
+`max_steps`. The rules and how each refines (nested doubling or a fresh
+rule) live in `keras_ig._numpy.quadrature.refinement`; this loop only runs
+them through the `integrate` function it is given, so it never knows who
+called it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from keras_ig import completeness
-from keras_ig._api.explanation import Explanation
-from keras_ig._numpy.quadrature import quadrature
+from keras_ig._engine.job import Job
+from keras_ig._numpy.quadrature import quadrature, refinement
 
-if TYPE_CHECKING:
-    from keras_ig._api.explain import Explainer
-    from keras_ig._engine.job import Job
-
-# rule -> (next point count, nodes and weights of the points it adds)
-_NESTED = {
-    "riemann_left": lambda n: (2 * n, _midpoints(n, 1.0 / n)),
-    "riemann_right": lambda n: (2 * n, _midpoints(n, 1.0 / n)),
-    "riemann_trapezoid": lambda n: (2 * n - 1, _midpoints(n - 1, 1.0 / (n - 1))),
-}
+# (job, alphas, weights) -> the engine's numpy results: `attributions` (list
+# of `[N * K, ...]`), `scores[N]`, `baseline_scores[N * K]`, `targets[N]`.
+Integrate = Callable[[Job, np.ndarray, np.ndarray], dict[str, Any]]
 
 
-def _midpoints(intervals: int, h: float) -> tuple[np.ndarray, np.ndarray]:
-    """The midpoints of `intervals` cells of width `h`, each weighing `h / 2`."""
-    return (np.arange(intervals) + 0.5) * h, np.full(intervals, h / 2)
+@dataclass(frozen=True)
+class Refined:
+    """What `refine` found.
+
+    Attributes:
+        job: the job, its targets fixed to the classes predicted at the start.
+        raw: the engine's results for every input at its own steps.
+        steps_used: `int64[N]`, the points each input used.
+        converged: `bool[N]`, whether each met the tolerance.
+    """
+
+    job: Job
+    raw: dict[str, Any]
+    steps_used: np.ndarray
+    converged: np.ndarray
 
 
 def refine(
-    explainer: Explainer,
+    integrate: Integrate,
     job: Job,
     method: str,
     steps: int,
     max_steps: int,
     tolerance: float,
-    batch_size: int | None,
-    strategy: Any,
-) -> Explanation:
-    """Integrated Gradients with per-input steps; see `keras_ig.explain`."""
+) -> Refined:
+    """Integrated Gradients with per-input steps; see `keras_ig.explain`.
+
+    Args:
+        integrate: runs the engine on a job at given `alphas` and `weights`.
+        job: the validated batch.
+        method: the rule's full name.
+        steps: the points every input starts with.
+        max_steps: no input goes beyond this.
+        tolerance: the relative completeness gap to reach.
+
+    Returns:
+        A `Refined` with raw results averaged by the caller's builder.
+    """
     alphas, weights = quadrature(method, steps)
-    out = explainer.integrate(job, alphas, weights, batch_size, strategy)
+    out = integrate(job, alphas, weights)
     job = job.with_targets(out["targets"])  # the predicted class stays fixed
     n, k = job.n, job.k
     attrs = out["attributions"]  # each [N * K, ...], updated in place below
@@ -64,19 +80,13 @@ def refine(
     active = everyone[~ok]
     current = steps
     while active.size:
-        nested = _NESTED.get(method)
-        if nested is not None:
-            following, (alphas, weights) = nested(current)
-        else:
-            following = 2 * current
-            alphas, weights = quadrature(method, following)
+        following, alphas, weights, nested = refinement(method, current)
         if following > max_steps:
             break
-        sub = job.subset(active)
-        new = explainer.integrate(sub, alphas, weights, batch_size, strategy)
+        new = integrate(job.subset(active), alphas, weights)
         rows = (active[:, None] * k + np.arange(k)).reshape(-1)  # their N*K rows
         for a, fresh in zip(attrs, new["attributions"], strict=True):
-            a[rows] = a[rows] / 2 + fresh if nested is not None else fresh
+            a[rows] = a[rows] / 2 + fresh if nested else fresh
         steps_used[active] = following
         current = following
         ok_now = completeness.within_tolerance(
@@ -84,9 +94,6 @@ def refine(
         )
         active = active[~ok_now]
 
-    exp = explainer._build(job, out, int(steps_used.max()), method)
-    exp.inputs = job.inputs
-    exp.steps_used = steps_used
-    exp.converged = np.ones(n, bool)
-    exp.converged[active] = False
-    return exp
+    converged = np.ones(n, bool)
+    converged[active] = False
+    return Refined(job=job, raw=out, steps_used=steps_used, converged=converged)

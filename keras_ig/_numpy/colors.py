@@ -24,7 +24,13 @@ POSITIVE_RGB = (178, 24, 43)
 WHITE_RGB = (255, 255, 255)
 
 
-def _as_real_array(x: object, name: str) -> np.ndarray:
+def as_real_array(x: object, name: str) -> np.ndarray:
+    """`x` as a finite `float64` array of its shape.
+
+    Raises:
+        TypeError: naming `name`, for a non-numeric dtype.
+        ValueError: naming `name`, for NaN or inf.
+    """
     arr = np.asarray(x)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
@@ -32,6 +38,10 @@ def _as_real_array(x: object, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
+
+
+# The old private spelling, for the renderer until it imports `as_real_array`.
+_as_real_array = as_real_array
 
 
 def normalize(
@@ -62,7 +72,7 @@ def normalize(
             outside `(0, 100]`.
     """
     pct = checks.percentile(clip_percentile)
-    arr = _as_real_array(attr, "attr")
+    arr = as_real_array(attr, "attr")
     if arr.ndim != 2:
         raise ValueError(f"attr must be 2-D [H, W], got shape {arr.shape}")
     magnitude = np.abs(arr)
@@ -95,7 +105,7 @@ def full_colour_value(attr: np.ndarray, clip_percentile: float = 99.0) -> float:
         A float >= 0; 0 only for an all-zero map.
     """
     pct = checks.percentile(clip_percentile)
-    magnitude = np.abs(_as_real_array(attr, "attr"))
+    magnitude = np.abs(as_real_array(attr, "attr"))
     return 0.0 if magnitude.size == 0 else _scale(magnitude, pct)
 
 
@@ -124,7 +134,7 @@ def diverging(v: np.ndarray) -> np.ndarray:
     Returns:
         `uint8[..., 3]` RGB colours.
     """
-    v = np.clip(_as_real_array(v, "v"), -1.0, 1.0)
+    v = np.clip(as_real_array(v, "v"), -1.0, 1.0)
     white = np.asarray(WHITE_RGB, dtype=np.float64)
     ends = np.asarray([NEGATIVE_RGB, POSITIVE_RGB], dtype=np.float64) - white
     rgb = white + np.abs(v)[..., None] * ends[(v >= 0).astype(np.intp)]
@@ -144,7 +154,7 @@ def sequential(v: np.ndarray) -> np.ndarray:
     Returns:
         `uint8[..., 3]` RGB colours.
     """
-    v = np.clip(_as_real_array(v, "v"), 0.0, 1.0)
+    v = np.clip(as_real_array(v, "v"), 0.0, 1.0)
     channels = [np.clip(3.0 * v - k, 0.0, 1.0) for k in (0.0, 1.0, 2.0)]
     return np.rint(np.stack(channels, axis=-1) * 255.0).astype(np.uint8)
 
@@ -171,7 +181,7 @@ def to_display(image: np.ndarray) -> np.ndarray:
         TypeError: `image` is not numeric.
         ValueError: `image` has another shape or non-finite values.
     """
-    arr = _as_real_array(image, "image")
+    arr = as_real_array(image, "image")
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.ndim != 3 or arr.shape[-1] not in (1, 3):
@@ -210,7 +220,7 @@ def reduce_channels(attr: np.ndarray) -> np.ndarray:
         TypeError: `attr` is not numeric.
         ValueError: `attr` is not 2-D or 3-D, or has non-finite values.
     """
-    arr = _as_real_array(attr, "attr")
+    arr = as_real_array(attr, "attr")
     if arr.ndim == 3:
         return arr.sum(axis=-1)
     if arr.ndim == 2:

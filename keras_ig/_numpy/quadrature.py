@@ -155,3 +155,37 @@ def quadrature(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
 def _cached(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
     # leggauss solves an eigenproblem: milliseconds at a few hundred points.
     return RULES[method](steps)
+
+
+# -- refinement: the next rule when `n` points were not enough ---------------
+# Rules whose points nest under doubling reuse every gradient already
+# computed: left and right Riemann sums (n -> 2n) and the trapezoid rule
+# (n -> 2n - 1) add only the new midpoints, `new = old / 2 + midpoint sum`.
+# Gauss-Legendre and the midpoint rule do not nest: each round recomputes at
+# twice the points (Gauss-Legendre still usually converges in far fewer).
+def midpoints(intervals: int, h: float) -> tuple[np.ndarray, np.ndarray]:
+    """The midpoints `float64[intervals]` of cells of width `h`, each weighing `h / 2`."""
+    return (np.arange(intervals) + 0.5) * h, np.full(intervals, h / 2)
+
+
+def refinement(method: str, n: int) -> tuple[int, np.ndarray, np.ndarray, bool]:
+    """The step after `n` points of `method` (a rule's full name).
+
+    Args:
+        method: a rule's full name (see `method_name`).
+        n: the points used so far.
+
+    Returns:
+        `(following, alphas, weights, nested)`: the next point count; for a
+        nested rule, only the added points (weights such that
+        `new = old / 2 + sum(weights * g(alphas))`), else the whole rule at
+        `following` points; and whether the rule nests.
+    """
+    if method in ("riemann_left", "riemann_right"):
+        alphas, weights = midpoints(n, 1.0 / n)
+        return 2 * n, alphas, weights, True
+    if method == "riemann_trapezoid":
+        alphas, weights = midpoints(n - 1, 1.0 / (n - 1))
+        return 2 * n - 1, alphas, weights, True
+    alphas, weights = quadrature(method, 2 * n)
+    return 2 * n, alphas, weights, False

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import keras_ig
-from tests.models import cnn, mlp, rand, text_model
+from tests.helpers.models import cnn, mlp, rand, text_model
 
 
 def test_layer_call_equals_explain() -> None:

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from keras_ig._numpy import quadrature as quadrature_mod
 from keras_ig._numpy.quadrature import RULES, quadrature
 
 
@@ -72,3 +73,28 @@ def test_riemann_orders() -> None:
 def test_bad_arguments(method: str, steps: object, error: type) -> None:
     with pytest.raises(error, match=r"method|steps"):
         quadrature(method, steps)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", ["riemann_left", "riemann_right", "riemann_trapezoid"])
+@pytest.mark.parametrize("n", [2, 5, 16])
+def test_nested_refinement_adds_the_midpoints_of_the_doubled_rule(method, n):
+    # new = old / 2 + added must equal the rule at the next point count.
+    following, alphas, weights, nested = quadrature_mod.refinement(method, n)
+    assert nested
+
+    def g(a):
+        return np.cos(3 * a) + a**2
+
+    a0, w0 = quadrature_mod.quadrature(method, n)
+    a1, w1 = quadrature_mod.quadrature(method, following)
+    refined = np.sum(w0 * g(a0)) / 2 + np.sum(weights * g(alphas))
+    np.testing.assert_allclose(refined, np.sum(w1 * g(a1)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["gausslegendre", "riemann_middle"])
+def test_non_nested_refinement_is_the_rule_at_twice_the_points(method):
+    following, alphas, weights, nested = quadrature_mod.refinement(method, 8)
+    assert not nested and following == 16
+    a, w = quadrature_mod.quadrature(method, 16)
+    np.testing.assert_array_equal(alphas, a)
+    np.testing.assert_array_equal(weights, w)

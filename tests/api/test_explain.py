@@ -10,7 +10,7 @@ import tensorflow as tf
 import keras_ig
 from keras_ig._api.explain import explainer_for
 from keras_ig._numpy.quadrature import RULES
-from tests.models import cnn, mlp, rand, text_model
+from tests.helpers.models import cnn, mlp, rand, text_model
 
 
 def analytic(x: tf.Tensor) -> tf.Tensor:

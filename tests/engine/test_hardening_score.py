@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import keras_ig
 from keras_ig._api.explain import explainer_for
-from tests.models import mlp, rand, text_model
+from tests.helpers.models import mlp, rand, text_model
 
 
 def test_layer_wrapper_and_export_on_an_empty_batch(tmp_path) -> None:
@@ -86,8 +86,12 @@ def test_concurrent_explains_never_touch_the_model_and_equal_sequential() -> Non
     def watch() -> None:
         while not stop.is_set():
             now = _state(model)
-            changed.append(any(a[0].keys() != b[0].keys() or a[1] is not b[1]
-                               for a, b in zip(now, before, strict=True)))
+            changed.append(
+                any(
+                    a[0].keys() != b[0].keys() or a[1] is not b[1]
+                    for a, b in zip(now, before, strict=True)
+                )
+            )
             plain_ok.append(np.allclose(model(x).numpy(), probs, atol=1e-6))
 
     for _ in range(3):

@@ -14,9 +14,9 @@ import pytest
 import tensorflow as tf
 
 import keras_ig
-from tests.models import cnn, mlp, rand, text_model
+from tests.helpers.models import cnn, mlp, rand, text_model
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.mark.parametrize("form", ["x", "xy", "xyw"])
@@ -187,7 +187,7 @@ DISTRIBUTED = textwrap.dedent(
     import keras, numpy as np
     sys.path.insert(0, sys.argv[1])
     import keras_ig
-    from tests.models import cnn, rand
+    from tests.helpers.models import cnn, rand
     keras.utils.set_random_seed(0)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():

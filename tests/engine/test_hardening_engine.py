@@ -13,7 +13,7 @@ import tensorflow as tf
 import keras_ig
 from keras_ig import completeness
 from keras_ig._numpy.quadrature import MAX_PANEL_ORDER, quadrature
-from tests.models import mlp, rand
+from tests.helpers.models import mlp, rand
 
 
 def _sum_model(n_inputs: int = 2, weights: tuple = (1.0, 2.0, 3.0)) -> keras.Model:

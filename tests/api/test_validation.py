@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import keras_ig
 from keras_ig._api.explain import explainer_for
-from tests.models import mlp, rand, text_model
+from tests.helpers.models import mlp, rand, text_model
 
 
 def _traces(model: keras.Model, **kw: object) -> int:

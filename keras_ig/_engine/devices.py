@@ -1,0 +1,113 @@
+"""Running the engine on this process's devices, one or several replicas.
+
+With a `tf.distribute.Strategy` the inputs are split into contiguous
+slices, one per local replica, and the results gathered back in input
+order; without one the compiled graph runs as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from keras_ig._engine.integral import Engine
+from keras_ig._engine.job import Job, chunk_rows
+
+
+def run(
+    engine: Engine,
+    job: Job,
+    alphas: np.ndarray,
+    weights: np.ndarray,
+    batch_size: int | None,
+    strategy: tf.distribute.Strategy | None = None,
+) -> dict[str, Any]:
+    """Run the engine on `job`; numpy results per (input, baseline) row.
+
+    Args:
+        engine: the compiled path integral.
+        job: the validated batch.
+        alphas, weights: `[S]` quadrature nodes and weights.
+        batch_size: most rows per model call; None for the default chunk.
+        strategy: None, or a strategy whose local replicas share the inputs.
+
+    Returns:
+        `attributions`: list of `float32[N * K, ...]`; `scores[N]`,
+        `baseline_scores[N * K]`, `targets[N]`.
+    """
+    batch_size = chunk_rows(job.plan.z_shapes, batch_size, job.n * job.k * len(alphas))
+    fn = engine.compiled(job.plan, batch_size)
+    consts = (alphas.astype(np.float32), weights.astype(np.float32), np.int32(batch_size))
+    if strategy is None:
+        return to_numpy(fn(*job.args(*consts)))
+    replicas = strategy.num_replicas_in_sync
+    # Contiguous slices of the inputs, one per replica, gathered in order.
+    bounds = np.linspace(0, job.n, replicas + 1).astype(int)
+    sizes = np.diff(bounds)
+    # A replica with no inputs gets a copy of input 0, dropped afterwards.
+    parts = [
+        job.subset(np.arange(a, a + size) if size else np.arange(1))
+        for a, size in zip(bounds[:-1], sizes, strict=True)
+    ]
+    per_replica = strategy.experimental_distribute_values_from_function(
+        lambda ctx: tf.nest.map_structure(
+            tf.convert_to_tensor, parts[ctx.replica_id_in_sync_group].args(*consts)
+        )
+    )
+    out = strategy.run(engine.replicated(job.plan, batch_size), args=tuple(per_replica))
+    local = [to_numpy(r) for r in local_results(strategy, out)]
+    k = job.k
+
+    def gather(key: str, rows_per_input: int, j: int | None = None) -> np.ndarray:
+        blocks = [r[key] if j is None else r[key][j] for r in local]
+        return np.concatenate(
+            [b[: size * rows_per_input] for b, size in zip(blocks, sizes, strict=True)]
+        )
+
+    return {
+        "attributions": [gather("attributions", k, j) for j in range(len(job.base_values))],
+        "scores": gather("scores", 1),
+        "baseline_scores": gather("baseline_scores", k),
+        "targets": gather("targets", 1),
+    }
+
+
+def to_numpy(out: dict) -> dict:
+    """The engine's tensors as numpy arrays."""
+    return {
+        "attributions": [a.numpy() for a in out["attributions"]],
+        "scores": out["scores"].numpy(),
+        "baseline_scores": out["baseline_scores"].numpy(),
+        "targets": out["targets"].numpy(),
+    }
+
+
+def local_results(strategy: tf.distribute.Strategy, out: dict) -> list[dict]:
+    """Per-replica results, in replica order (which is input order)."""
+    per_leaf = [strategy.experimental_local_results(v) for v in tf.nest.flatten(out)]
+    return [
+        tf.nest.pack_sequence_as(out, [values[i] for values in per_leaf])
+        for i in range(strategy.num_replicas_in_sync)
+    ]
+
+
+def check_strategy(strategy: Any) -> None:
+    """None, or a strategy whose replicas are all in this process.
+
+    Raises:
+        TypeError, ValueError: naming `strategy`.
+    """
+    if strategy is None:
+        return
+    if not isinstance(strategy, tf.distribute.Strategy):
+        raise TypeError(f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}")
+    local = len(strategy.extended.worker_devices)
+    if strategy.num_replicas_in_sync != local:
+        # Results are gathered from this process's replicas only.
+        raise ValueError(
+            f"strategy has {strategy.num_replicas_in_sync} replicas but {local} in this "
+            "process: explain splits batches over local replicas; on several workers, "
+            "run it per worker on that worker's shard with a local MirroredStrategy"
+        )

@@ -1,0 +1,1 @@
+"""keras_ig tests; folders mirror the package (numpy, engine, api, ...)."""
