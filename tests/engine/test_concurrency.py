@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 import keras_ig
-from tests.models import mlp, rand
+from tests.helpers.models import mlp, rand
 
 
 def _state(model: keras.Model) -> list:
