@@ -35,6 +35,7 @@ from keras_ig._api.explain import Explainer, explainer_for, resolve_targets
 from keras_ig._api.explanation import CompletenessWarning, Explanation
 from keras_ig._io import pictures as _images
 from keras_ig._numpy import checks as _checks
+from keras_ig._numpy import nest
 from keras_ig._numpy.quadrature import quadrature
 from keras_ig.callbacks import _background, _metrics, _summaries
 
@@ -561,7 +562,7 @@ class IGCallback(keras.callbacks.Callback):
                     f"IGCallback: vocabulary given, but the probes are {kinds}, not "
                     "token ids explained at an embedding (layer=)"
                 )
-            ids = [leaf for leaf in _images._flatten(self.probes) if leaf.dtype.kind in "iu"]
+            ids = [leaf for leaf in nest.flatten(self.probes) if leaf.dtype.kind in "iu"]
             top = max(int(leaf.max()) for leaf in ids) if ids else -1
             if top >= len(self._vocab):
                 raise ValueError(

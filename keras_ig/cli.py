@@ -952,7 +952,7 @@ def _explain_items(
     """
     import keras
 
-    import keras_ig
+    from keras_ig._api.explain import explain
 
     # A progress bar only where someone watches: in a pipe or a log file its
     # redraws are ANSI escape codes.
@@ -960,7 +960,7 @@ def _explain_items(
     progress = None
     results = []
     for chunk in _chunks(items):
-        exp = keras_ig.explain(
+        exp = explain(
             model,
             np.stack([item.row for item in chunk]),
             target=args.target,

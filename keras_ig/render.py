@@ -86,7 +86,7 @@ def _check_mask(mask: object, shape: tuple[int, int]) -> np.ndarray | None:
 
 
 def _check_scores_1d(scores: object, name: str) -> np.ndarray:
-    arr = colors._as_real_array(scores, name)
+    arr = colors.as_real_array(scores, name)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
     if arr.size == 0:
@@ -178,7 +178,7 @@ def _outline(mask: np.ndarray, factor: int) -> tuple[np.ndarray, ...]:
     return np.nonzero(_inner_boundary(big))
 
 
-class _PanelBase:
+class PanelBase:
     """What an image panel owes to its probe and mask alone, drawn once.
 
     The callback keeps one per probe and reuses it at every epoch: the
@@ -203,7 +203,7 @@ class _PanelBase:
         self.outline = outline
 
 
-def _panel_base(image: object, shape: tuple[int, int], mask: object, min_size: int) -> _PanelBase:
+def panel_base(image: object, shape: tuple[int, int], mask: object, min_size: int) -> PanelBase:
     """The per-probe part of `image_panel` (checks `image` and `mask`)."""
     probe = _probe_rgb(image, shape)
     m = _check_mask(mask, shape)
@@ -212,11 +212,11 @@ def _panel_base(image: object, shape: tuple[int, int], mask: object, min_size: i
     canvas = np.full((height, 3 * width + 2 * _PANEL_GAP, 3), 255, dtype=np.uint8)
     canvas[:, :width] = _enlarge(_to_uint8(probe), factor)
     outline = _outline(m, factor) if m is not None and m.any() else None
-    return _PanelBase(shape, factor, canvas, _grey_base(probe), outline)
+    return PanelBase(shape, factor, canvas, _grey_base(probe), outline)
 
 
-def _draw_panel(
-    base: _PanelBase, attr: np.ndarray, *, signed: bool, clip_percentile: float
+def draw_panel(
+    base: PanelBase, attr: np.ndarray, *, signed: bool, clip_percentile: float
 ) -> Image.Image:
     """`image_panel` of `attr [H, W]` (float64, finite) over a drawn `base`."""
     if attr.shape != base.shape:
@@ -393,8 +393,8 @@ def image_panel(
     shape = (a.shape[0], a.shape[1])
     probe = _probe_rgb(image, shape)
     signed = _checks.boolean(signed, "signed")
-    base = _panel_base(probe, shape, mask, min_size)
-    return _draw_panel(base, a, signed=signed, clip_percentile=clip_percentile)
+    base = panel_base(probe, shape, mask, min_size)
+    return draw_panel(base, a, signed=signed, clip_percentile=clip_percentile)
 
 
 def _layout_tokens(

@@ -24,7 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 
-import keras_ig
+from keras_ig._api.explain import explain
 from keras_ig.callbacks import IGCallback
 from keras_ig.callbacks._metrics import localization
 from keras_ig.datasets import make_shapes
@@ -196,7 +196,7 @@ def run(
     )
     # The reference point: random weights already favour the object a little,
     # since its bright pixels differ most from the black baseline.
-    before = keras_ig.explain(
+    before = explain(
         model, probes, target=probe_labels, steps=settings.steps, output="logits", warn=False
     )
     untrained = _mean_localization(before.attributions, probe_masks)

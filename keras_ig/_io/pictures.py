@@ -23,17 +23,27 @@ import os
 import pathlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
 
 from keras_ig import render
 from keras_ig._numpy import checks as _checks
-from keras_ig._numpy import colors
+from keras_ig._numpy import colors, nest
 
-if TYPE_CHECKING:
-    from keras_ig._api.explanation import Explanation
+
+class Explanation(Protocol):
+    """What is drawn of a result (`keras_ig.Explanation` is one).
+
+    The renderer of explanations knows their fields, not their class, so
+    results import it and not the other way round.
+    """
+
+    attributions: Any
+    inputs: Any
+    scores: np.ndarray
+    target: np.ndarray | None
 
 KINDS = ("image", "text", "tabular")
 
@@ -123,15 +133,6 @@ def _check_kind(kind: Any) -> str | None:
 # pairing attributions with inputs
 
 
-def _flatten(tree: Any) -> list[Any]:
-    """Leaves in `tf.nest` order: dict keys sorted, sequences in order."""
-    if isinstance(tree, dict):
-        return [leaf for key in sorted(tree) for leaf in _flatten(tree[key])]
-    if isinstance(tree, list | tuple):
-        return [leaf for item in tree for leaf in _flatten(item)]
-    return [tree]
-
-
 def _array(value: Any) -> np.ndarray | None:
     return None if value is None else np.asarray(value)
 
@@ -140,8 +141,8 @@ def _pairs(exp: Explanation) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """`(attributions [N, ...], inputs [N, ...] or None)` per attributed input."""
     attrs = exp.attributions
     if isinstance(attrs, dict | list | tuple):
-        flat_attr = _flatten(attrs)
-        flat_in = _flatten(exp.inputs) if exp.inputs is not None else []
+        flat_attr = nest.flatten(attrs)
+        flat_in = nest.flatten(exp.inputs) if exp.inputs is not None else []
         if len(flat_in) != len(flat_attr):
             flat_in = [None] * len(flat_attr)
         return [
@@ -152,7 +153,7 @@ def _pairs(exp: Explanation) -> list[tuple[np.ndarray, np.ndarray | None]]:
     a = np.asarray(attrs)
     if exp.inputs is None:
         return [(a, None)]
-    leaves = [np.asarray(x) for x in _flatten(exp.inputs)]
+    leaves = [np.asarray(x) for x in nest.flatten(exp.inputs)]
     if len(leaves) == 1:
         return [(a, leaves[0])]
     # Layer attribution of a multi-input model: the input it lines up with
@@ -356,9 +357,9 @@ def _draw_image(
     if base is None:
         signed = _checks.boolean(signed, "signed")
         min_size = _checks.integer(min_size, "min_size", 0)
-        base = render._panel_base(view.probe, view.scores.shape, mask, min_size)
+        base = render.panel_base(view.probe, view.scores.shape, mask, min_size)
         cache["panel"] = base
-    picture = render._draw_panel(base, view.scores, signed=signed, clip_percentile=clip_percentile)
+    picture = render.draw_panel(base, view.scores, signed=signed, clip_percentile=clip_percentile)
     return picture, render.PANEL_TITLES
 
 

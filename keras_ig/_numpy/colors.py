@@ -40,8 +40,6 @@ def as_real_array(x: object, name: str) -> np.ndarray:
     return arr
 
 
-# The old private spelling, for the renderer until it imports `as_real_array`.
-_as_real_array = as_real_array
 
 
 def normalize(
