@@ -58,6 +58,7 @@ _ELLIPSIS = "..."
 PANEL_TITLES = ("input", "attribution", "overlay")
 """Column headers of an `image_panel`, left to right."""
 _SCALE_BAR_H = 8
+_MIN_SCALE_BAR_W, _MAX_SCALE_BAR_W = 24, 160
 _SCALE_STEPS = 64
 
 _FontType = ImageFont.ImageFont | ImageFont.FreeTypeFont
@@ -145,12 +146,19 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def _inner_boundary(mask: np.ndarray) -> np.ndarray:
-    # A mask pixel is on the boundary if any 4-neighbour is outside the mask;
-    # the image border counts as outside so regions touching it stay closed.
+def _outer_boundary(mask: np.ndarray) -> np.ndarray:
+    """`bool[H, W]`: the 1-pixel ring just outside `mask`.
+
+    The outline is drawn outside the object so that it never covers the
+    object's own (often strongest) attributions; where the object touches
+    the image border there is no outside, and its border pixels close it.
+    """
     p = np.pad(mask, 1, constant_values=False)
-    interior = p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
-    return mask & ~interior
+    near = p[:-2, 1:-1] | p[2:, 1:-1] | p[1:-1, :-2] | p[1:-1, 2:]
+    edge = np.zeros_like(mask)
+    edge[[0, -1], :] = True
+    edge[:, [0, -1]] = True
+    return (near & ~mask) | (mask & edge)
 
 
 def _enlarge(rgb: np.ndarray, factor: int) -> np.ndarray:
@@ -173,9 +181,9 @@ def _blend(base: np.ndarray, v: np.ndarray, rgb: np.ndarray) -> np.ndarray:
 
 
 def _outline(mask: np.ndarray, factor: int) -> tuple[np.ndarray, ...]:
-    """Indices of the enlarged mask's inner boundary pixels."""
+    """Indices of the outline pixels around the enlarged mask (see `_outer_boundary`)."""
     big = np.repeat(np.repeat(mask, factor, axis=0), factor, axis=1)
-    return np.nonzero(_inner_boundary(big))
+    return np.nonzero(_outer_boundary(big))
 
 
 class PanelBase:
@@ -330,9 +338,10 @@ def overlay(
         attr: `float[H, W]` or `float[H, W, C]`; channels are summed.
         signed: as in `attribution_map`.
         clip_percentile: as in `attribution_map`.
-        mask: optional `bool[H, W]`; its inner boundary (mask pixels next to
-            a non-mask pixel or the image edge) is drawn one display pixel
-            wide in `OUTLINE_RGB`, after enlarging.
+        mask: optional `bool[H, W]`; outlined one display pixel wide in
+            `OUTLINE_RGB` after enlarging, on the ring of pixels just outside
+            the object (so it never hides the object's attributions), and on
+            the object's own pixels where it touches the image edge.
         min_size: as in `attribution_map`.
 
     Returns:
@@ -711,7 +720,18 @@ def labelled(
         n = len(columns)
         part = part_width or (picture.width - (n - 1) * _PANEL_GAP) // n
         header = _header(part, tuple(columns))
-    extra = (header.height if header else 0) + _SCALE_BAR_H + line_h * (2 if caption else 1)
+    # The range must be readable: beside the bar where it fits, else on a
+    # line of its own under it (a picture of a few tokens is narrow).
+    range_text = scale_text(scale, signed)
+    text_w = _text_width(font, range_text)
+    beside = picture.width >= _MIN_SCALE_BAR_W + _MARGIN + text_w
+    bar_w = (
+        min(_MAX_SCALE_BAR_W, picture.width - text_w - _MARGIN)
+        if beside
+        else min(_MAX_SCALE_BAR_W, picture.width)
+    )
+    lines = (1 if beside else 2) + (1 if caption else 0)
+    extra = (header.height if header else 0) + _SCALE_BAR_H + line_h * lines
     out = Image.new("RGB", (picture.width, picture.height + extra), colors.WHITE_RGB)
     y = 0
     if header is not None:
@@ -719,10 +739,14 @@ def labelled(
         y = header.height
     out.paste(picture.convert("RGB"), (0, y))
     y += picture.height
-    bar_w = min(picture.width, 160)
     out.paste(Image.fromarray(_scale_bar(bar_w, bool(signed))), (0, y))
     draw = ImageDraw.Draw(out)
-    draw.text((bar_w + _MARGIN, y - 2), scale_text(scale, signed), font=font, fill=_TEXT_DARK)
+    if beside:
+        draw.text((bar_w + _MARGIN, y - 2), range_text, font=font, fill=_TEXT_DARK)
+    else:
+        y += line_h
+        text = _fit_text(font, range_text, picture.width)
+        draw.text((0, y + _SCALE_BAR_H - line_h // 2), text, font=font, fill=_TEXT_DARK)
     if caption:
         text = _fit_text(font, _printable(caption), picture.width)
         draw.text((0, y + _SCALE_BAR_H + line_h // 2), text, font=font, fill=_TEXT_DARK)

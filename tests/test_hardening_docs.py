@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from keras_ig import render
 from keras_ig._io import demo
 
 ROOT = Path(__file__).parents[1]
@@ -173,3 +174,28 @@ def test_image_pictures_have_titles_scale_and_caption() -> None:
     cut = top + panel.height + 10
     assert np.array_equal(first[:cut], second[:cut])
     assert not np.array_equal(first[cut:], second[cut:])
+
+
+def test_token_pictures_carry_a_colour_scale_with_its_range() -> None:
+    from keras_ig._api.explanation import Explanation
+
+    def picture_of(scale: float) -> np.ndarray:
+        exp = Explanation(
+            attributions=np.array([[1.0, -0.5, 0.25]], np.float32) * scale,
+            delta=np.zeros(1, np.float32),
+            scores=np.ones(1, np.float32),
+            baseline_scores=np.zeros(1, np.float32),
+            target=None,
+            steps=8,
+            method="gausslegendre",
+            inputs=np.array([[4, 5, 6]], np.int32),
+        )
+        (img,) = exp.to_images(kind="text", pad_id=None, clip_percentile=100.0)
+        return np.asarray(img)
+
+    real, tiny = picture_of(1.0), picture_of(1e-13)
+    tokens = render.token_image(["4", "5", "6"], np.array([1.0, -0.5, 0.25]), clip_percentile=100.0)
+    assert real.shape[0] > tokens.height  # the scale sits under the tokens
+    # The same colours (normalised), but the printed ranges differ below them.
+    np.testing.assert_array_equal(real[: tokens.height], tiny[: tokens.height])
+    assert not np.array_equal(real[tokens.height :], tiny[tokens.height :])

@@ -324,7 +324,7 @@ def test_overlay_accepts_grey_and_rgb_probes(probe):
     assert img.size == (132, 132)  # ceil(128 / 12) = 11
 
 
-def test_overlay_mask_outline_exactly_on_boundary():
+def test_overlay_mask_outline_exactly_around_the_object():
     a = _rng(15).normal(size=(10, 10))
     probe = _rng(16).uniform(size=(10, 10, 3))
     mask = np.zeros((10, 10), dtype=bool)
@@ -334,15 +334,16 @@ def test_overlay_mask_outline_exactly_on_boundary():
     outlined = _pixels(render.overlay(probe, a, mask=mask, min_size=40))
     assert outlined.shape == (40, 40, 3)
 
-    # Inner boundary of the upscaled mask: rows [8, 24), cols [12, 28).
-    expected = np.zeros((40, 40), dtype=bool)
+    # The ring just outside the upscaled object (rows [8, 24), cols [12, 28)),
+    # 4-connected: the pixels above, below, left and right of it.
     r0, r1, c0, c1 = 2 * k, 6 * k, 3 * k, 7 * k
-    expected[r0:r1, [c0, c1 - 1]] = True
-    expected[[r0, r1 - 1], c0:c1] = True
+    expected = np.zeros((40, 40), dtype=bool)
+    expected[r0:r1, [c0 - 1, c1]] = True
+    expected[[r0 - 1, r1], c0:c1] = True
 
     on_outline = _is(outlined, render.OUTLINE_RGB)
     np.testing.assert_array_equal(on_outline, expected)
-    # Everything off the outline is the plain overlay.
+    # Everything off the outline, the whole object included, is the plain overlay.
     np.testing.assert_array_equal(outlined[~expected], plain[~expected])
     assert not _is(plain, render.OUTLINE_RGB).any()
 
@@ -354,9 +355,9 @@ def test_overlay_mask_touching_edge_is_closed_by_border():
     on = _is(px, render.OUTLINE_RGB)
     assert on[0, :].all()  # the image edge closes the region
     assert on[:4, 0].all() and on[:4, 9].all()
-    assert on[3, :].all()
-    assert not on[4:, :].any()
-    assert not on[1:3, 1:9].any()
+    assert on[4, :].all()  # the ring below the object
+    assert not on[1:4, 1:9].any()  # the object's inside stays visible
+    assert not on[5:, :].any()
 
 
 def test_overlay_empty_mask_changes_nothing():

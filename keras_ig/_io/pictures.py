@@ -377,12 +377,16 @@ def _draw_other(
         raise ValueError(f"mask is only drawn on image inputs, not {view.kind} ones")
     if view.kind == "text":
         n = view.length
-        return render.token_image(
+        picture = render.token_image(
             (view.tokens or [])[:n],
             view.scores[:n],
             clip_percentile=clip_percentile,
             max_width=max_width,
         )
+        # The colour scale with its range, as under image panels: tokens
+        # coloured by 1e-13 must not look like tokens coloured by 1.
+        scale = colors.full_colour_value(view.scores[:n], clip_percentile)
+        return render.labelled(picture, scale=scale, signed=True)
     return render.bar_chart(
         view.scores, feature_names, max_features=max_features, width=chart_width
     )
