@@ -214,6 +214,7 @@ DISTRIBUTED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_matches_single_device(tmp_path) -> None:
     script = tmp_path / "distributed.py"
     script.write_text(DISTRIBUTED)

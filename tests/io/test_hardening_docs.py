@@ -14,7 +14,7 @@ import pytest
 from keras_ig import render
 from keras_ig._io import demo
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 README = (ROOT / "README.md").read_text()
 # TensorFlow's C++ start-up lines: "I0000 00:00:... port.cc:153] oneDNN ...",
 # "E0000 ... failed call to cuInit".
@@ -38,6 +38,7 @@ def quickstart() -> subprocess.CompletedProcess:
     return _run_quickstart()
 
 
+@pytest.mark.slow
 def test_example_hides_tensorflow_native_startup_lines(quickstart) -> None:
     assert not NATIVE_LOG.search(quickstart.stderr), quickstart.stderr
 
@@ -50,6 +51,7 @@ def test_every_example_holds_back_the_native_log_before_importing_keras() -> Non
         assert start < first_tf, path.name
 
 
+@pytest.mark.slow
 def test_quickstart_features_0_and_1_carry_the_attribution(quickstart) -> None:
     out = quickstart.stdout
     accuracy = float(re.search(r"training accuracy: ([0-9.]+)", out).group(1))

@@ -10,11 +10,12 @@ from types import ModuleType
 import pytest
 from PIL import Image
 
-EXAMPLES = Path(__file__).parents[1] / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 # Tiny settings integrate with few steps: the completeness gap may exceed the
 # 5% that triggers the warning; the examples' defaults use enough steps.
-pytestmark = pytest.mark.filterwarnings("ignore::keras_ig.CompletenessWarning")
+# Each example runs end to end (some as subprocesses): slow, run by default.
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::keras_ig.CompletenessWarning")]
 
 
 def _load(name: str) -> ModuleType:

@@ -81,6 +81,7 @@ def test_demo_is_deterministic_in_its_seed(quick, tmp_path: Path, capsys) -> Non
     )
 
 
+@pytest.mark.slow
 def test_python_m_keras_ig_demo(tmp_path: Path) -> None:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run(
