@@ -11,14 +11,10 @@ letting a failure stop training.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import errno
 import functools
-import glob
 import math
 import numbers
 import os
-import re
 import threading
 import warnings
 import weakref
@@ -31,13 +27,14 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ig import completeness
-from keras_ig._api.explain import Explainer, explainer_for, resolve_targets
+from keras_ig._api.explain import Explainer, explainer_for
 from keras_ig._api.explanation import CompletenessWarning, Explanation
 from keras_ig._io import pictures as _images
 from keras_ig._numpy import checks as _checks
 from keras_ig._numpy import nest
 from keras_ig._numpy.quadrature import quadrature
-from keras_ig.callbacks import _background, _metrics, _summaries
+from keras_ig.callbacks import _background, _messages, _metrics, _settings, _summaries
+from keras_ig.callbacks._writer import EventFile, prepare_log_dir
 
 TAG = "integrated_gradients"
 """Subfolder of `log_dir` and prefix of every tag the callback writes."""
@@ -66,77 +63,6 @@ def _finish_at_exit() -> None:
     for callback in callbacks:
         if callback is not None:
             callback._finish_quietly()
-
-
-# --------------------------------------------------------------------------
-# argument checks (pure: nothing here touches the model or the filesystem)
-
-
-def _leaf(value: Any, name: str) -> np.ndarray:
-    if isinstance(value, tf.Tensor | tf.Variable):
-        value = value.numpy()
-    try:
-        arr = np.array(value)  # a copy: later edits by the caller do not leak in
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} could not be read as an array: {err}") from None
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
-    if arr.ndim < 1 or arr.shape[0] < 1:
-        raise ValueError(f"{name} must be batch-first with at least one row, got {arr.shape}")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf")
-    if arr.dtype == np.float64 and keras.config.floatx() != "float64":
-        arr = arr.astype(keras.config.floatx())
-    return arr
-
-
-def _as_probes(probes: Any) -> tuple[Any, int]:
-    """Probes as numpy (a dict or list of arrays for multi-input models) and P."""
-    if isinstance(probes, dict):
-        if not probes:
-            raise ValueError("probes must not be empty")
-        out: Any = {key: _leaf(v, f"probes[{key!r}]") for key, v in probes.items()}
-        leaves = list(out.values())
-    elif (
-        isinstance(probes, list | tuple)
-        and probes
-        and all(isinstance(v, np.ndarray | tf.Tensor | tf.Variable) for v in probes)
-    ):
-        leaves = [_leaf(v, f"probes[{i}]") for i, v in enumerate(probes)]
-        out = type(probes)(leaves)
-    else:
-        out = _leaf(probes, "probes")
-        leaves = [out]
-    n = leaves[0].shape[0]
-    for i, leaf in enumerate(leaves):
-        if leaf.shape[0] != n:
-            raise ValueError(f"probes: input {i} has {leaf.shape[0]} rows, input 0 has {n}")
-    return out, n
-
-
-def _check_target(target: Any, n: int) -> Any:
-    if target is None or callable(target):
-        return target
-    resolve_targets(target, n)  # raises a TypeError/ValueError naming `target`
-    return target if isinstance(target, numbers.Integral) else np.array(target)
-
-
-def _check_log_dir(log_dir: Any) -> str:
-    if not isinstance(log_dir, str | os.PathLike):
-        raise TypeError(f"log_dir must be a str or os.PathLike, got {type(log_dir).__name__}")
-    path = os.fspath(log_dir)
-    if not path:
-        raise ValueError("log_dir must not be empty")
-    return path
-
-
-def _for_probes(message: str) -> str:
-    """Engine messages name the inputs `x`; the callback's user passed `probes`."""
-    return re.sub(r"^x(?=[\[\s])", "probes", message)
-
-
-def _markdown_cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "\\n")
 
 
 # --------------------------------------------------------------------------
@@ -299,9 +225,9 @@ class IGCallback(keras.callbacks.Callback):
         background_writes: bool = True,
     ) -> None:
         super().__init__()
-        self.probes, self.num_probes = _as_probes(probes)
-        self.log_dir = _check_log_dir(log_dir)
-        self.target = _check_target(target, self.num_probes)
+        self.probes, self.num_probes = _settings.as_probes(probes)
+        self.log_dir = _settings.check_log_dir(log_dir)
+        self.target = _settings.check_target(target, self.num_probes)
         self.baseline = baseline
         quadrature(method, steps)  # raises on a bad method or steps
         self.steps, self.method = int(steps), method
@@ -335,8 +261,7 @@ class IGCallback(keras.callbacks.Callback):
         self._run: Callable[[], Explanation] | None = None  # this fit's compiled IG
         # The writer and its event file: opened, used and closed under
         # `_io_lock` (the writer thread and the training thread share them).
-        self._writer: Any = None
-        self._event_file: str | None = None
+        self._events = EventFile(self.run_dir)
         self._io_lock = threading.Lock()
         self._failing_since: int | None = None  # first epoch of a write outage
         self._late: list[str] = []  # problems met after fit had gone, warned later
@@ -358,6 +283,11 @@ class IGCallback(keras.callbacks.Callback):
     def run_dir(self) -> str:
         """Where the event files go: `log_dir/integrated_gradients`."""
         return os.path.join(self.log_dir, TAG)
+
+    @property
+    def _writer(self) -> Any:
+        """The open TensorBoard writer, None between fits (kept for introspection)."""
+        return self._events.writer
 
     @property
     def _shown(self) -> int:
@@ -398,7 +328,7 @@ class IGCallback(keras.callbacks.Callback):
         # the model and compiles the graph every epoch then reuses (alphas
         # and weights are graph inputs, so `steps` does not retrace).
         self._check_against(self._dry_run())
-        self._prepare_log_dir()
+        prepare_log_dir(self.run_dir, self.log_dir)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Explain the probes and write this epoch's summaries (if due)."""
@@ -430,16 +360,13 @@ class IGCallback(keras.callbacks.Callback):
     def _on_thread_exit(self) -> None:
         """Flush and close the writer and free `log_dir` (on the writer thread)."""
         with self._io_lock:
-            if self._writer is not None:
-                try:
-                    self._writer.flush()
-                    self._writer.close()
-                except Exception as err:  # never fail the end of training
-                    self._late.append(
-                        f"could not close the TensorBoard writer of log_dir "
-                        f"{self.log_dir!r}: {_short(err)}"
-                    )
-                self._writer = self._event_file = None
+            try:
+                self._events.close()
+            except Exception as err:  # never fail the end of training
+                self._late.append(
+                    f"could not close the TensorBoard writer of log_dir "
+                    f"{self.log_dir!r}: {_messages.short(err)}"
+                )
         self._release_log_dir()
 
     # -- one callback per log_dir ---------------------------------------------
@@ -505,15 +432,16 @@ class IGCallback(keras.callbacks.Callback):
             dry = self._explainer.runner(job, 1, "riemann_middle", self.batch_size)()
         except (TypeError, ValueError) as err:
             cls = TypeError if isinstance(err, TypeError) else ValueError
-            raise cls(f"IGCallback: {_for_probes(str(err))}") from None
+            raise cls(f"IGCallback: {_settings.for_probes(str(err))}") from None
         except tf.errors.OpError as err:
             raise ValueError(
-                f"IGCallback: probes could not be explained with this model: {_short(err)}"
+                f"IGCallback: probes could not be explained with this model: {_messages.short(err)}"
             ) from None
         except Exception as err:  # raised by the model's own Python code
             raise RuntimeError(
                 "IGCallback: the dry run at on_train_begin (Integrated Gradients of the "
-                f"probes with one step, to check them against the model) failed: {_short(err)}"
+                "probes with one step, to check them against the model) failed: "
+                f"{_messages.short(err)}"
             ) from err
         self._run = self._explainer.runner(job, self.steps, self.method, self.batch_size)
         return dry
@@ -570,67 +498,6 @@ class IGCallback(keras.callbacks.Callback):
                     f"probes contain token id {top}"
                 )
 
-    def _prepare_log_dir(self) -> None:
-        run_dir = self.run_dir
-        try:
-            tf.io.gfile.makedirs(run_dir)
-        except (OSError, tf.errors.OpError) as err:
-            msg = getattr(err, "message", None) or str(err)
-            raise ValueError(
-                f"IGCallback: log_dir {self.log_dir!r} cannot be created: {msg}"
-            ) from None
-        if "://" not in run_dir and not os.access(run_dir, os.W_OK | os.X_OK):
-            raise ValueError(f"IGCallback: log_dir {self.log_dir!r} is not writable")
-
-    def _open_writer(self) -> Any:
-        """A new writer (a new event file); remembers the file to check its growth."""
-        pattern = os.path.join(glob.escape(self.run_dir), "events.out.tfevents.*")
-        local = "://" not in self.run_dir
-        before = set(glob.glob(pattern)) if local else set()
-        try:
-            writer = tf.summary.create_file_writer(self.run_dir)
-        except Exception:
-            # On a full disk the file is created but its header cannot be
-            # written: remove what is empty rather than leave one per epoch.
-            for path in set(glob.glob(pattern)) - before:
-                if _file_size(path) == 0:
-                    with contextlib.suppress(OSError):
-                        os.remove(path)
-            raise
-        new = sorted(set(glob.glob(pattern)) - before) if local else []
-        self._writer, self._event_file = writer, new[0] if len(new) == 1 else None
-        return writer
-
-    def _write_batch(self, batch: _summaries.SummaryBatch, epoch: int) -> None:
-        """Write and flush one epoch; raise OSError when it did not reach the disk.
-
-        TensorFlow's writer reports no error when the disk is full: the
-        flush returns and the bytes are gone. So the event file must have
-        grown by at least the summary's size.
-        """
-        writer = self._writer or self._open_writer()
-        size = _file_size(self._event_file)
-        with writer.as_default(step=epoch):
-            batch.write(step=epoch)
-        writer.flush()
-        grown = _file_size(self._event_file) - size
-        if self._event_file is not None and len(batch) and grown < batch.summary.ByteSize():
-            raise OSError(
-                errno.ENOSPC,
-                f"the event file grew by {grown} bytes, not {batch.summary.ByteSize()}: "
-                "the disk may be full",
-            )
-
-    def _drop_writer(self) -> None:
-        """Abandon a writer whose writes failed; the next epoch opens a new file."""
-        with contextlib.suppress(Exception):
-            self._writer.close()
-        if self._event_file is not None and _file_size(self._event_file) == 0:
-            # Opened on a full disk: not even its header was written.
-            with contextlib.suppress(OSError):
-                os.remove(self._event_file)
-        self._writer = self._event_file = None
-
     # -- one epoch ------------------------------------------------------------
     def _log_epoch(self, epoch: int) -> None:
         n = self.num_probes
@@ -649,7 +516,7 @@ class IGCallback(keras.callbacks.Callback):
         except Exception as err:  # never stop training
             _warn(
                 f"Integrated Gradients failed at epoch {epoch}; nothing is logged "
-                f"for it ({_short(err)})"
+                f"for it ({_messages.short(err)})"
             )
             return
         self.last_explanation = exp
@@ -657,7 +524,7 @@ class IGCallback(keras.callbacks.Callback):
         try:
             rows = _images.views(exp, kind=self.kind, vocabulary=self._vocab, pad_id=self.pad_id)
         except Exception as err:
-            _warn(f"epoch {epoch}: cannot read the attributions ({_short(err)})")
+            _warn(f"epoch {epoch}: cannot read the attributions ({_messages.short(err)})")
             rows = None
         maps = [
             np.concatenate([view.scores.reshape(-1) for view in row]) if rows else None
@@ -725,18 +592,18 @@ class IGCallback(keras.callbacks.Callback):
             self._add_scalars(batch, exp, record, stability, not self._config_written)
             self._add_probes(batch, exp, rows, finite, epoch, problems)
         except Exception as err:
-            problems.append(f"epoch {epoch}: cannot build the summaries ({_short(err)})")
+            problems.append(f"epoch {epoch}: cannot build the summaries ({_messages.short(err)})")
             return problems
         with self._io_lock:
             try:
-                self._write_batch(batch, epoch)
+                self._events.write(batch, epoch)
             except Exception as err:  # e.g. the disk filled up
-                self._drop_writer()
+                self._events.drop()
                 if self._failing_since is None:
                     self._failing_since = epoch
                     problems.append(
                         f"cannot write to log_dir {self.log_dir!r} from epoch {epoch} on "
-                        f"({_short(err)}); training goes on and writing resumes when it "
+                        f"({_messages.short(err)}); training goes on and writing resumes when it "
                         "can (warned once until then)"
                     )
                 return problems
@@ -837,13 +704,13 @@ class IGCallback(keras.callbacks.Callback):
             try:
                 batch.image(f"{TAG}/probe_{i}", self._picture(row, i), self._describe(row, i))
             except Exception as err:
-                problems.append(f"epoch {epoch}: cannot draw probe {i} ({_short(err)})")
+                problems.append(f"epoch {epoch}: cannot draw probe {i} ({_messages.short(err)})")
             if self.histograms:
                 values = np.concatenate([view.scores.reshape(-1) for view in row])
                 batch.histogram(f"{TAG}/attributions/probe_{i}", values)
             texts = [view for view in row if view.kind == "text"]
             if texts:
-                batch.text(f"{TAG}/tokens/probe_{i}", _token_markdown(exp, i, texts))
+                batch.text(f"{TAG}/tokens/probe_{i}", _summaries.token_markdown(exp, i, texts))
 
     def _picture(self, row: list, i: int) -> Any:
         pictures = []
@@ -921,66 +788,8 @@ class IGCallback(keras.callbacks.Callback):
             "masks": "yes" if self.masks is not None else "no",
         }
         lines = ["| setting | value |", "|---|---|"]
-        lines += [f"| {k} | {_markdown_cell(str(v))} |" for k, v in settings.items()]
+        lines += [f"| {k} | {_summaries.markdown_cell(str(v))} |" for k, v in settings.items()]
         return "\n".join(lines)
-
-
-def _token_markdown(exp: Explanation, i: int, views: list) -> str:
-    target = "callable" if exp.target is None else int(exp.target[i])
-    lines = [
-        f"target {target} · F(x) = {float(exp.scores[i]):.4g} · F(baseline) = "
-        f"{float(exp.baseline_scores[i]):.4g} · completeness gap = "
-        f"{float(exp.delta[i]):.2e}",
-        "",
-    ]
-    for view in views:
-        lines += ["| position | token | attribution |", "|---:|---|---:|"]
-        lines += [
-            f"| {t} | {_markdown_cell(view.tokens[t])} | {view.scores[t]:+.4g} |"
-            for t in range(view.length)
-        ]
-        lines.append("")
-    return "\n".join(lines)
-
-
-# Lines of a TensorFlow graph error around the op's own message: a header,
-# the Python stack of the failing node, and the node's name.
-_TF_NOISE = re.compile(r"^(Graph execution error:|Detected at node|File \"|\[\[|\[Op:)")
-
-
-# Keras re-raises a layer's exception as "Exception encountered when calling
-# X.call().", then the original message in bold (ANSI codes), then arguments.
-_KERAS_CONTEXT = "Exception encountered when calling "
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _short(err: BaseException) -> str:
-    """`Type: message` on one line, with the message the user wrote.
-
-    A graph error (e.g. a failed `tf.debugging.Assert`) starts with
-    "Graph execution error:" and a stack; its own message is its last line.
-    A layer's error re-raised by Keras has its own message second.
-    """
-    text = _ANSI.sub("", getattr(err, "message", None) or str(err))
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(lines) > 1 and lines[0].startswith(_KERAS_CONTEXT):
-        where = lines[0][len(_KERAS_CONTEXT) :].rstrip(".")
-        lines = [f"{lines[1]} (in {where})"]
-    if isinstance(err, tf.errors.OpError):
-        lines = [line for line in lines if not _TF_NOISE.match(line)][-1:] or lines
-        lines = [re.sub(r"\s*\[\[\{\{node .*$|\s*\[Op:.*$", "", line) for line in lines]
-    if not lines or not lines[0]:
-        return repr(err)  # e.g. a bare `assert`: `AssertionError()`
-    return f"{type(err).__name__}: {lines[0][:300]}"
-
-
-def _file_size(path: str | None) -> int:
-    if path is None:
-        return 0
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
 
 
 def _warn(message: str) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import math
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -116,3 +117,27 @@ class SummaryBatch:
         """Write all values with `step` to the default summary writer."""
         if len(self):
             tf.summary.experimental.write_raw_pb(self.summary.SerializeToString(), step=step)
+
+
+def markdown_cell(text: str) -> str:
+    """`text` escaped for one cell of a markdown table."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "\\n")
+
+
+def token_markdown(exp: Any, i: int, views: list) -> str:
+    """The text table of probe `i` of `exp` (an `Explanation`): tokens and their scores."""
+    target = "callable" if exp.target is None else int(exp.target[i])
+    lines = [
+        f"target {target} · F(x) = {float(exp.scores[i]):.4g} · F(baseline) = "
+        f"{float(exp.baseline_scores[i]):.4g} · completeness gap = "
+        f"{float(exp.delta[i]):.2e}",
+        "",
+    ]
+    for view in views:
+        lines += ["| position | token | attribution |", "|---:|---|---:|"]
+        lines += [
+            f"| {t} | {markdown_cell(view.tokens[t])} | {view.scores[t]:+.4g} |"
+            for t in range(view.length)
+        ]
+        lines.append("")
+    return "\n".join(lines)
