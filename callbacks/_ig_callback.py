@@ -33,7 +33,14 @@ from keras_ig._io import pictures as _images
 from keras_ig._numpy import checks as _checks
 from keras_ig._numpy import nest
 from keras_ig._numpy.quadrature import quadrature
-from keras_ig.callbacks import _background, _messages, _metrics, _settings, _summaries
+from keras_ig.callbacks import (
+    _background,
+    _messages,
+    _metrics,
+    _settings,
+    _statistics,
+    _summaries,
+)
 from keras_ig.callbacks._writer import EventFile, prepare_log_dir
 
 TAG = "integrated_gradients"
@@ -526,12 +533,8 @@ class IGCallback(keras.callbacks.Callback):
         except Exception as err:
             _warn(f"epoch {epoch}: cannot read the attributions ({_messages.short(err)})")
             rows = None
-        maps = [
-            np.concatenate([view.scores.reshape(-1) for view in row]) if rows else None
-            for row in (rows or [None] * n)
-        ]
-        finite = np.array([m is not None and bool(np.all(np.isfinite(m))) for m in maps])
-        finite &= np.isfinite(exp.delta)
+        stats = _statistics.of_epoch(exp.delta, rows, n, self.masks, self._previous)
+        finite, stability = stats.finite, stats.stability
         if not finite.all():
             bad = np.flatnonzero(~finite).tolist()
             _warn(
@@ -539,26 +542,10 @@ class IGCallback(keras.callbacks.Callback):
                 f"probes {bad[:8]}{'...' if len(bad) > 8 else ''} (NaN or inf in the "
                 "weights or outputs?); their images and statistics are skipped"
             )
-
-        if self.masks is not None and rows:
-            loc = np.array(
-                [
-                    _metrics.localization(rows[i][0].scores, self.masks[i]) if finite[i] else np.nan
-                    for i in range(n)
-                ]
-            )
-            record["localization"] = loc
-            mean = _metrics.finite_mean(loc)
+        if stats.localization is not None:
+            record["localization"] = stats.localization
+            mean = _metrics.finite_mean(stats.localization)
             record["localization_mean"] = math.nan if mean is None else mean
-
-        stability = np.full(n, np.nan)
-        kept = np.flatnonzero(finite)
-        # Ranks are kept, not maps: each map is ranked once.
-        for i, now in zip(kept, _metrics.unit_ranks_all([maps[i] for i in kept]), strict=True):
-            before = self._previous[i]
-            if before is not None and now is not None and before.size == now.size:
-                stability[i] = _metrics.correlation(before, now)
-            self._previous[i] = now
         record["stability_mean"] = _metrics.finite_mean(stability)
 
         self._maybe_warn_incomplete(exp, epoch)
