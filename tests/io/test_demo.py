@@ -11,21 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 from keras_ig._io import demo as _demo
+from tests.helpers.events import read_events
 
 
 def _scalars(run_dir: Path, tag: str) -> dict[int, float]:
     """`{step: value}` of one scalar tag in a folder of event files."""
-    values = {}
-    for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                if value.tag == tag:
-                    values[event.step] = float(tf.make_ndarray(value.tensor))
-    return values
+    return dict(read_events(run_dir)["scalars"][tag])
 
 
 @pytest.fixture(scope="module")

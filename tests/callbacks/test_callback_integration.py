@@ -22,6 +22,9 @@ from keras_ig import datasets
 from keras_ig.callbacks import IGCallback
 from keras_ig.callbacks._ig_callback import TAG
 
+# A TensorBoard server and a strategy in subprocesses: slow, run by default.
+pytestmark = pytest.mark.slow
+
 TIMEOUT_S = 90.0
 
 
@@ -154,7 +157,7 @@ _MIRRORED = textwrap.dedent(
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    from tests.test_callback import read_events
+    from tests.helpers.events import read_events
 
     result = subprocess.run(
         [sys.executable, "-c", _MIRRORED, str(tmp_path)],

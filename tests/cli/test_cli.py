@@ -247,6 +247,6 @@ def test_console_script_is_declared() -> None:
     # Read setup.cfg rather than installed metadata, which a stale
     # *.egg-info in the checkout can shadow.
     config = configparser.ConfigParser()
-    config.read(Path(__file__).parents[1] / "setup.cfg")
+    config.read(Path(__file__).parents[2] / "setup.cfg")
     scripts = config["options.entry_points"]["console_scripts"].strip().splitlines()
     assert "keras-ig = keras_ig.cli:main" in [line.strip() for line in scripts]

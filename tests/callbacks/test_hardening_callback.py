@@ -19,9 +19,10 @@ import tensorflow as tf
 from keras_ig import datasets
 from keras_ig.callbacks import IGCallback, IGCallbackWarning, _summaries
 from keras_ig.callbacks._ig_callback import TAG
+from tests.helpers.events import read_events as shared_reader
 
 SIZE = 16
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
 
 
 # --------------------------------------------------------------------------
@@ -29,24 +30,17 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
 def read_events(folder: pathlib.Path) -> dict:
-    """`{tag: {step: value}}` of every event file, read strictly.
+    """`{tag: {step: value}}`, read strictly: every file must be complete.
 
-    Scalars are floats, images their description; a truncated or corrupt
-    record raises (`DataLossError`): every file must be complete.
+    Scalars are floats, images their description, anything else its plugin.
     """
     out: dict = defaultdict(dict)
-    for file in sorted(folder.glob("events.out.tfevents.*")):
-        for record in tf.data.TFRecordDataset(str(file)):
-            event = tf.compat.v1.Event.FromString(record.numpy())
-            for value in event.summary.value:
-                plugin = value.metadata.plugin_data.plugin_name
-                if plugin == "scalars":
-                    item = float(tf.make_ndarray(value.tensor))
-                elif plugin == "images":
-                    item = value.metadata.summary_description
-                else:
-                    item = plugin
-                out[value.tag][event.step] = item
+    for plugin, tags in shared_reader(folder, strict=True).items():
+        if plugin == "images":
+            continue  # their descriptions stand in for them
+        for tag, steps in tags.items():
+            for step, item in steps.items():
+                out[tag][step] = item if plugin in ("scalars", "descriptions") else plugin
     return out
 
 

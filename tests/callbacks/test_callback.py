@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import math
 import os
-import pathlib
-from collections import defaultdict
 
 import keras
 import numpy as np
@@ -18,6 +15,7 @@ import keras_ig
 from keras_ig import datasets, render
 from keras_ig.callbacks import IGCallback, IGCallbackWarning
 from keras_ig.callbacks._ig_callback import TAG
+from tests.helpers.events import read_events
 
 SIZE = 16
 PROBES = 3
@@ -34,47 +32,6 @@ PANEL = labelled_size(3 * SIZE * 8 + 8, SIZE * 8)  # probe | map | overlay, 16 p
 
 # --------------------------------------------------------------------------
 # helpers
-
-
-def read_events(folder: str | os.PathLike) -> dict:
-    """`{plugin: {tag: {step: value}}}` of every event file under `folder`.
-
-    Scalars are floats, images `PIL` sizes, text strings, histograms arrays.
-    """
-    out: dict = defaultdict(lambda: defaultdict(dict))
-    for file in sorted(pathlib.Path(folder).glob("events.out.tfevents.*")):
-        for event in _events(file):
-            for value in event.summary.value:
-                plugin = value.metadata.plugin_data.plugin_name or "legacy"
-                array = tf.make_ndarray(value.tensor)
-                if plugin == "scalars":
-                    item = float(array)
-                elif plugin == "images":
-                    with Image.open(io.BytesIO(array[2])) as img:
-                        item = (img.format, img.size)
-                elif plugin == "text":
-                    item = array.item().decode()
-                else:
-                    item = array
-                out[plugin][value.tag][event.step] = item
-    return out
-
-
-def _events(file: pathlib.Path):
-    """The complete events of a file that may still be being written.
-
-    A record the background writer has only half written yet reads as a
-    truncated record: like TensorBoard, stop there and read it next time.
-    """
-    records = iter(tf.data.TFRecordDataset(str(file)))
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            return
-        except tf.errors.DataLossError:
-            return
-        yield tf.compat.v1.Event.FromString(record.numpy())
 
 
 def image_model() -> keras.Model:
