@@ -3,7 +3,7 @@
 The callback sits on top of the library's layers: the compiled engine
 (`keras_ig._api.explain.Explainer`, one graph reused at every epoch since only the
 weights change), the pictures of `keras_ig._io.pictures` (the same ones
-`Explanation.to_images` draws) and the numpy statistics of `_metrics`. Its own
+`Explanation.to_images` draws) and the numpy statistics of `keras_ig._numpy.metrics`. Its own
 job is the I/O: when to compute, what to write to TensorBoard, and never
 letting a failure stop training.
 """
@@ -31,12 +31,12 @@ from keras_ig._api.explain import Explainer, explainer_for
 from keras_ig._api.explanation import CompletenessWarning, Explanation
 from keras_ig._io import pictures as _images
 from keras_ig._numpy import checks as _checks
+from keras_ig._numpy import metrics as _metrics
 from keras_ig._numpy import nest
 from keras_ig._numpy.quadrature import quadrature
 from keras_ig.callbacks import (
     _background,
     _messages,
-    _metrics,
     _settings,
     _statistics,
     _summaries,

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_ig.callbacks import _metrics
+from keras_ig._numpy import metrics as _metrics
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ PURE = [
     "keras_ig.render",
     "keras_ig._io.pictures",
     "keras_ig.datasets",
-    "keras_ig.callbacks._metrics",
+    "keras_ig._numpy.metrics",
 ]
 
 

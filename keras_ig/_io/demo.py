@@ -25,8 +25,8 @@ import keras
 import numpy as np
 
 from keras_ig._api.explain import explain
+from keras_ig._numpy.metrics import localization
 from keras_ig.callbacks import IGCallback
-from keras_ig.callbacks._metrics import localization
 from keras_ig.datasets import make_shapes
 
 DEFAULT_LOGDIR = "runs/demo"

@@ -9,7 +9,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from keras_ig.callbacks import _metrics
+from keras_ig._numpy import metrics as _metrics
 
 
 def test_metrics_module_imports_no_tensorflow():
