@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from keras_ig import completeness
 from keras_ig._api.explain import Explainer, explainer_for
-from keras_ig._api.explanation import CompletenessWarning, Explanation
+from keras_ig._api.explanation import CompletenessWarning, Explanation, incompleteness
 from keras_ig._io import pictures as _images
 from keras_ig._numpy import checks as _checks
 from keras_ig._numpy import metrics as _metrics
@@ -617,21 +617,13 @@ class IGCallback(keras.callbacks.Callback):
     def _maybe_warn_incomplete(self, exp: Explanation, epoch: int) -> None:
         if not self.warn_completeness or self._warned_incomplete:
             return
-        rel = exp.relative_delta
-        ok = completeness.within_tolerance(
-            exp.delta, exp.scores, exp.baseline_scores, completeness.TOLERANCE
-        )
         # Non-finite gaps are warned about with the epoch's other failures.
-        bad = ~ok & np.isfinite(rel)
-        if np.any(bad):
+        message = incompleteness(exp, completeness.TOLERANCE, finite_only=True)
+        if message is not None:
             self._warned_incomplete = True
             warnings.warn(
-                f"IGCallback: at epoch {epoch} the completeness gap is above "
-                f"{completeness.TOLERANCE:.0%} of its scale (|F(x) - F(baseline)|) for "
-                f"{int(bad.sum())} of {len(bad)} probes (worst relative gap "
-                f"{float(np.max(rel[bad])):.3g}) with {self.method!r} at steps="
-                f"{self.steps}; raise steps (see the completeness_gap scalars). "
-                "Warned once per fit.",
+                f"IGCallback: epoch {epoch}: {message} (see the completeness_gap "
+                "scalars). Warned once per fit.",
                 CompletenessWarning,
                 stacklevel=3,
             )

@@ -158,18 +158,30 @@ def _shapes(tree: Any) -> Any:
 
 
 def warn_if_incomplete(exp: Explanation, tolerance: float = completeness.TOLERANCE) -> None:
-    """Warn (`CompletenessWarning`) when a gap is above tolerance or not finite.
+    """Warn (`CompletenessWarning`) when a gap is above tolerance or not finite."""
+    message = incompleteness(exp, tolerance)
+    if message is not None:
+        warnings.warn(message, CompletenessWarning, stacklevel=user_stacklevel())
+
+
+def incompleteness(
+    exp: Explanation, tolerance: float = completeness.TOLERANCE, *, finite_only: bool = False
+) -> str | None:
+    """What is wrong with `exp`'s completeness, in words; None if nothing.
 
     The message says which case it is, because the remedy differs: a NaN/inf
     gap is a numerical failure, a gap on inputs where F(x) ~ F(baseline) has
     little to measure (more steps will not help), and only the rest asks for
-    more steps.
+    more steps. `finite_only`: leave non-finite gaps out (a caller that
+    reports them elsewhere, e.g. the callback's NaN-weights warning).
     """
-    bad = ~completeness.within_tolerance(exp.delta, exp.scores, exp.baseline_scores, tolerance)
-    if not np.any(bad):
-        return
     rel = exp.relative_delta
     finite = np.isfinite(rel) & np.isfinite(exp.scores) & np.isfinite(exp.baseline_scores)
+    bad = ~completeness.within_tolerance(exp.delta, exp.scores, exp.baseline_scores, tolerance)
+    if finite_only:
+        bad &= finite
+    if not np.any(bad):
+        return None
     flat = completeness.flat(exp.scores, exp.baseline_scores) & finite
     where = f"with {exp.method!r} at steps={exp.steps}"
     if np.any(bad & ~finite):
@@ -194,7 +206,7 @@ def warn_if_incomplete(exp: Explanation, tolerance: float = completeness.TOLERAN
             f"{rel[worst]:.3g}) {where}; raise steps"
             + (" (or max_steps)" if exp.converged is not None else "")
         )
-    warnings.warn(message, CompletenessWarning, stacklevel=user_stacklevel())
+    return message
 
 
 def user_stacklevel() -> int:

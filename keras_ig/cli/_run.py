@@ -275,18 +275,18 @@ def summary_row(exp: Any, i: int) -> dict[str, Any]:
     }
 
 
-def _same_scores(row: dict[str, Any]) -> bool:
-    """F(x) ≈ F(baseline) (`keras_ig.completeness.flat`): little to attribute."""
-    return bool(completeness.flat(np.array([row["score"]]), np.array([row["baseline_score"]]))[0])
-
-
 def _gap_kind(row: dict[str, Any]) -> str:
-    """`"unknown"` (not finite), `"same"` (F(x) ≈ F(baseline)), `"loose"` or `"ok"`."""
+    """`"unknown"` (not finite), `"same"` (F(x) ≈ F(baseline)), `"loose"` or `"ok"`.
+
+    Judged by `keras_ig.completeness`, as the library's own warning is.
+    """
     if math.isnan(row["relative_gap"]):
         return "unknown"
-    if _same_scores(row):
+    score, base = np.array([row["score"]]), np.array([row["baseline_score"]])
+    if completeness.flat(score, base)[0]:
         return "same"
-    return "loose" if row["relative_gap"] > completeness.TOLERANCE else "ok"
+    ok = completeness.within_tolerance(np.array([row["gap"]]), score, base, completeness.TOLERANCE)
+    return "ok" if ok[0] else "loose"
 
 
 def relative_gap_text(row: dict[str, Any]) -> str:
