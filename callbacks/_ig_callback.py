@@ -10,10 +10,8 @@ letting a failure stop training.
 
 from __future__ import annotations
 
-import atexit
 import functools
 import math
-import numbers
 import os
 import threading
 import warnings
@@ -32,44 +30,22 @@ from keras_ig._api.explanation import CompletenessWarning, Explanation, incomple
 from keras_ig._io import pictures as _images
 from keras_ig._numpy import checks as _checks
 from keras_ig._numpy import metrics as _metrics
-from keras_ig._numpy import nest
 from keras_ig._numpy.quadrature import quadrature
 from keras_ig.callbacks import (
     _background,
+    _claims,
     _messages,
+    _probe_checks,
     _settings,
     _statistics,
     _summaries,
 )
+from keras_ig.callbacks._epoch_summaries import TAG, EpochSummaries, config_markdown, describe
 from keras_ig.callbacks._writer import EventFile, prepare_log_dir
-
-TAG = "integrated_gradients"
-"""Subfolder of `log_dir` and prefix of every tag the callback writes."""
-
 
 
 class IGCallbackWarning(UserWarning):
     """Part of an epoch's Integrated Gradients summaries could not be made."""
-
-
-# The run folder (`realpath(run_dir)`) of each callback whose `fit` is
-# running, so that a second callback cannot interleave steps under its tags.
-_CLAIMS: dict[str, weakref.ReferenceType] = {}
-_CLAIMS_LOCK = threading.Lock()
-
-
-@atexit.register
-def _finish_at_exit() -> None:
-    """An uncaught exception out of `fit` ends the interpreter: write what is queued.
-
-    `atexit` runs before daemon threads are stopped, so each writer thread
-    can still finish its epoch and close its writer.
-    """
-    with _CLAIMS_LOCK:
-        callbacks = [ref() for ref in _CLAIMS.values()]
-    for callback in callbacks:
-        if callback is not None:
-            callback._finish_quietly()
 
 
 # --------------------------------------------------------------------------
@@ -280,10 +256,17 @@ class IGCallback(keras.callbacks.Callback):
         self._warned_incomplete = False
         self._worker: _background.WriterThread | None = None
         self._pending: Future | None = None
-        # Per (probe, input): `_images.draw`'s cache of what depends on the
-        # probe and mask only, drawn at the first logged epoch and reused;
-        # only the writer thread (or on_epoch_end, without it) touches it.
-        self._draw_cache: dict[tuple[int, int], dict] = {}
+        shown = self.num_probes if max_probes is None else min(self.num_probes, self.max_probes)
+        self._epoch_summaries = EpochSummaries(
+            target=self.target,
+            masks=self.masks,
+            shown=shown,
+            feature_names=self.feature_names,
+            signed=self.signed,
+            clip_percentile=self.clip_percentile,
+            min_size=self.min_size,
+            histograms=self.histograms,
+        )
 
     # -- paths ----------------------------------------------------------------
     @property
@@ -295,10 +278,6 @@ class IGCallback(keras.callbacks.Callback):
     def _writer(self) -> Any:
         """The open TensorBoard writer, None between fits (kept for introspection)."""
         return self._events.writer
-
-    @property
-    def _shown(self) -> int:
-        return self.num_probes if self.max_probes is None else min(self.num_probes, self.max_probes)
 
     # -- Keras hooks ----------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -314,7 +293,7 @@ class IGCallback(keras.callbacks.Callback):
         self._worker = _background.WriterThread(_background.caller_frame(), self._on_thread_exit)
 
     def _begin(self, model: keras.Model) -> None:
-        self._draw_cache = {}  # drawn afresh: the views may differ with the model
+        self._epoch_summaries.forget_pictures()  # drawn afresh: the views may differ with the model
         if self._seen_model is None or self._seen_model() is not model:
             # Another model: its history and stability reference start afresh.
             self.history = []
@@ -334,7 +313,16 @@ class IGCallback(keras.callbacks.Callback):
         # One quadrature point: checks probes/target/layer/baseline against
         # the model and compiles the graph every epoch then reuses (alphas
         # and weights are graph inputs, so `steps` does not retrace).
-        self._check_against(self._dry_run())
+        _probe_checks.check_against(
+            self._dry_run(),
+            probes=self.probes,
+            num_probes=self.num_probes,
+            kind=self.kind,
+            vocab=self._vocab,
+            pad_id=self.pad_id,
+            masks=self.masks,
+            feature_names=self.feature_names,
+        )
         prepare_log_dir(self.run_dir, self.log_dir)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -377,36 +365,11 @@ class IGCallback(keras.callbacks.Callback):
         self._release_log_dir()
 
     # -- one callback per log_dir ---------------------------------------------
-    def _claim_key(self) -> str:
-        return self.run_dir if "://" in self.run_dir else os.path.realpath(self.run_dir)
-
     def _claim_log_dir(self) -> None:
-        """Refuse a `log_dir` that another callback's running `fit` writes to.
-
-        Two callbacks writing the same tags at the same steps would mix their
-        curves and pictures in one TensorBoard run.
-        """
-        key = self._claim_key()
-        with _CLAIMS_LOCK:
-            ref = _CLAIMS.get(key)
-            holder = None if ref is None else ref()
-            if holder is not None and holder is not self and holder._fit_running():
-                raise ValueError(
-                    f"IGCallback: log_dir {self.log_dir!r} is already written by another "
-                    "IGCallback in a running fit; their steps would interleave under the "
-                    "same tags. Give each callback its own log_dir (e.g. 'logs/run1/a' "
-                    "and 'logs/run1/b')"
-                )
-            _CLAIMS[key] = weakref.ref(self)
-        if holder is not None and holder is not self:
-            holder._finish_quietly()  # its fit has gone without on_train_end
+        _claims.claim(self.run_dir, self, self._fit_running, self._finish_quietly, self.log_dir)
 
     def _release_log_dir(self) -> None:
-        with _CLAIMS_LOCK:
-            key = self._claim_key()
-            holder = _CLAIMS[key]() if key in _CLAIMS else self
-            if holder is None or holder is self:
-                _CLAIMS.pop(key, None)
+        _claims.release(self.run_dir, self)
 
     def _fit_running(self) -> bool:
         worker = self._worker
@@ -452,58 +415,6 @@ class IGCallback(keras.callbacks.Callback):
             ) from err
         self._run = self._explainer.runner(job, self.steps, self.method, self.batch_size)
         return dry
-
-    def _check_against(self, dry: Explanation) -> None:
-        """Checks of probes, masks, vocabulary and feature_names needing the model."""
-        if len(dry) != self.num_probes:
-            raise ValueError(
-                f"IGCallback: probes were read as {self.num_probes} rows per input, but "
-                f"the model sees {len(dry)}; a list of arrays is one array per model "
-                "input: for a single-input model pass one array [P, ...]"
-            )
-        try:
-            rows = _images.views(dry, kind=self.kind, vocabulary=self._vocab, pad_id=self.pad_id)
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"IGCallback: {err}") from None
-        first = rows[0]
-        kinds = sorted({view.kind for view in first})
-        if self.masks is not None:
-            if len(first) != 1:
-                raise ValueError(
-                    f"IGCallback: masks need one attributed input; this model has {len(first)}"
-                )
-            view = first[0]
-            want = (self.num_probes, *view.scores.shape)
-            if self.masks.shape != want:
-                raise ValueError(
-                    f"IGCallback: masks has shape {self.masks.shape}; expected {want}, one "
-                    f"region per probe shaped like its {view.kind} attribution map "
-                    f"{view.scores.shape}"
-                )
-        if self.feature_names is not None:
-            sizes = {view.scores.size for view in first if view.kind == "tabular"}
-            if not sizes:
-                raise ValueError(
-                    f"IGCallback: feature_names given, but the probes are {kinds}, not tabular"
-                )
-            if len(self.feature_names) not in sizes or len(sizes) > 1:
-                raise ValueError(
-                    f"IGCallback: feature_names has {len(self.feature_names)} names; the "
-                    f"probes have {sorted(sizes)} features"
-                )
-        if self._vocab is not None:
-            if "text" not in kinds:
-                raise ValueError(
-                    f"IGCallback: vocabulary given, but the probes are {kinds}, not "
-                    "token ids explained at an embedding (layer=)"
-                )
-            ids = [leaf for leaf in nest.flatten(self.probes) if leaf.dtype.kind in "iu"]
-            top = max(int(leaf.max()) for leaf in ids) if ids else -1
-            if top >= len(self._vocab):
-                raise ValueError(
-                    f"IGCallback: vocabulary has {len(self._vocab)} tokens but the "
-                    f"probes contain token id {top}"
-                )
 
     # -- one epoch ------------------------------------------------------------
     def _log_epoch(self, epoch: int) -> None:
@@ -576,8 +487,9 @@ class IGCallback(keras.callbacks.Callback):
         problems: list[str] = []
         try:
             batch = _summaries.SummaryBatch()
-            self._add_scalars(batch, exp, record, stability, not self._config_written)
-            self._add_probes(batch, exp, rows, finite, epoch, problems)
+            config = None if self._config_written else self._config_markdown()
+            self._epoch_summaries.add_scalars(batch, exp, record, stability, config)
+            self._epoch_summaries.add_probes(batch, exp, rows, finite, epoch, problems)
         except Exception as err:
             problems.append(f"epoch {epoch}: cannot build the summaries ({_messages.short(err)})")
             return problems
@@ -628,147 +540,20 @@ class IGCallback(keras.callbacks.Callback):
                 stacklevel=3,
             )
 
-    # -- writing --------------------------------------------------------------
-    def _add_scalars(
-        self,
-        batch: _summaries.SummaryBatch,
-        exp: Explanation,
-        record: dict,
-        stability: np.ndarray,
-        config: bool,
-    ) -> None:
-        # Probes whose gap or scores are not finite are left out (and warned
-        # about in `_log_epoch`): a NaN gap is not a small one, and
-        # `relative_delta` reads NaN over NaN as 0.
-        ok = np.isfinite(exp.delta) & np.isfinite(exp.scores) & np.isfinite(exp.baseline_scores)
-        delta = np.abs(np.asarray(exp.delta, np.float64))[ok]
-        rel = exp.relative_delta[ok]
-        rel = rel[np.isfinite(rel)]
-        gap = f"{TAG}/completeness_gap"
-        batch.scalar(f"{gap}/max_abs", delta.max() if delta.size else None)
-        batch.scalar(f"{gap}/mean_abs", delta.mean() if delta.size else None)
-        batch.scalar(f"{gap}/relative_max", rel.max() if rel.size else None)
-        batch.scalar(f"{gap}/relative_mean", rel.mean() if rel.size else None)
-        varying_target = not isinstance(self.target, numbers.Integral | np.ndarray)
-        for i in range(self._shown):
-            # Per probe, what the image description cannot hold (it is static).
-            batch.scalar(f"{TAG}/score/probe_{i}", exp.scores[i])
-            batch.scalar(f"{gap}/probe_{i}", exp.delta[i])
-            if varying_target and exp.target is not None:
-                batch.scalar(f"{TAG}/target/probe_{i}", exp.target[i])
-            batch.scalar(f"{TAG}/stability/probe_{i}", stability[i])
-        batch.scalar(f"{TAG}/stability/mean", record["stability_mean"])
-        if record["localization"] is not None:
-            for i in range(self._shown):
-                batch.scalar(f"{TAG}/localization/probe_{i}", record["localization"][i])
-            batch.scalar(f"{TAG}/localization/mean", record["localization_mean"])
-        if config:
-            batch.text(f"{TAG}/config", self._config_markdown())
-
-    def _add_probes(
-        self,
-        batch: _summaries.SummaryBatch,
-        exp: Explanation,
-        rows: list | None,
-        finite: np.ndarray,
-        epoch: int,
-        problems: list[str],
-    ) -> None:
-        if not rows:
-            return
-        for i in range(self._shown):
-            if not finite[i]:
-                continue
-            row = rows[i]
-            try:
-                batch.image(f"{TAG}/probe_{i}", self._picture(row, i), self._describe(row, i))
-            except Exception as err:
-                problems.append(f"epoch {epoch}: cannot draw probe {i} ({_messages.short(err)})")
-            if self.histograms:
-                values = np.concatenate([view.scores.reshape(-1) for view in row])
-                batch.histogram(f"{TAG}/attributions/probe_{i}", values)
-            texts = [view for view in row if view.kind == "text"]
-            if texts:
-                batch.text(f"{TAG}/tokens/probe_{i}", _summaries.token_markdown(exp, i, texts))
-
-    def _picture(self, row: list, i: int) -> Any:
-        pictures = []
-        for j, view in enumerate(row):
-            mask = None
-            if self.masks is not None and view.kind == "image" and view.probe is not None:
-                mask = self.masks[i]
-            pictures.append(
-                _images.draw(
-                    view,
-                    feature_names=self.feature_names,
-                    mask=mask,
-                    signed=self.signed,
-                    clip_percentile=self.clip_percentile,
-                    min_size=self.min_size,
-                    cache=self._draw_cache.setdefault((i, j), {}),
-                )
-            )
-        return _images.side_by_side(pictures)
-
-    def _describe(self, row: list, i: int) -> str:
-        """The image card's description (markdown): what the panel shows.
-
-        TensorBoard keeps the first description of a tag for every step, so
-        it holds nothing that changes between epochs; this epoch's numbers
-        are the per-probe scalars (`_add_scalars`).
-        """
-        parts = {
-            "image": "probe | attribution map | overlay"
-            + (" (mask outlined in green)" if self.masks is not None else ""),
-            "text": "tokens on their attribution (summed over the embedding)",
-            "tabular": "per-feature attributions, largest |value| first",
-        }
-        kinds = ", ".join(parts[view.kind] for view in row)
-        colours = "red positive, blue negative" if self.signed else "magnitude"
-        scalars = f"`{TAG}/score/probe_{i}` (F(x)), `{TAG}/completeness_gap/probe_{i}`"
-        if not isinstance(self.target, numbers.Integral | np.ndarray):
-            scalars += f", `{TAG}/target/probe_{i}`"
-        return (
-            f"Probe {i}, target {self._target_words(i)}: {kinds}; {colours}, scaled to "
-            f"the {self.clip_percentile:g}th percentile of |attribution|. Each epoch's "
-            f"numbers are in the Scalars tab: {scalars}."
-        )
-
-    def _target_words(self, i: int) -> str:
-        if self.target is None:
-            return "the only output unit, else the predicted class at each epoch"
-        if callable(self.target):
-            return f"chosen by {getattr(self.target, '__name__', 'a callable')} at each epoch"
-        if isinstance(self.target, np.ndarray):
-            return f"unit {int(self.target[i])}"
-        return f"unit {int(self.target)}"
 
     def _config_markdown(self) -> str:
-        def describe(value: Any) -> str:
-            if isinstance(value, np.ndarray):
-                return f"array {value.shape}" if value.size > 16 else str(value.tolist())
-            if isinstance(value, keras.layers.Layer):
-                return f"layer {value.name!r}"
-            if callable(value):
-                return getattr(value, "__name__", type(value).__name__)
-            if hasattr(value, "shape"):
-                return f"{type(value).__name__} {tuple(value.shape)}"
-            return repr(value)
-
         settings = {
-            "probes": self.num_probes,
+            "probes": str(self.num_probes),
             "target": describe(self.target),
             "baseline": describe(self.baseline),
-            "steps": self.steps,
+            "steps": str(self.steps),
             "method": self.method,
             "layer": describe(self.layer),
             "output": describe(self.output),
-            "every_n_epochs": self.every_n_epochs,
+            "every_n_epochs": str(self.every_n_epochs),
             "masks": "yes" if self.masks is not None else "no",
         }
-        lines = ["| setting | value |", "|---|---|"]
-        lines += [f"| {k} | {_summaries.markdown_cell(str(v))} |" for k, v in settings.items()]
-        return "\n".join(lines)
+        return config_markdown(settings)
 
 
 def _warn(message: str) -> None:

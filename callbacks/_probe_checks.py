@@ -1,0 +1,90 @@
+"""`IGCallback`'s checks of its probes against the model, read off the dry run.
+
+They need the model (the dry run's `Explanation` says how many rows it saw
+and what each attributed input looks like), so they run at train begin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from keras_ig._api.explanation import Explanation
+from keras_ig._io import pictures
+from keras_ig._numpy import nest
+
+
+def check_against(
+    dry: Explanation,
+    *,
+    probes: Any,
+    num_probes: int,
+    kind: str | None,
+    vocab: list[str] | None,
+    pad_id: int | None,
+    masks: np.ndarray | None,
+    feature_names: list[str] | None,
+) -> None:
+    """Probes, masks, vocabulary and feature_names against what the model saw.
+
+    Args:
+        dry: IG of the probes with one step.
+        probes: the probes as the callback holds them.
+        num_probes: P.
+        kind, vocab, pad_id: how the probes are viewed (`pictures.views`).
+        masks: `bool[P, *map]` or None.
+        feature_names: names of tabular features or None.
+
+    Raises:
+        ValueError, TypeError: prefixed "IGCallback:", naming the argument.
+    """
+    if len(dry) != num_probes:
+        raise ValueError(
+            f"IGCallback: probes were read as {num_probes} rows per input, but "
+            f"the model sees {len(dry)}; a list of arrays is one array per model "
+            "input: for a single-input model pass one array [P, ...]"
+        )
+    try:
+        rows = pictures.views(dry, kind=kind, vocabulary=vocab, pad_id=pad_id)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"IGCallback: {err}") from None
+    first = rows[0]
+    kinds = sorted({view.kind for view in first})
+    if masks is not None:
+        if len(first) != 1:
+            raise ValueError(
+                f"IGCallback: masks need one attributed input; this model has {len(first)}"
+            )
+        view = first[0]
+        want = (num_probes, *view.scores.shape)
+        if masks.shape != want:
+            raise ValueError(
+                f"IGCallback: masks has shape {masks.shape}; expected {want}, one "
+                f"region per probe shaped like its {view.kind} attribution map "
+                f"{view.scores.shape}"
+            )
+    if feature_names is not None:
+        sizes = {view.scores.size for view in first if view.kind == "tabular"}
+        if not sizes:
+            raise ValueError(
+                f"IGCallback: feature_names given, but the probes are {kinds}, not tabular"
+            )
+        if len(feature_names) not in sizes or len(sizes) > 1:
+            raise ValueError(
+                f"IGCallback: feature_names has {len(feature_names)} names; the "
+                f"probes have {sorted(sizes)} features"
+            )
+    if vocab is not None:
+        if "text" not in kinds:
+            raise ValueError(
+                f"IGCallback: vocabulary given, but the probes are {kinds}, not "
+                "token ids explained at an embedding (layer=)"
+            )
+        ids = [leaf for leaf in nest.flatten(probes) if leaf.dtype.kind in "iu"]
+        top = max(int(leaf.max()) for leaf in ids) if ids else -1
+        if top >= len(vocab):
+            raise ValueError(
+                f"IGCallback: vocabulary has {len(vocab)} tokens but the "
+                f"probes contain token id {top}"
+            )
