@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import threading
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -41,7 +40,7 @@ from keras_ig.callbacks import (
     _summaries,
 )
 from keras_ig.callbacks._epoch_summaries import TAG, EpochSummaries, config_markdown, describe
-from keras_ig.callbacks._writer import EventFile, prepare_log_dir
+from keras_ig.callbacks._writer import EpochWriter, prepare_log_dir
 
 
 class IGCallbackWarning(UserWarning):
@@ -242,11 +241,8 @@ class IGCallback(keras.callbacks.Callback):
         self.last_explanation: Explanation | None = None
         self._explainer: Explainer | None = None
         self._run: Callable[[], Explanation] | None = None  # this fit's compiled IG
-        # The writer and its event file: opened, used and closed under
-        # `_io_lock` (the writer thread and the training thread share them).
-        self._events = EventFile(self.run_dir)
-        self._io_lock = threading.Lock()
-        self._failing_since: int | None = None  # first epoch of a write outage
+        # The event file, shared by the writer thread and the training thread.
+        self._out = EpochWriter(self.run_dir, self.log_dir)
         self._late: list[str] = []  # problems met after fit had gone, warned later
         self._vocab: list[str] | None = None
         # Per probe, `_metrics.unit_ranks` of its last finite map (for stability).
@@ -277,7 +273,7 @@ class IGCallback(keras.callbacks.Callback):
     @property
     def _writer(self) -> Any:
         """The open TensorBoard writer, None between fits (kept for introspection)."""
-        return self._events.writer
+        return self._out.events.writer
 
     # -- Keras hooks ----------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -354,14 +350,9 @@ class IGCallback(keras.callbacks.Callback):
 
     def _on_thread_exit(self) -> None:
         """Flush and close the writer and free `log_dir` (on the writer thread)."""
-        with self._io_lock:
-            try:
-                self._events.close()
-            except Exception as err:  # never fail the end of training
-                self._late.append(
-                    f"could not close the TensorBoard writer of log_dir "
-                    f"{self.log_dir!r}: {_messages.short(err)}"
-                )
+        problem = self._out.close()
+        if problem is not None:
+            self._late.append(problem)
         self._release_log_dir()
 
     # -- one callback per log_dir ---------------------------------------------
@@ -480,9 +471,8 @@ class IGCallback(keras.callbacks.Callback):
 
         Runs on the writer thread with `background_writes`: it only reads
         its arguments (fresh arrays of this epoch) and the callback's fixed
-        settings, and never raises. A failed write (a full disk, say) is
-        reported once, when it starts; the next epochs try again, each into
-        a new event file, and the first that succeeds reports the recovery.
+        settings, and never raises; failed writes are reported as
+        `EpochWriter` says.
         """
         problems: list[str] = []
         try:
@@ -493,27 +483,10 @@ class IGCallback(keras.callbacks.Callback):
         except Exception as err:
             problems.append(f"epoch {epoch}: cannot build the summaries ({_messages.short(err)})")
             return problems
-        with self._io_lock:
-            try:
-                self._events.write(batch, epoch)
-            except Exception as err:  # e.g. the disk filled up
-                self._events.drop()
-                if self._failing_since is None:
-                    self._failing_since = epoch
-                    problems.append(
-                        f"cannot write to log_dir {self.log_dir!r} from epoch {epoch} on "
-                        f"({_messages.short(err)}); training goes on and writing resumes when it "
-                        "can (warned once until then)"
-                    )
-                return problems
+        written, met = self._out.write(batch, epoch)
+        if written:
             self._config_written = True
-            if self._failing_since is not None:
-                problems.append(
-                    f"writing to log_dir {self.log_dir!r} resumed at epoch {epoch}; the "
-                    f"logged epochs from {self._failing_since} to {epoch - 1} are missing"
-                )
-                self._failing_since = None
-        return problems
+        return problems + met
 
     def _wait_for_writes(self) -> None:
         """Wait for the writer thread's epoch, then warn about its problems."""

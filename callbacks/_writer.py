@@ -12,9 +12,12 @@ import contextlib
 import errno
 import glob
 import os
+import threading
 from typing import Any
 
 import tensorflow as tf
+
+from keras_ig.callbacks import _messages
 
 
 def prepare_log_dir(run_dir: str, log_dir: str) -> None:
@@ -106,3 +109,58 @@ def file_size(path: str | None) -> int:
         return os.path.getsize(path)
     except OSError:
         return 0
+
+
+class EpochWriter:
+    """The event file shared by the training and writer threads, outages reported.
+
+    A failed write (a full disk, say) is reported once, when it starts; the
+    next epochs try again, each into a new event file, and the first that
+    succeeds reports the recovery and which epochs are missing.
+
+    Args:
+        run_dir: where the event files go.
+        log_dir: the user's `log_dir`, for messages.
+    """
+
+    def __init__(self, run_dir: str, log_dir: str) -> None:
+        self.events = EventFile(run_dir)
+        self.log_dir = log_dir
+        self._lock = threading.Lock()  # open, write and close happen under it
+        self._failing_since: int | None = None  # first epoch of an outage
+
+    def write(self, batch: Any, epoch: int) -> tuple[bool, list[str]]:
+        """Write one epoch's `SummaryBatch`: `(written, problems)`; never raises."""
+        problems: list[str] = []
+        with self._lock:
+            try:
+                self.events.write(batch, epoch)
+            except Exception as err:  # e.g. the disk filled up
+                self.events.drop()
+                if self._failing_since is None:
+                    self._failing_since = epoch
+                    problems.append(
+                        f"cannot write to log_dir {self.log_dir!r} from epoch {epoch} on "
+                        f"({_messages.short(err)}); training goes on and writing resumes when it "
+                        "can (warned once until then)"
+                    )
+                return False, problems
+            if self._failing_since is not None:
+                problems.append(
+                    f"writing to log_dir {self.log_dir!r} resumed at epoch {epoch}; the "
+                    f"logged epochs from {self._failing_since} to {epoch - 1} are missing"
+                )
+                self._failing_since = None
+        return True, problems
+
+    def close(self) -> str | None:
+        """Flush and close the writer; the problem met, if any (never raises)."""
+        with self._lock:
+            try:
+                self.events.close()
+            except Exception as err:  # never fail the end of training
+                return (
+                    f"could not close the TensorBoard writer of log_dir "
+                    f"{self.log_dir!r}: {_messages.short(err)}"
+                )
+        return None
