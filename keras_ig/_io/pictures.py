@@ -472,9 +472,7 @@ def check_masks(masks: Any, n: int) -> np.ndarray | None:
     """`masks` as `bool[N, H, W]` (one per input or probe), or None."""
     if masks is None:
         return None
-    arr = np.asarray(masks)  # also reads an eager tf.Tensor
-    if arr.dtype != np.bool_:
-        raise TypeError(f"masks must be a boolean array, got dtype {arr.dtype}")
+    arr = _checks.boolean_array(masks, "masks")
     if arr.ndim < 2 or arr.shape[0] != n:
         raise ValueError(
             f"masks must be [N, H, W] with one mask per input (N={n}), got shape {arr.shape}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -80,3 +81,35 @@ def token_ids(ids: np.ndarray, vocabulary: int, name: str) -> None:
             f"{name}: row {where[0]} holds token id {int(ids[where])}, outside the "
             f"embedding's vocabulary [0, {vocabulary})"
         )
+
+
+def boolean_array(value: object, name: str) -> np.ndarray:
+    """`value` as a numpy array of dtype bool (an eager tensor is read too).
+
+    Raises:
+        TypeError: naming `name`, for any other dtype.
+    """
+    arr = np.asarray(value)
+    if arr.dtype != np.bool_:
+        raise TypeError(f"{name} must be a boolean array, got dtype {arr.dtype}")
+    return arr
+
+
+def strings(values: object, name: str, length: int) -> list[str]:
+    """`values` as a list of `length` str.
+
+    Raises:
+        TypeError: naming `name`, for a bare string or a non-str entry (a
+            bare string is a Sequence too, but one label per character is
+            never what the caller meant).
+        ValueError: naming `name`, for the wrong length.
+    """
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise TypeError(f"{name} must be a sequence of str, got {type(values).__name__}")
+    out = list(values)
+    for i, v in enumerate(out):
+        if not isinstance(v, str):
+            raise TypeError(f"{name}[{i}] must be a str, got {type(v).__name__}")
+    if len(out) != length:
+        raise ValueError(f"{name} has {len(out)} entries but scores has {length}; they must match")
+    return out

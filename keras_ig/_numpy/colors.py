@@ -40,6 +40,14 @@ def as_real_array(x: object, name: str) -> np.ndarray:
     return arr
 
 
+def real_vector(x: object, name: str) -> np.ndarray:
+    """`x` as a non-empty, finite, 1-D `float64` array (see `as_real_array`)."""
+    arr = as_real_array(x, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    return arr
 
 
 def normalize(

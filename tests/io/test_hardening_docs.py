@@ -154,7 +154,7 @@ def test_image_pictures_have_titles_scale_and_caption() -> None:
     a = rng.normal(size=x.shape)
     pictures = _image_exp(a, x).to_images(min_size=64)
     panel = render.image_panel(x[0], a[0], min_size=64)
-    top = render._header(64, render.PANEL_TITLES).height
+    top = render.compose.header(64, render.PANEL_TITLES).height
     for picture in pictures:
         pixels = np.asarray(picture).astype(int)
         header = pixels[:top]

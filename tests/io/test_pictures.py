@@ -45,7 +45,7 @@ def _over_scale(picture: Image.Image, tokens: Image.Image) -> bool:
 
 
 # Image pictures carry column titles above the panel (issue 9).
-_TOP = render._header(64, ("input",)).height
+_TOP = render.compose.header(64, ("input",)).height
 
 
 def _shows(picture: Image.Image, panel: Image.Image) -> bool:

@@ -396,7 +396,7 @@ def test_image_panel_layout_and_parts():
     mask = np.zeros((28, 28), dtype=bool)
     mask[10:20, 5:15] = True
     panel = render.image_panel(probe, a, mask=mask)
-    gap = render._PANEL_GAP
+    gap = render.images.PANEL_GAP
     assert panel.size == (3 * 140 + 2 * gap, 140)
     px = _pixels(panel)
 
@@ -428,7 +428,7 @@ def test_token_image_backgrounds_follow_sign():
     img = render.token_image(["good", "bad", "meh"], np.array([2.0, -2.0, 0.0]))
     px = _pixels(img)
     # The top row of each box is padding, so it holds only background.
-    row = px[render._MARGIN]
+    row = px[render.fonts.MARGIN]
     red_cols = np.flatnonzero(_is(row, RED))
     blue_cols = np.flatnonzero(_is(row, BLUE))
     assert red_cols.size > 5 and blue_cols.size > 5
@@ -439,7 +439,7 @@ def test_token_image_backgrounds_follow_sign():
 
 def test_token_image_half_score_is_lighter():
     px = _pixels(render.token_image(["a", "b"], np.array([1.0, 0.5])))
-    row = px[render._MARGIN]
+    row = px[render.fonts.MARGIN]
     half = tuple(colors.diverging(np.array(0.5)))
     assert _is(row, RED).any()
     assert _is(row, half).any()
@@ -450,7 +450,7 @@ def test_token_image_wraps_within_max_width():
     tokens = ["token"] * 40
     img = render.token_image(tokens, np.linspace(-1, 1, 40), max_width=200)
     assert img.width <= 200
-    assert img.height > 3 * one_line.height - 2 * render._MARGIN
+    assert img.height > 3 * one_line.height - 2 * render.fonts.MARGIN
 
 
 def test_token_image_long_token_is_cut_to_width():
@@ -487,16 +487,16 @@ def test_token_image_validation():
 
 
 def _bar_row(px: np.ndarray, row: int) -> np.ndarray:
-    row_h = render._bar_row_height(render._font())
-    return px[render._MARGIN + row * row_h + row_h // 2]
+    row_h = render.bars.bar_row_height(render.fonts.font())
+    return px[render.fonts.MARGIN + row * row_h + row_h // 2]
 
 
 def test_bar_chart_top_k_selection_and_order():
     scores = np.array([0.1, -5.0, 0.2, 3.0, -0.3])
-    np.testing.assert_array_equal(render._select_features(scores, 2), [1, 3])
+    np.testing.assert_array_equal(render.bars.select_features(scores, 2), [1, 3])
     img = render.bar_chart(scores, max_features=2)
-    row_h = render._bar_row_height(render._font())
-    assert img.size == (480, 2 * render._MARGIN + 2 * row_h)
+    row_h = render.bars.bar_row_height(render.fonts.font())
+    assert img.size == (480, 2 * render.fonts.MARGIN + 2 * row_h)
     px = _pixels(img)
     top, second = _bar_row(px, 0), _bar_row(px, 1)
     assert _is(top, BLUE).any() and not _is(top, RED).any()  # -5 first
@@ -507,10 +507,10 @@ def test_bar_chart_top_k_selection_and_order():
 
 def test_bar_chart_shows_all_when_few_and_ties_keep_order():
     scores = np.array([1.0, -1.0, 1.0])
-    np.testing.assert_array_equal(render._select_features(scores, 30), [0, 1, 2])
+    np.testing.assert_array_equal(render.bars.select_features(scores, 30), [0, 1, 2])
     img = render.bar_chart(scores, ["a", "b", "c"])
-    row_h = render._bar_row_height(render._font())
-    assert img.height == 2 * render._MARGIN + 3 * row_h
+    row_h = render.bars.bar_row_height(render.fonts.font())
+    assert img.height == 2 * render.fonts.MARGIN + 3 * row_h
 
 
 def test_bar_chart_lengths_are_proportional():
