@@ -21,7 +21,6 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_ig import completeness
 from keras_ig._api.explain import Explainer, explainer_for
@@ -373,38 +372,20 @@ class IGCallback(keras.callbacks.Callback):
 
     # -- train begin ----------------------------------------------------------
     def _dry_run(self) -> Explanation:
-        """IG with one quadrature point: checks the settings against the model.
-
-        It also prepares the probes (targets, baselines) and compiles the
-        graph that every epoch then reuses through `self._run`: alphas and
-        weights are inputs of the graph, so `steps` and `method` do not
-        retrace, and the probes are converted once per `fit`, not per epoch.
-        """
+        """The one-step run of `_probe_checks.dry_run`; keeps this fit's runner."""
         if self._explainer is None:
             raise RuntimeError("IGCallback: on_train_begin has not run")
-        try:
-            job = self._explainer.prepare(
-                self.probes,
-                target=self.target,
-                baseline=self.baseline,
-                n_baselines=self.n_baselines,
-                seed=self.seed,
-            )
-            dry = self._explainer.runner(job, 1, "riemann_middle", self.batch_size)()
-        except (TypeError, ValueError) as err:
-            cls = TypeError if isinstance(err, TypeError) else ValueError
-            raise cls(f"IGCallback: {_settings.for_probes(str(err))}") from None
-        except tf.errors.OpError as err:
-            raise ValueError(
-                f"IGCallback: probes could not be explained with this model: {_messages.short(err)}"
-            ) from None
-        except Exception as err:  # raised by the model's own Python code
-            raise RuntimeError(
-                "IGCallback: the dry run at on_train_begin (Integrated Gradients of the "
-                "probes with one step, to check them against the model) failed: "
-                f"{_messages.short(err)}"
-            ) from err
-        self._run = self._explainer.runner(job, self.steps, self.method, self.batch_size)
+        dry, self._run = _probe_checks.dry_run(
+            self._explainer,
+            self.probes,
+            target=self.target,
+            baseline=self.baseline,
+            n_baselines=self.n_baselines,
+            seed=self.seed,
+            steps=self.steps,
+            method=self.method,
+            batch_size=self.batch_size,
+        )
         return dry
 
     # -- one epoch ------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`IGCallback`'s checks of its probes against the model, read off the dry run.
+"""`IGCallback`'s dry run at train begin and its checks of the probes against the model.
 
 They need the model (the dry run's `Explanation` says how many rows it saw
 and what each attributed input looks like), so they run at train begin.
@@ -6,13 +6,17 @@ and what each attributed input looks like), so they run at train begin.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
+from keras_ig._api.explain import Explainer
 from keras_ig._api.explanation import Explanation
 from keras_ig._io import pictures
 from keras_ig._numpy import nest
+from keras_ig.callbacks import _messages, _settings
 
 
 def check_against(
@@ -88,3 +92,58 @@ def check_against(
                 f"IGCallback: vocabulary has {len(vocab)} tokens but the "
                 f"probes contain token id {top}"
             )
+
+
+def dry_run(
+    explainer: Explainer,
+    probes: Any,
+    *,
+    target: Any,
+    baseline: Any,
+    n_baselines: int,
+    seed: int | None,
+    steps: int,
+    method: str,
+    batch_size: int | None,
+) -> tuple[Explanation, Callable[[], Explanation]]:
+    """IG of the probes with one quadrature point, and the epochs' runner.
+
+    The run checks probes, target, layer and baseline against the model; it
+    also prepares the probes (targets, baselines) once per `fit` and compiles
+    the graph that every epoch then reuses through the returned runner:
+    alphas and weights are inputs of the graph, so `steps` and `method` do
+    not retrace.
+
+    Returns:
+        `(dry, run)`: the one-step `Explanation`, and a zero-argument
+        function giving this epoch's `Explanation` with `steps` of `method`.
+
+    Raises:
+        TypeError, ValueError: prefixed "IGCallback:", for settings that do
+            not fit the model.
+        RuntimeError: the model's own code raised (its exception is the
+            `__cause__`).
+    """
+    try:
+        job = explainer.prepare(
+            probes,
+            target=target,
+            baseline=baseline,
+            n_baselines=n_baselines,
+            seed=seed,
+        )
+        dry = explainer.runner(job, 1, "riemann_middle", batch_size)()
+    except (TypeError, ValueError) as err:
+        cls = TypeError if isinstance(err, TypeError) else ValueError
+        raise cls(f"IGCallback: {_settings.for_probes(str(err))}") from None
+    except tf.errors.OpError as err:
+        raise ValueError(
+            f"IGCallback: probes could not be explained with this model: {_messages.short(err)}"
+        ) from None
+    except Exception as err:  # raised by the model's own Python code
+        raise RuntimeError(
+            "IGCallback: the dry run at on_train_begin (Integrated Gradients of the "
+            "probes with one step, to check them against the model) failed: "
+            f"{_messages.short(err)}"
+        ) from err
+    return dry, explainer.runner(job, steps, method, batch_size)
