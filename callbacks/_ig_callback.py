@@ -40,6 +40,7 @@ from keras_ig.callbacks import (
     _settings,
     _statistics,
     _summaries,
+    _workers,
 )
 from keras_ig.callbacks._writer import EventFile, prepare_log_dir
 
@@ -284,6 +285,7 @@ class IGCallback(keras.callbacks.Callback):
         # probe and mask only, drawn at the first logged epoch and reused;
         # only the writer thread (or on_epoch_end, without it) touches it.
         self._draw_cache: dict[tuple[int, int], dict] = {}
+        self._idle = False  # a non-chief worker of a multi-worker fit: no IG, no events
 
     # -- paths ----------------------------------------------------------------
     @property
@@ -305,6 +307,10 @@ class IGCallback(keras.callbacks.Callback):
         """Check everything against the model, build the graph, prepare log_dir."""
         model = self.model
         self._finish()  # a previous fit that ended in an exception
+        # Multi-worker fit: only the chief explains and writes (callbacks/_workers.py).
+        self._idle = not _workers.writes_here(model)
+        if self._idle:
+            return
         self._claim_log_dir()
         try:
             self._begin(model)
@@ -339,7 +345,7 @@ class IGCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Explain the probes and write this epoch's summaries (if due)."""
-        if (epoch + 1) % self.every_n_epochs:
+        if self._idle or (epoch + 1) % self.every_n_epochs:  # _idle: a non-chief worker
             return
         self._log_epoch(int(epoch))
 
