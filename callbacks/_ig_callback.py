@@ -114,6 +114,11 @@ class IGCallback(keras.callbacks.Callback):
       tokens and scores; and once per `fit`, Text
       `integrated_gradients/config` with the settings.
 
+    In a multi-worker `fit` (`MultiWorkerMirroredStrategy`, e.g.
+    `keras_ig.MultiWorkerStrategy`) only the chief (the `chief` task, else
+    `worker` 0) explains and writes; the other workers' callbacks compute
+    nothing, write nothing and keep `history` empty.
+
     Maps are per probe: image attributions summed over channels `[H, W]`,
     text attributions summed over the embedding `[T]`, tabular rows `[F]`.
 
