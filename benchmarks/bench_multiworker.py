@@ -14,7 +14,7 @@ on 1,024 `make_shapes` images of 32x32, global batch 64, with
 points, its default output (pictures, histograms): the chief
 explains and writes, the other worker does nothing for IG.
 
-Method. Each worker alternates the arms, `--rounds` times each, one
+Method. Each worker alternates the arms (ABBA...), `--rounds` times each, one
 `model.fit(epochs=--epochs)` per arm and round, on the same model. An epoch
 is timed from its `on_epoch_begin` to the next one's (training plus every
 callback, the chief's IG included); the first epoch of each fit is left out
@@ -89,8 +89,8 @@ ig = Held(data.images[1024:], os.path.join(shared, "logs"), target=data.labels[1
           masks=data.masks[1024:], steps=steps)
 model.fit(train, epochs=1, verbose=0)  # warm-up: traces the train step
 times = {"none": [], "ig": []}
-for _ in range(rounds):
-    for arm in ("none", "ig"):
+for r in range(rounds):
+    for arm in ("none", "ig") if r % 2 == 0 else ("ig", "none"):  # no order bias
         timer = Timer()
         model.fit(train, epochs=epochs, verbose=0,
                   callbacks=[timer] + ([ig] if arm == "ig" else []))

@@ -69,6 +69,7 @@ xe = np.load(os.path.join(shared, "xe.npy"))
 ds = tf.data.Dataset.from_tensor_slices(xe).batch(%(batch)d)
 kw = dict(target=1, steps=%(steps)d, strategy=strategy, verbose=0, warn=False)
 exp = keras_ig.explain(model, ds, out=os.path.join(shared, "attr.npy"), **kw)
+mem = keras_ig.explain(model, ds, **kw)  # no out=: this worker's shard in memory
 # Unknown cardinality: round robin over batches.
 rr = keras_ig.explain(model, ds.filter(lambda v: True), out=os.path.join(shared, "rr.npy"), **kw)
 try:
@@ -84,6 +85,7 @@ np.savez(
     delta=exp.delta,
     scores=exp.scores,
     rr_delta=rr.delta,
+    mem=mem.attributions,
     refusal=refusal,
 )
 print("done", index, flush=True)
@@ -207,17 +209,22 @@ def test_worker_out_shards_together_equal_the_single_process_result(cluster):
         np.concatenate([w0["scores"], w1["scores"]]), ref.scores, rtol=1e-5, atol=1e-6
     )
     assert not (cluster / "attr.npy").exists()  # only per-worker files
+    # Without out=, each worker's Explanation holds the same shard in memory.
+    for i, w in enumerate((w0, w1)):
+        np.testing.assert_array_equal(w["mem"], parts[i])
 
 
 def test_unknown_cardinality_is_sharded_round_robin_by_batch(cluster):
     xe = np.load(cluster / "xe.npy")
     model = _reference_model(_load(cluster, 0)["weights"])
-    ref = keras_ig.explain(model, xe, target=1, steps=STEPS, warn=False).attributions
-    batches = [ref[i : i + BATCH] for i in range(0, N_ROWS, BATCH)]
+    ref = keras_ig.explain(model, xe, target=1, steps=STEPS, warn=False)
+    rows = [np.arange(i, min(i + BATCH, N_ROWS)) for i in range(0, N_ROWS, BATCH)]
     for i in range(2):
-        mine = np.concatenate(batches[i::2])  # batches i, i + 2, ...
+        mine = np.concatenate(rows[i::2])  # the rows of batches i, i + 2, ...
         got = np.load(cluster / f"rr.worker-{i}-of-2.npy")
-        np.testing.assert_allclose(got, mine, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(got, ref.attributions[mine], rtol=1e-4, atol=1e-6)
+        delta = _load(cluster, i)["rr_delta"]
+        np.testing.assert_allclose(delta, ref.delta[mine], rtol=1e-3, atol=1e-5)
 
 
 def test_arrays_under_multi_worker_are_refused_naming_strategy(cluster):
