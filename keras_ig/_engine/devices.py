@@ -118,7 +118,10 @@ def check_strategy(strategy: Any) -> None:
             "ClusterCoordinator; explain needs replicas in this process. Explain with "
             "strategy=None or a MirroredStrategy (e.g. on the chief, after training)"
         )
-    local = len(strategy.extended.worker_devices)
+    try:
+        local = len(strategy.extended.worker_devices)
+    except RuntimeError:  # the default strategy (no scope): one replica, here
+        local = 1
     if strategy.num_replicas_in_sync != local:
         # Results are gathered from this process's replicas only.
         raise ValueError(
