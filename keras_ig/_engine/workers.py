@@ -25,27 +25,36 @@ _OFF = tf.data.experimental.AutoShardPolicy.OFF
 _LOCAL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def position(cluster: dict, task_type: str | None, task_id: int | None) -> tuple[int, int]:
+    """`(index, count)` of a task among the workers of a `TF_CONFIG` cluster.
+
+    The workers are the `chief` task (if any) then the `worker` tasks: the
+    chief is index 0, `worker` i is index i + (1 if there is a chief else 0).
+    A cluster with no such task (or no cluster), or a task of another type
+    (an `evaluator`, which TensorFlow runs outside the collective cluster),
+    is one worker, index 0.
+
+    Args:
+        cluster: `{"chief": [...], "worker": [...], ...}`, as in `TF_CONFIG`.
+        task_type, task_id: this task (`TF_CONFIG["task"]`).
+    """
+    chiefs = len(cluster.get("chief", ()))
+    count = chiefs + len(cluster.get("worker", ()))
+    if task_type not in ("chief", "worker"):
+        return 0, 1
+    if count <= 1 or task_type == "chief":
+        return 0, max(count, 1)
+    return chiefs + int(task_id or 0), count
+
+
 def num_workers(strategy: Any) -> int:
     """How many workers (chief included) run `strategy`; 1 for any other strategy."""
-    resolver = _resolver(strategy)
-    if resolver is None:
-        return 1
-    spec = resolver.cluster_spec().as_dict()
-    return max(1, sum(len(spec.get(job, ())) for job in ("chief", "worker")))
+    return _position(strategy)[1]
 
 
 def worker_index(strategy: Any) -> int:
-    """This worker's index in `[0, num_workers)`: the chief is 0, then the workers.
-
-    With no `chief` task, `worker` task i is index i (its `TF_CONFIG` index).
-    """
-    resolver = _resolver(strategy)
-    if resolver is None or num_workers(strategy) == 1:
-        return 0
-    chiefs = len(resolver.cluster_spec().as_dict().get("chief", ()))
-    if resolver.task_type == "chief":
-        return 0
-    return chiefs + int(resolver.task_id or 0)
+    """This worker's index in `[0, num_workers)` (see `position`)."""
+    return _position(strategy)[0]
 
 
 def is_chief(strategy: Any) -> bool:
@@ -109,10 +118,11 @@ def local_strategy(strategy: Any) -> tf.distribute.Strategy | None:
     return _LOCAL[strategy]
 
 
-def _resolver(strategy: Any) -> Any:
+def _position(strategy: Any) -> tuple[int, int]:
     if not isinstance(strategy, _MWMS):
-        return None
-    return strategy.cluster_resolver
+        return 0, 1
+    resolver = strategy.cluster_resolver  # reads TF_CONFIG by default
+    return position(resolver.cluster_spec().as_dict(), resolver.task_type, resolver.task_id)
 
 
 class MultiWorkerStrategy(_MWMS):

@@ -42,3 +42,26 @@ def test_single_process_explain_is_unchanged_by_the_worker_rules(strategy):
     # A linear model: IG is exactly (x - 0) * w[:, 1], for every row.
     w = model.get_weights()[0][:, 1]
     np.testing.assert_allclose(got.attributions, x * w, rtol=1e-5, atol=1e-6)
+
+
+WORKERS = ["h0:1", "h1:1", "h2:1"]
+
+
+@pytest.mark.parametrize(
+    ("cluster", "task", "expected"),
+    [
+        ({"worker": WORKERS}, ("worker", 0), (0, 3)),
+        ({"worker": WORKERS}, ("worker", 2), (2, 3)),
+        # A chief task comes first; the workers follow it.
+        ({"chief": ["c:1"], "worker": WORKERS}, ("chief", 0), (0, 4)),
+        ({"chief": ["c:1"], "worker": WORKERS}, ("worker", 0), (1, 4)),
+        ({"chief": ["c:1"], "worker": WORKERS}, ("worker", 2), (3, 4)),
+        # Parameter servers and the evaluator are not workers.
+        ({"worker": WORKERS[:2], "ps": ["p:1"]}, ("worker", 1), (1, 2)),
+        ({"worker": WORKERS, "evaluator": ["e:1"]}, ("evaluator", 0), (0, 1)),
+        ({}, (None, None), (0, 1)),
+        ({"worker": WORKERS[:1]}, ("worker", 0), (0, 1)),
+    ],
+)
+def test_position_of_a_task_among_the_workers(cluster, task, expected):
+    assert workers.position(cluster, *task) == expected
