@@ -70,6 +70,9 @@ ds = tf.data.Dataset.from_tensor_slices(xe).batch(%(batch)d)
 kw = dict(target=1, steps=%(steps)d, strategy=strategy, verbose=0, warn=False)
 exp = keras_ig.explain(model, ds, out=os.path.join(shared, "attr.npy"), **kw)
 mem = keras_ig.explain(model, ds, **kw)  # no out=: this worker's shard in memory
+off = tf.data.Options()
+off.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+whole = keras_ig.explain(model, ds.with_options(off), **kw)  # sharded by the user: all of it
 # Unknown cardinality: round robin over batches.
 rr = keras_ig.explain(model, ds.filter(lambda v: True), out=os.path.join(shared, "rr.npy"), **kw)
 try:
@@ -86,6 +89,7 @@ np.savez(
     scores=exp.scores,
     rr_delta=rr.delta,
     mem=mem.attributions,
+    whole=whole.attributions,
     refusal=refusal,
 )
 print("done", index, flush=True)
@@ -225,6 +229,15 @@ def test_unknown_cardinality_is_sharded_round_robin_by_batch(cluster):
         np.testing.assert_allclose(got, ref.attributions[mine], rtol=1e-4, atol=1e-6)
         delta = _load(cluster, i)["rr_delta"]
         np.testing.assert_allclose(delta, ref.delta[mine], rtol=1e-3, atol=1e-5)
+
+
+def test_auto_shard_policy_off_is_explained_whole_on_every_worker(cluster):
+    xe = np.load(cluster / "xe.npy")
+    model = _reference_model(_load(cluster, 0)["weights"])
+    ref = keras_ig.explain(model, xe, target=1, steps=STEPS, warn=False)
+    for i in range(2):
+        got = _load(cluster, i)["whole"]
+        np.testing.assert_allclose(got, ref.attributions, rtol=1e-4, atol=1e-6)
 
 
 def test_arrays_under_multi_worker_are_refused_naming_strategy(cluster):
