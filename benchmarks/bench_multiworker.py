@@ -3,7 +3,7 @@
 Run by hand from the repository root, in the project's venv:
 
     export TF_CPP_MIN_LOG_LEVEL=2
-    python benchmarks/bench_multiworker.py [--rounds 3] [--epochs 4]
+    python benchmarks/bench_multiworker.py [--rounds 6] [--epochs 3]
                                            [--probes 8] [--steps 32]
 
 Workload: two worker processes on 127.0.0.1 (`TF_CONFIG`, one CPU device
@@ -115,8 +115,8 @@ def _ports(n: int) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--probes", type=int, default=8)
     parser.add_argument("--steps", type=int, default=32)
     args = parser.parse_args()
