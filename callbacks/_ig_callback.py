@@ -37,6 +37,7 @@ from keras_ig.callbacks import (
     _settings,
     _statistics,
     _summaries,
+    _workers,
 )
 from keras_ig.callbacks._epoch_summaries import TAG, EpochSummaries, config_markdown, describe
 from keras_ig.callbacks._writer import EpochWriter, prepare_log_dir
@@ -86,6 +87,11 @@ class IGCallback(keras.callbacks.Callback):
     - for text: Text `integrated_gradients/tokens/probe_{i}`, a table of
       tokens and scores; and once per `fit`, Text
       `integrated_gradients/config` with the settings.
+
+    In a multi-worker `fit` (`MultiWorkerMirroredStrategy`, e.g.
+    `keras_ig.MultiWorkerStrategy`) only the chief (the `chief` task, else
+    `worker` 0) explains and writes; the other workers' callbacks compute
+    nothing, write nothing and keep `history` empty.
 
     Maps are per probe: image attributions summed over channels `[H, W]`,
     text attributions summed over the embedding `[T]`, tabular rows `[F]`.
@@ -262,6 +268,7 @@ class IGCallback(keras.callbacks.Callback):
             min_size=self.min_size,
             histograms=self.histograms,
         )
+        self._idle = False  # a non-chief worker of a multi-worker fit: no IG, no events
 
     # -- paths ----------------------------------------------------------------
     @property
@@ -279,6 +286,10 @@ class IGCallback(keras.callbacks.Callback):
         """Check everything against the model, build the graph, prepare log_dir."""
         model = self.model
         self._finish()  # a previous fit that ended in an exception
+        # Multi-worker fit: only the chief explains and writes (callbacks/_workers.py).
+        self._idle = not _workers.writes_here(model)
+        if self._idle:
+            return
         self._claim_log_dir()
         try:
             self._begin(model)
@@ -322,7 +333,7 @@ class IGCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Explain the probes and write this epoch's summaries (if due)."""
-        if (epoch + 1) % self.every_n_epochs:
+        if self._idle or (epoch + 1) % self.every_n_epochs:  # _idle: a non-chief worker
             return
         self._log_epoch(int(epoch))
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from keras_ig._api.explain import explain
     from keras_ig._api.explanation import CompletenessWarning, Explanation
     from keras_ig._api.layer import IntegratedGradients
+    from keras_ig._engine.workers import MultiWorkerStrategy
     from keras_ig.baselines import BaselineStack
 
 _HOMES = {
@@ -26,6 +27,7 @@ _HOMES = {
     "CompletenessWarning": "keras_ig._api.explanation",
     "Explanation": "keras_ig._api.explanation",
     "IntegratedGradients": "keras_ig._api.layer",
+    "MultiWorkerStrategy": "keras_ig._engine.workers",
     "explain": "keras_ig._api.explain",
 }
 
@@ -34,6 +36,7 @@ __all__ = [
     "CompletenessWarning",
     "Explanation",
     "IntegratedGradients",
+    "MultiWorkerStrategy",
     "explain",
     "__version__",
 ]

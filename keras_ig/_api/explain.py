@@ -100,10 +100,23 @@ def explain(
             `.converged` report it.
         max_steps: the most steps `tolerance` may use.
         strategy: a `tf.distribute.Strategy`; each batch is split across its
-            replicas and gathered back in input order.
+            replicas and gathered back in input order. A
+            `MultiWorkerMirroredStrategy` on several workers (`TF_CONFIG`)
+            needs a dataset `x`, and each worker explains its shard of it on
+            its own devices, without collectives: with B batches and W
+            workers, worker w (0-based, the chief first) takes the contiguous
+            batches `[B*w//W, B*(w+1)//W)` (so the workers' results in worker
+            order are the dataset's); with an unknown B, batches w, w+W, ...
+            (`dataset.shard(W, w)`); a dataset whose
+            `options().experimental_distribute.auto_shard_policy` is `OFF` is
+            explained whole on every worker. Arrays raise a ValueError.
+            `ParameterServerStrategy` is refused.
         jit_compile: compile the engine with XLA (one graph per batch_size).
         out: a `.npy` path: attributions are written there as they are
             computed and returned memory-mapped (for datasets of any size).
+            On several workers each writes its own file, the worker's index
+            and count before the extension: `attr.npy` ->
+            `attr.worker-0-of-2.npy`, `attr.worker-1-of-2.npy`.
         verbose: progress bar for datasets ("auto", 1 or 0).
         warn: warn (`CompletenessWarning`) when any |delta| exceeds 5%
             (`keras_ig.completeness.TOLERANCE`, or `tolerance`) of that
@@ -113,7 +126,9 @@ def explain(
         An `Explanation` with `attributions` shaped like `x`, `delta[N]`,
         `scores[N]`, `baseline_scores[N]`, `target[N]`, `steps`, `method`,
         and `baseline`, the baselines used (`[N, ...]`, or `[N, K, ...]`
-        for a stack of K).
+        for a stack of K). On several workers, the Explanation of this
+        worker's shard only (its `attributions` memory-mapped from its own
+        `out=` file).
 
     Raises:
         ValueError, TypeError: bad input, named, before any heavy work.

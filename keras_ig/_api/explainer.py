@@ -13,7 +13,7 @@ from keras_ig import completeness
 from keras_ig._api.explanation import Explanation, warn_if_incomplete
 from keras_ig._api.results import build_explanation
 from keras_ig._api.stream import check_out, explain_dataset
-from keras_ig._engine import devices
+from keras_ig._engine import devices, workers
 from keras_ig._engine.integral import Engine
 from keras_ig._engine.job import Job, JobBuilder, chunk_rows
 from keras_ig._engine.options import Options
@@ -116,6 +116,8 @@ class Explainer:
     def explain(self, x: Any, **options: Any) -> Explanation:
         """See `keras_ig.explain`; `options` are the fields of `Options`."""
         opts = Options(**options).checked()
+        if workers.is_multi_worker(opts.strategy):
+            x, opts = _for_this_worker(x, opts)
         if opts.out is not None:
             check_out(opts.out)
         return self.run(x, opts)
@@ -169,3 +171,27 @@ class Explainer:
             tolerance = completeness.TOLERANCE if opts.tolerance is None else opts.tolerance
             warn_if_incomplete(exp, tolerance)
         return exp
+
+
+def _for_this_worker(x: Any, opts: Options) -> tuple[Any, Options]:
+    """This worker's shard of `x`, `out=` file and local devices.
+
+    Under a `MultiWorkerMirroredStrategy` on several workers each worker
+    explains its shard of the dataset (`workers.shard`) on its own devices,
+    never inside a collective, and writes its own `workers.worker_path`.
+
+    Raises:
+        ValueError: naming `strategy`, for arrays (a dataset is needed).
+    """
+    strategy = opts.strategy
+    if not isinstance(x, tf.data.Dataset):
+        raise ValueError(
+            f"strategy: a MultiWorkerMirroredStrategy on {workers.num_workers(strategy)} "
+            "workers explains a tf.data.Dataset, each worker its shard; arrays would be "
+            "explained whole on every worker. Pass tf.data.Dataset.from_tensor_slices(x)"
+            ".batch(n) (with out= for one file per worker), or slice x per worker and "
+            "pass strategy=None"
+        )
+    out = None if opts.out is None else workers.worker_path(opts.out, strategy)
+    shard = workers.shard(x, strategy)
+    return shard, dataclasses.replace(opts, strategy=workers.local_strategy(strategy), out=out)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from keras_ig._engine import workers
 from keras_ig._engine.integral import Engine
 from keras_ig._engine.job import Job, chunk_rows
 
@@ -94,7 +95,12 @@ def local_results(strategy: tf.distribute.Strategy, out: dict) -> list[dict]:
 
 
 def check_strategy(strategy: Any) -> None:
-    """None, or a strategy whose replicas are all in this process.
+    """None, a strategy whose replicas are all in this process, or a multi-worker one.
+
+    A `MultiWorkerMirroredStrategy` on several workers is accepted: each
+    worker explains its shard of a dataset on its own devices (see
+    `keras_ig._engine.workers`). Any other strategy with replicas outside
+    this process (e.g. `ParameterServerStrategy`) is refused.
 
     Raises:
         TypeError, ValueError: naming `strategy`.
@@ -103,11 +109,25 @@ def check_strategy(strategy: Any) -> None:
         return
     if not isinstance(strategy, tf.distribute.Strategy):
         raise TypeError(f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}")
-    local = len(strategy.extended.worker_devices)
+    if workers.is_multi_worker(strategy):
+        return
+    if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+        # Its functions run on remote workers, scheduled by a ClusterCoordinator.
+        raise ValueError(
+            "strategy: ParameterServerStrategy runs functions on remote workers through a "
+            "ClusterCoordinator; explain needs replicas in this process. Explain with "
+            "strategy=None or a MirroredStrategy (e.g. on the chief, after training)"
+        )
+    try:
+        local = len(strategy.extended.worker_devices)
+    except RuntimeError:  # the default strategy (no scope): one replica, here
+        local = 1
     if strategy.num_replicas_in_sync != local:
         # Results are gathered from this process's replicas only.
         raise ValueError(
-            f"strategy has {strategy.num_replicas_in_sync} replicas but {local} in this "
-            "process: explain splits batches over local replicas; on several workers, "
-            "run it per worker on that worker's shard with a local MirroredStrategy"
+            f"strategy: {type(strategy).__name__} has {strategy.num_replicas_in_sync} "
+            f"replicas but {local} in this process; explain splits batches over local "
+            "replicas, or, with a MultiWorkerMirroredStrategy, gives each worker its shard "
+            "of a dataset. Use one of those, or run explain per worker on that worker's "
+            "shard with a local MirroredStrategy"
         )
