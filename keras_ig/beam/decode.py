@@ -83,16 +83,18 @@ def read_npy(data: bytes, spec: RowSpec) -> list[np.ndarray]:
         raise Unreadable("contains NaN or inf")
     if arr.dtype.kind == "f" and not spec.floating:
         raise Unreadable(f"holds floats; the model takes {spec.dtype} inputs")
-    rank = len(spec.shape)
+    rank, stored = len(spec.shape), arr.shape
     if arr.ndim == rank - 1 and spec.shape[-1] == 1:
         arr = arr[..., None]  # greyscale [H, W] for a [H, W, 1] model
     if arr.ndim == rank:
-        arr = arr[None]
-    if arr.ndim != rank + 1 or not _fits(arr.shape[1:], spec.shape) or len(arr) == 0:
+        arr = arr[None]  # one row -> a batch of one
+    if arr.ndim != rank + 1 or not _fits(arr.shape[1:], spec.shape):
         raise Unreadable(
-            f"array of shape {arr.shape if len(arr) else '(0, ...)'} does not fit the model's "
-            f"input {_describe(spec.shape)} (one input, or a batch of them)"
+            f"array of shape {stored} does not fit the model's input "
+            f"{_describe(spec.shape)} (one input, or a batch of them)"
         )
+    if len(arr) == 0:
+        raise Unreadable("holds an empty batch")
     return list(arr.astype(spec.dtype))
 
 
@@ -146,7 +148,10 @@ class DecodeFile(beam.DoFn):
     def process(self, readable: Any) -> Iterator[Any]:
         path = readable.metadata.path
         try:
-            rows = read_rows(path, readable.read(), self.spec)
+            # Not `readable.read()`: it leaves the file open until garbage collection.
+            with readable.open("application/octet-stream") as fh:
+                data = fh.read()
+            rows = read_rows(path, data, self.spec)
         except Unreadable as err:
             self.dead_letters.inc()
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, (path, str(err)))
