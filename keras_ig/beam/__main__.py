@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
+
+# Before TensorFlow loads (here, and in DirectRunner workers, which inherit it).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from keras_ig.beam.pipeline import main
 

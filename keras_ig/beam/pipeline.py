@@ -87,8 +87,16 @@ def _baseline(text: str) -> Any:
         return text
 
 
-def make_handler(args: argparse.Namespace) -> IGModelHandler:
-    """The keyed-by-nothing handler for the parsed flags (options checked here)."""
+def make_handler(args: argparse.Namespace, spec: RowSpec | None = None) -> IGModelHandler:
+    """The (unkeyed) handler for the parsed flags; its options are checked here.
+
+    A model with a free axis (`[None, None, 3]` images) takes rows of any
+    size, and rows of different sizes cannot be stacked: such a model gets
+    one input per batch unless `--max_batch_size` says otherwise.
+    """
+    max_batch_size = args.max_batch_size
+    if max_batch_size is None and spec is not None and None in spec.shape:
+        max_batch_size = 1
     options = {
         "steps": args.steps,
         "method": args.method,
@@ -101,14 +109,14 @@ def make_handler(args: argparse.Namespace) -> IGModelHandler:
     return IGModelHandler(
         args.model,
         min_batch_size=args.min_batch_size,
-        max_batch_size=args.max_batch_size,
+        max_batch_size=max_batch_size,
         **options,
     )
 
 
 def build(pipeline: beam.Pipeline, args: argparse.Namespace, spec: RowSpec) -> None:
     """Add the explain graph for `args` to `pipeline` (see the module docstring)."""
-    handler = make_handler(args)
+    handler = make_handler(args, spec)
     decoded = (
         pipeline
         | "Match" >> fileio.MatchFiles(args.input)

@@ -2,7 +2,10 @@
 
 A shard is a pair of files in the output folder with one name pattern,
 `attributions-SSSSS-of-NNNNN.npy` (`float[n, ...row]`) and
-`summary-SSSSS-of-NNNNN.csv` (one line per row of it, in order). Which
+`summary-SSSSS-of-NNNNN.csv` (one line per row of it, in order; its
+`index` column is the row). Rows of several shapes (a model with a free
+axis) cannot be stacked: their shard is `attributions-...npz` instead, with
+the array of summary line `index` stored under the name `str(index)`. Which
 shard an input goes to depends on its file name only, and names are fixed,
 so a retried bundle overwrites its own files instead of adding copies.
 """
@@ -78,10 +81,15 @@ class WriteShard(beam.DoFn):
     def process(self, element: tuple[int, Iterable[Any]]) -> Iterator[str]:
         shard, results = element
         ordered = sorted(results, key=lambda kv: kv[0])  # same file order on every run
-        attributions = np.stack([result.inference["attributions"] for _, result in ordered])
-        npy = shard_name(self.output, "attributions", shard, self.num_shards, ".npy")
-        with FileSystems.create(npy) as fh:
-            np.save(fh, attributions)
+        maps = [np.asarray(result.inference["attributions"]) for _, result in ordered]
+        if len({m.shape for m in maps}) == 1:
+            npy = shard_name(self.output, "attributions", shard, self.num_shards, ".npy")
+            with FileSystems.create(npy) as fh:
+                np.save(fh, np.stack(maps))
+        else:  # a model with a free axis, inputs of several sizes: one array each
+            npz = shard_name(self.output, "attributions", shard, self.num_shards, ".npz")
+            with FileSystems.create(npz) as fh:
+                np.savez(fh, **{str(i): m for i, m in enumerate(maps)})
         text = csv_text(SUMMARY_COLUMNS, summary_rows(ordered))
         summary = shard_name(self.output, "summary", shard, self.num_shards, ".csv")
         with FileSystems.create(summary) as fh:

@@ -227,3 +227,30 @@ def test_import_keras_ig_does_not_import_beam():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.split() == ["False"]
+
+
+def test_metrics_count_inferences_and_incomplete_rows(mlp_path):
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from keras_ig import completeness
+    from keras_ig.beam.handler import METRICS_NAMESPACE
+
+    x = rand(8, 4, seed=14, low=-3.0, high=3.0)
+    handler = IGModelHandler(str(mlp_path), steps=1, method="left", output="logits")
+    p = beam.Pipeline()
+    _ = p | beam.Create(list(x)) | RunInference(handler)
+    result = p.run()
+    result.wait_until_finish()
+    model = keras.saving.load_model(mlp_path, compile=False)
+    ref = keras_ig.explain(model, x, steps=1, method="left", output="logits", warn=False)
+    ok = completeness.within_tolerance(
+        ref.delta, ref.scores, ref.baseline_scores, completeness.TOLERANCE
+    )
+    assert (~ok).sum() > 0  # one left Riemann point: the count is not trivially 0
+
+    def counter(name: str) -> int:
+        flt = MetricsFilter().with_namespace(METRICS_NAMESPACE).with_name(name)
+        return sum(c.committed for c in result.metrics().query(flt)["counters"])
+
+    assert counter("num_inferences") == len(x)
+    assert counter("incomplete") == int((~ok).sum())

@@ -211,3 +211,31 @@ def test_no_matching_file_and_a_bad_model_are_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         pipeline.run([*argv, "--output", str(tmp_path / "o")])
     assert "--model: cannot load" in capsys.readouterr().err
+
+
+def test_a_model_with_free_axes_takes_inputs_of_any_size(tmp_path):
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((None, None, 1))
+    h = keras.layers.Conv2D(2, 3, padding="same", activation="tanh")(inp)
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(h)))
+    path = tmp_path / "free.keras"
+    model.save(path)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rows = {"a.npy": rand(5, 7, 1, seed=30), "b.npy": rand(6, 4, 1, seed=31)}
+    for name, row in rows.items():
+        np.save(folder / name, row)
+    (folder / "c.png").write_bytes(_png(204, (9, 3)))  # kept at 9x3: nothing to resize to
+    rows["c.png"] = np.full((3, 9, 1), 204 / 255, np.float32)
+    argv = ["--model", str(path), "--input", str(folder / "*"), "--output", str(tmp_path / "o")]
+    summary = pipeline.run([*argv, "--steps", "8", "--num_shards", "1"])
+    assert summary.rows == 3 and summary.dead_letters == 0
+    shard = np.load(tmp_path / "o" / "attributions-00000-of-00001.npz")
+    with (tmp_path / "o" / "summary-00000-of-00001.csv").open() as fh:
+        lines = list(csv.DictReader(fh))
+    assert sorted(pathlib.Path(line["file"]).name for line in lines) == sorted(rows)
+    for line in lines:
+        row = rows[pathlib.Path(line["file"]).name]
+        ref = keras_ig.explain(model, row[None], steps=8, warn=False)
+        np.testing.assert_allclose(shard[line["index"]], ref.attributions[0], atol=ATOL)
+        np.testing.assert_allclose(float(line["delta"]), ref.delta[0], atol=ATOL)
