@@ -32,6 +32,7 @@ LAYERS = {
     "keras_ig._io": 3,
     "keras_ig.render": 3,
     "keras_ig.callbacks": 3,
+    "keras_ig.beam": 3,
     "keras_ig.cli": 4,
     "keras_ig.__main__": 4,
     # The lazy public surface re-exports from every layer.
