@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from keras_ig._version import __version__
 
 if TYPE_CHECKING:
+    from keras_ig import metrics
     from keras_ig._api.explain import explain
     from keras_ig._api.explanation import CompletenessWarning, Explanation
     from keras_ig._api.layer import IntegratedGradients
@@ -35,11 +36,20 @@ __all__ = [
     "Explanation",
     "IntegratedGradients",
     "explain",
+    "metrics",
     "__version__",
 ]
 
 
+# Public subpackages, imported on first access (`keras_ig.metrics`).
+_SUBPACKAGES = ("metrics",)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        value = importlib.import_module(f"keras_ig.{name}")
+        globals()[name] = value
+        return value
     if name in _HOMES:
         value = getattr(importlib.import_module(_HOMES[name]), name)
         globals()[name] = value  # later lookups skip this function
