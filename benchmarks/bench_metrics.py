@@ -13,10 +13,12 @@ outside the timing). A deletion or insertion run at `--steps` must push
 `inputs * (steps + 1)` perturbed images through the model: the floor is
 exactly that, a compiled `tf.function` walking the same number of rows,
 already built on the device, in the same chunks (`batch_size` rows per model
-call, a `tf.while_loop`), and reading one score per row. Everything else the
-metrics do (checking the arguments, one eager row through the model, the
-ranking on the host, the masks built on the device, the class predicted at
-x when `target=None`) is the overhead measured. Target: <= 1.2x.
+call, a `tf.while_loop`), and reading one score per row; the rows are the
+very images each run perturbs (deletion's and insertion's differ).
+Everything else the metrics do (checking the arguments, one eager row
+through the model, the ranking on the host, the masks built on the device,
+the class predicted at x when `target=None`) is the overhead measured.
+Target: <= 1.2x.
 
 Method: every arm is called once before timing (graphs traced); then
 `--repeats` rounds, each timing every arm once in a fresh random order
@@ -43,6 +45,7 @@ import tensorflow as tf
 from keras_ig import explain, metrics
 from keras_ig._engine.job import chunk_rows
 from keras_ig._io.demo import DEFAULT, build_model
+from keras_ig._numpy import faithfulness
 from keras_ig.datasets import make_shapes
 
 
@@ -87,32 +90,44 @@ def main() -> None:
     a, targets = exp.attributions, exp.target
     points = args.steps + 1
     total = args.inputs * points
-    # The rows a deletion run perturbs, built once on the device for the floor.
-    rows_x = tf.constant(np.repeat(x, points, axis=0))
-    rows_t = tf.constant(np.repeat(targets, points).astype(np.int32))
     floor = floor_fn(model)
+    floor_targets = tf.constant(np.repeat(targets, points).astype(np.int32))
+    # The exact rows each run sends through the model, built once for the floor.
+    positions = faithfulness.feature_positions(faithfulness.feature_scores(a))
+    counts = faithfulness.step_counts(int(np.prod(positions.shape[1:])), args.steps)
+    moved = positions[:, None, ..., None] < counts.reshape(1, -1, 1, 1, 1)  # [N, P, H, W, 1]
+    zeros = np.zeros_like(x)[:, None]
+    rows = {
+        "deletion": np.where(moved, zeros, x[:, None]),
+        "insertion": np.where(moved, x[:, None], zeros),
+    }
+    rows = {k: tf.constant(v.reshape(total, *x.shape[1:])) for k, v in rows.items()}
 
     print(
         f"demo CNN, {args.inputs} inputs of {x.shape[1:]}, steps={args.steps}: "
-        f"{total} rows per run; {args.repeats} interleaved rounds, medians"
+        f"{total} rows per run; {args.repeats} interleaved rounds, medians in ms"
     )
-    print(f"{'batch_size':>10} {'arm':<28} {'ms':>9} {'x floor':>8}")
+    print(
+        f"{'batch_size':>10} {'metric':<10} {'floor':>7} {'target=None':>12} {'x floor':>8} "
+        f"{'target given':>13} {'x floor':>8}"
+    )
     for spec in args.batch_sizes.split(","):
         batch = None if spec.strip().lower() == "none" else int(spec)
         chunk = tf.constant(chunk_rows([x.shape[1:]], batch, total), tf.int32)
-        metric_arms = {
-            f"{fn.__name__}, {label}": functools.partial(
-                fn, model, x, a, steps=args.steps, batch_size=batch, **kw
+        arms: dict[str, Callable[[], object]] = {}
+        for fn in (metrics.deletion, metrics.insertion):
+            name = fn.__name__
+            arms[f"{name} floor"] = functools.partial(floor, rows[name], floor_targets, chunk)
+            common = {"steps": args.steps, "batch_size": batch}
+            arms[f"{name} None"] = functools.partial(fn, model, x, a, **common)
+            arms[f"{name} given"] = functools.partial(fn, model, x, a, target=targets, **common)
+        med = {k: statistics.median(v) * 1e3 for k, v in interleaved(arms, args.repeats).items()}
+        for name in ("deletion", "insertion"):
+            base, none, given = (med[f"{name} {k}"] for k in ("floor", "None", "given"))
+            print(
+                f"{spec:>10} {name:<10} {base:7.1f} {none:12.1f} {none / base:8.2f} "
+                f"{given:13.1f} {given / base:8.2f}"
             )
-            for fn in (metrics.deletion, metrics.insertion)
-            for label, kw in (("target=None", {}), ("target given", {"target": targets}))
-        }
-        arms = {"floor (forward passes)": functools.partial(floor, rows_x, rows_t, chunk)}
-        times = interleaved(arms | metric_arms, args.repeats)
-        base = statistics.median(times["floor (forward passes)"])
-        for name, ts in times.items():
-            med = statistics.median(ts)
-            print(f"{spec:>10} {name:<28} {med * 1e3:9.1f} {med / base:8.2f}")
 
 
 def interleaved(arms: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:

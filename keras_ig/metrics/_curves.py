@@ -28,7 +28,9 @@ class Curves:
             moved yet).
         fractions: `float64[steps + 1]`, `0, 1/steps, ..., 1`: the share of
             features moved at each point.
-        targets: `int32[N]`, the output unit F read for each input.
+        targets: `int32[N]`, the output unit F read for each input (the
+            class predicted at x for `target=None`; 0 for a callable target,
+            which reads the outputs itself).
     """
 
     scores: np.ndarray

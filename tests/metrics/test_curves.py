@@ -64,6 +64,34 @@ def test_curves_match_the_definition_with_rounded_steps():
         np.testing.assert_array_equal(got.targets, [1, 1, 1])
 
 
+def test_one_baseline_per_input_and_images():
+    model = keras.Sequential(
+        [
+            keras.Input((3, 3, 2)),
+            keras.layers.Conv2D(2, 2, activation="tanh"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2),
+        ]
+    )
+    x, base = rand(2, 3, 3, 2, seed=10), rand(2, 3, 3, 2, seed=11)
+    a = rand(2, 3, 3, 2, seed=12, low=-1)
+    got = metrics.deletion(model, x, a, baseline=base, steps=4, target=[0, 1])
+    for n in range(2):
+        pixel = a[n].sum(-1)  # the reference ranks pixels, moving both channels
+
+        def f(z, n=n):
+            return float(model(z[None])[0, n])
+
+        order = sorted(range(9), key=lambda i: (-pixel.flat[i], i))
+        want = []
+        for k in range(5):
+            z = x[n].copy()
+            for i in order[: round(k / 4 * 9)]:
+                z[i // 3, i % 3] = base[n][i // 3, i % 3]
+            want.append(f(z))
+        np.testing.assert_allclose(got.curves[n], want, rtol=1e-5, atol=1e-6)
+
+
 def image_model() -> keras.Model:
     """F = sum of weights * pixels over a [2, 2, 2] image: a linear map."""
     w = np.arange(1, 9, dtype=np.float32)
