@@ -23,7 +23,9 @@ Target: <= 1.2x.
 Method: every arm is called once before timing (graphs traced); then
 `--repeats` rounds, each timing every arm once in a fresh random order
 (a shared machine drifts; interleaving spreads the drift over the arms);
-medians are printed side by side with their ratio to the floor.
+medians of wall time and of this process's CPU time (all threads; less
+sensitive to other tenants) are printed side by side with their ratio to
+the floor.
 """
 
 from __future__ import annotations
@@ -108,8 +110,8 @@ def main() -> None:
         f"{total} rows per run; {args.repeats} interleaved rounds, medians in ms"
     )
     print(
-        f"{'batch_size':>10} {'metric':<10} {'floor':>7} {'target=None':>12} {'x floor':>8} "
-        f"{'target given':>13} {'x floor':>8}"
+        f"{'batch_size':>10} {'clock':<5} {'metric':<10} {'floor':>7} {'target=None':>12} "
+        f"{'x floor':>8} {'target given':>13} {'x floor':>8}"
     )
     for spec in args.batch_sizes.split(","):
         batch = None if spec.strip().lower() == "none" else int(spec)
@@ -121,30 +123,35 @@ def main() -> None:
             common = {"steps": args.steps, "batch_size": batch}
             arms[f"{name} None"] = functools.partial(fn, model, x, a, **common)
             arms[f"{name} given"] = functools.partial(fn, model, x, a, target=targets, **common)
-        med = {k: statistics.median(v) * 1e3 for k, v in interleaved(arms, args.repeats).items()}
-        for name in ("deletion", "insertion"):
-            base, none, given = (med[f"{name} {k}"] for k in ("floor", "None", "given"))
-            print(
-                f"{spec:>10} {name:<10} {base:7.1f} {none:12.1f} {none / base:8.2f} "
-                f"{given:13.1f} {given / base:8.2f}"
-            )
+        times = interleaved(arms, args.repeats)
+        for clock, which in (("wall", 0), ("CPU", 1)):
+            med = {k: statistics.median(v[which]) * 1e3 for k, v in times.items()}
+            for name in ("deletion", "insertion"):
+                base, none, given = (med[f"{name} {k}"] for k in ("floor", "None", "given"))
+                print(
+                    f"{spec:>10} {clock:<5} {name:<10} {base:7.1f} {none:12.1f} "
+                    f"{none / base:8.2f} {given:13.1f} {given / base:8.2f}"
+                )
 
 
-def interleaved(arms: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
-    """Seconds per call of each arm: traced first, then rounds in a fresh random order."""
+def interleaved(
+    arms: dict[str, Callable[[], object]], repeats: int
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Wall and CPU seconds per call of each arm: traced first, then rounds in random order."""
     for fn in arms.values():
         fn()
-    times: dict[str, list[float]] = {name: [] for name in arms}
+    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in arms}
     rng = random.Random(0)
     for _ in range(repeats):
         names = list(arms)
         rng.shuffle(names)
         for name in names:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             out = arms[name]()
             if isinstance(out, tf.Tensor):
                 out.numpy()  # wait for the result, as the metrics do
-            times[name].append(time.perf_counter() - t0)
+            times[name][0].append(time.perf_counter() - t0)
+            times[name][1].append(time.process_time() - c0)
     return times
 
 

@@ -1,7 +1,8 @@
 """keras-ig: Integrated Gradients for Keras 3 on TensorFlow.
 
 Three ways in: `explain(model, x)`, the `IntegratedGradients` layer wrapper,
-and `keras_ig.callbacks.IGCallback` for TensorBoard during `model.fit`.
+and `keras_ig.callbacks.IGCallback` for TensorBoard during `model.fit`;
+`keras_ig.metrics` measures how far a map can be trusted.
 
 TensorFlow is imported on first use of a name that needs it, so the pure
 modules (`keras_ig.baselines`, `keras_ig.render`, `keras_ig.datasets`) and

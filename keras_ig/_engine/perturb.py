@@ -9,6 +9,9 @@ feature moves at step k when its position is below `counts[k]`), so no
 is the plain chunked F for inputs the host has already perturbed
 (infidelity). Graphs have open batch dimensions and take `steps` and
 `batch_size` as tensors: calling again with other sizes never retraces.
+Each is kept as its concrete function, which a call reaches without
+`tf.function`'s per-call signature matching (a few ms, which matters for a
+metric called every epoch on a handful of inputs).
 """
 
 from __future__ import annotations
@@ -125,7 +128,7 @@ class PerturbEngine:
                 lambda *args: self._curves_graph(insertion, *args),
                 input_signature=signature,
                 autograph=False,
-            )
+            ).get_concrete_function()
             self._compiled[key] = fn
         return fn(x, base, positions, counts, targets, tf.constant(batch_size, tf.int32))
 
@@ -158,7 +161,9 @@ class PerturbEngine:
                 tf.TensorSpec((None,), tf.int32),
                 tf.TensorSpec((), tf.int32),
             ]
-            fn = tf.function(self._scores_graph, input_signature=signature, autograph=False)
+            fn = tf.function(
+                self._scores_graph, input_signature=signature, autograph=False
+            ).get_concrete_function()
             self._compiled[key] = fn
         return fn(x, targets, tf.constant(batch_size, tf.int32))
 
