@@ -71,7 +71,9 @@ def infidelity(
         samples: perturbations per input, `>= 1`.
         stdev: the Gaussian perturbations' standard deviation, `>= 0`.
         normalize: scale the attributions by `beta` first (Captum's option).
-        seed: seed of the Gaussian perturbations.
+        seed: seed of the Gaussian perturbations
+            (`numpy.random.default_rng(seed)`, one draw shaped like `x` per
+            sample).
         batch_size: most rows per model call (None: about 4M input elements).
 
     Returns:
@@ -153,7 +155,8 @@ def sensitivity_max(
         x: `[N, ...]` float inputs.
         radius: half-width of the uniform perturbations, `>= 0`.
         samples: perturbations, `>= 1`.
-        seed: seed of the perturbations.
+        seed: seed of the perturbations (`numpy.random.default_rng(seed)`,
+            one draw shaped like `x` per sample).
 
     Returns:
         `float64[N]`; 0 where neither map moved, inf where `e(x)` is 0 and

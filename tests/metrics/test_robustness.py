@@ -114,6 +114,26 @@ def test_sensitivity_max_on_a_linear_model():
     np.testing.assert_allclose(metrics.sensitivity_max(lambda z: np.ones_like(z), x), 0.0)
 
 
+def test_sensitivity_max_matches_captums_formula():
+    model = mlp(n_in=5, n_out=2, activation=None)
+
+    def grad_times_input(z):  # any explanation that moves non-linearly with x
+        return np.tanh(np.asarray(model(z)))[:, :1] * z**2
+
+    x = rand(3, 5, seed=10)
+    got = metrics.sensitivity_max(grad_times_input, x, radius=0.05, samples=4, seed=11)
+    # Captum: for each sample, d ~ U(-r, r) of x's shape (here numpy's generator
+    # with the same seed), then max over samples of ||e(x + d) - e(x)|| / ||e(x)||.
+    rng = np.random.default_rng(11)
+    e0 = grad_times_input(x).reshape(3, -1)
+    ratios = []
+    for _ in range(4):
+        d = rng.uniform(-0.05, 0.05, size=x.shape).astype(np.float32)
+        e = grad_times_input(x + d).reshape(3, -1)
+        ratios.append(np.linalg.norm(e - e0, axis=1) / np.linalg.norm(e0, axis=1))
+    np.testing.assert_allclose(got, np.max(ratios, axis=0), rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
