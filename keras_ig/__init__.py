@@ -1,7 +1,8 @@
 """keras-ig: Integrated Gradients for Keras 3 on TensorFlow.
 
 Three ways in: `explain(model, x)`, the `IntegratedGradients` layer wrapper,
-and `keras_ig.callbacks.IGCallback` for TensorBoard during `model.fit`.
+and `keras_ig.callbacks.IGCallback` for TensorBoard during `model.fit`;
+`keras_ig.metrics` measures how far a map can be trusted.
 
 TensorFlow is imported on first use of a name that needs it, so the pure
 modules (`keras_ig.baselines`, `keras_ig.render`, `keras_ig.datasets`) and
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from keras_ig._version import __version__
 
 if TYPE_CHECKING:
+    from keras_ig import metrics
     from keras_ig._api.explain import explain
     from keras_ig._api.explanation import CompletenessWarning, Explanation
     from keras_ig._api.layer import IntegratedGradients
@@ -38,11 +40,20 @@ __all__ = [
     "IntegratedGradients",
     "MultiWorkerStrategy",
     "explain",
+    "metrics",
     "__version__",
 ]
 
 
+# Public subpackages, imported on first access (`keras_ig.metrics`).
+_SUBPACKAGES = ("metrics",)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        value = importlib.import_module(f"keras_ig.{name}")
+        globals()[name] = value
+        return value
     if name in _HOMES:
         value = getattr(importlib.import_module(_HOMES[name]), name)
         globals()[name] = value  # later lookups skip this function

@@ -29,6 +29,7 @@ LAYERS = {
     "keras_ig.datasets": 0,
     "keras_ig._engine": 1,
     "keras_ig._api": 2,
+    "keras_ig.metrics": 2,
     "keras_ig._io": 3,
     "keras_ig.render": 3,
     "keras_ig.callbacks": 3,

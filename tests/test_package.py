@@ -21,6 +21,7 @@ PURE = [
     "keras_ig._io.pictures",
     "keras_ig.datasets",
     "keras_ig._numpy.metrics",
+    "keras_ig._numpy.faithfulness",
 ]
 
 

@@ -39,7 +39,7 @@ def _frozen(value: Any) -> bool:
     return isinstance(value, _FROZEN)
 
 
-def _target_key(fn: Any) -> Any:
+def target_key(fn: Any) -> Any:
     """Cache key of a target: equal for two spellings of the same function.
 
     An inline `target=lambda y: y[:, 3]` is a new object on every call; keyed
@@ -76,7 +76,7 @@ def explainer_for(
     key = (
         id(layer) if isinstance(layer, keras.layers.Layer) else layer,
         id(output) if isinstance(output, keras.layers.Layer) else output,
-        _target_key(target_fn),
+        target_key(target_fn),
         jit_compile,
     )
     settings = {

@@ -149,3 +149,32 @@ def finite_mean(values: np.ndarray) -> float | None:
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     v = v[np.isfinite(v)]
     return float(v.mean()) if v.size else None
+
+
+def localization_scores(attributions: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """`localization` of every input, with its mask; 0 where a map has no positive mass.
+
+    Args:
+        attributions: `float[N, ...]`, one map per input.
+        masks: `bool[N, ...]` shaped like `attributions`, or for images
+            `[N, H, W, C]` also `[N, H, W]` (the map's channels are then
+            summed first, as `localization` expects).
+
+    Returns:
+        `float64[N]` in `[0, 1]`; NaN for a map that is not finite.
+
+    Raises:
+        ValueError: naming `masks`, when its shape fits neither form.
+    """
+    a = np.asarray(attributions, dtype=np.float64)
+    m = np.asarray(masks)
+    if m.dtype != bool:
+        raise ValueError(f"masks must be boolean, got dtype {m.dtype}")
+    if a.ndim == 4 and m.shape == a.shape[:3]:
+        a = a.sum(axis=-1)  # [N, H, W]: a pixel's channels count together
+    elif m.shape != a.shape:
+        allowed = f"{a.shape}" + (f" or {a.shape[:3]}" if a.ndim == 4 else "")
+        raise ValueError(f"masks has shape {m.shape}; expected {allowed} (one mask per input)")
+    out = np.array([localization(s, k) for s, k in zip(a, m, strict=True)])
+    no_mass = np.isnan(out) & np.all(np.isfinite(a.reshape(len(a), -1)), axis=1)
+    return np.where(no_mass, 0.0, out)
