@@ -100,7 +100,7 @@ class EpochSummaries:
                 batch.scalar(f"{TAG}/localization/probe_{i}", record["localization"][i])
             batch.scalar(f"{TAG}/localization/mean", record["localization_mean"])
         for name, value in (record.get("metrics") or {}).items():
-            batch.scalar(f"{TAG}/metrics/{name}", value)
+            batch.scalar(f"{TAG}/metrics/{name}", value)  # NaN (failed) is left out
         if config is not None:
             batch.text(f"{TAG}/config", config)
 

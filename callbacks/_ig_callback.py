@@ -34,6 +34,7 @@ from keras_ig.callbacks import (
     _claims,
     _messages,
     _probe_checks,
+    _quality,
     _settings,
     _statistics,
     _summaries,
@@ -82,6 +83,8 @@ class IGCallback(keras.callbacks.Callback):
     - with `masks`: Scalars `integrated_gradients/localization/probe_{i}`
       and `/localization/mean`, the share of positive attribution inside
       the mask;
+    - with `metrics`: Scalars `integrated_gradients/metrics/<name>`, the
+      probes' mean deletion / insertion area or infidelity;
     - with `histograms`: Histograms `integrated_gradients/attributions/
       probe_{i}` of the map's values;
     - for text: Text `integrated_gradients/tokens/probe_{i}`, a table of
@@ -158,13 +161,20 @@ class IGCallback(keras.callbacks.Callback):
             attributions, `history` and warnings about them are always
             computed before `on_epoch_end` returns. False: write before
             returning, so each epoch is on disk when the next one starts.
+        metrics: names from `("deletion", "insertion", "infidelity")`: each
+            logged epoch, the probes' maps are scored with `keras_ig.metrics`
+            (deletion/insertion at 20 steps, features replaced by zeros or
+            by a constant `baseline`; infidelity with Gaussian perturbations
+            seeded by `seed`) and the mean over the probes is written as
+            Scalar `integrated_gradients/metrics/<name>`. Not with `layer=`.
 
     Attributes:
         history: one dict per logged epoch, across `fit` calls on the same
             model: `{"epoch": int, "delta": float32[P], "localization":
             float64[P] | None, "localization_mean": float | None,
-            "stability_mean": float | None}` (NaN where undefined or failed;
-            None without masks, or without a previous map for stability).
+            "stability_mean": float | None, "metrics": {name: float} | None}`
+            (NaN where undefined or failed; None without masks, without a
+            previous map for stability, or without `metrics`).
         last_explanation: the latest `Explanation` (None before the first).
 
     Raises:
@@ -210,6 +220,7 @@ class IGCallback(keras.callbacks.Callback):
         seed: int | None = 0,
         warn_completeness: bool = True,
         background_writes: bool = True,
+        metrics: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         self.probes, self.num_probes = _settings.as_probes(probes)
@@ -241,6 +252,8 @@ class IGCallback(keras.callbacks.Callback):
         self.seed = _checks.integer(seed, "seed", 0, optional=True)
         self.warn_completeness = _checks.boolean(warn_completeness, "warn_completeness")
         self.background_writes = _checks.boolean(background_writes, "background_writes")
+        self.metrics = _quality.check(metrics)
+        _quality.check_usable(self.metrics, layer)
 
         self.history: list[dict[str, Any]] = []
         self.last_explanation: Explanation | None = None
@@ -408,6 +421,7 @@ class IGCallback(keras.callbacks.Callback):
             "localization": None if self.masks is None else np.full(n, np.nan),
             "localization_mean": None if self.masks is None else math.nan,
             "stability_mean": None,
+            "metrics": {name: math.nan for name in self.metrics} if self.metrics else None,
         }
         self.history.append(record)  # one entry per logged epoch, whatever happens
         try:
@@ -441,6 +455,21 @@ class IGCallback(keras.callbacks.Callback):
             mean = _metrics.finite_mean(stats.localization)
             record["localization_mean"] = math.nan if mean is None else mean
         record["stability_mean"] = _metrics.finite_mean(stability)
+        if self.metrics:
+            try:
+                record["metrics"] = _quality.epoch_scores(
+                    self.metrics,
+                    self.model,
+                    self.probes,
+                    exp,
+                    target=self.target,
+                    output=self.output,
+                    baseline=self.baseline,
+                    batch_size=self.batch_size,
+                    seed=self.seed,
+                )
+            except Exception as err:  # never stop training
+                _warn(f"epoch {epoch}: cannot compute metrics ({_messages.short(err)})")
 
         self._maybe_warn_incomplete(exp, epoch)
         job = functools.partial(self._write_epoch, epoch, exp, rows, finite, stability, record)
