@@ -23,7 +23,9 @@ pair holds all that one logged epoch costs, including the pictures the
 background thread draws while the next epoch trains (the second epoch waits
 for them at its end). The arms: no callback, `IGCallback` (default: pictures
 drawn and written on its background thread),
-`IGCallback(background_writes=False)`, and a calibration arm that sleeps a
+`IGCallback(background_writes=False)`, `IGCallback(metrics=("deletion",
+"insertion"))` (the quality scores of the probes' maps each epoch), and a
+calibration arm that sleeps a
 known `--pause-ms` at `on_epoch_end`, which shows how closely the harness
 recovers a known cost on the machine of the day. Every block holds one pair
 of each arm, in a fresh random order. Each pair is timed from the first
@@ -68,11 +70,12 @@ from keras_ig._io.demo import DEFAULT, build_model, pick_probes
 from keras_ig.callbacks import IGCallback
 from keras_ig.datasets import make_shapes
 
-ARMS = ("without", "with", "with_sync", "pause")
+ARMS = ("without", "with", "with_sync", "with_metrics", "pause")
 LABELS = {
     "without": "no callback",
     "with": "IGCallback",
     "with_sync": "IGCallback, background_writes=False",
+    "with_metrics": "IGCallback, metrics=deletion,insertion",
     "pause": "calibration: a known pause",
 }
 
@@ -239,9 +242,10 @@ def main() -> None:
                 output="logits",
                 masks=masks,
                 warn_completeness=False,
-                background_writes=arm == "with",
+                background_writes=arm != "with_sync",
+                metrics=("deletion", "insertion") if arm == "with_metrics" else None,
             )
-            for arm in ("with", "with_sync")
+            for arm in ("with", "with_sync", "with_metrics")
         }
         callbacks["pause"] = Pause(args.pause_ms / 1e3)
         background = time_background_writes(callbacks["with"])
@@ -259,7 +263,10 @@ def main() -> None:
         )
         floor = gradient_floor(model, probes, labels, args.steps)
         floor_s = statistics.median(floor() for _ in range(30))
-        traces = {arm: callbacks[arm]._explainer.engine.traces for arm in ("with", "with_sync")}
+        traces = {
+            arm: callbacks[arm]._explainer.engine.traces
+            for arm in ("with", "with_sync", "with_metrics")
+        }
 
     starts = np.array(timer.starts)
     spans = np.diff(starts, axis=0)  # [pairs, (wall, cpu)]
