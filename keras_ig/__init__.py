@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from keras_ig._version import __version__
 
 if TYPE_CHECKING:
+    from keras_ig._api.adaptive_paths import blur_ig, guided_ig
     from keras_ig._api.explain import explain
     from keras_ig._api.explanation import CompletenessWarning, Explanation
     from keras_ig._api.layer import IntegratedGradients
@@ -26,7 +27,9 @@ _HOMES = {
     "CompletenessWarning": "keras_ig._api.explanation",
     "Explanation": "keras_ig._api.explanation",
     "IntegratedGradients": "keras_ig._api.layer",
+    "blur_ig": "keras_ig._api.adaptive_paths",
     "explain": "keras_ig._api.explain",
+    "guided_ig": "keras_ig._api.adaptive_paths",
 }
 
 __all__ = [
@@ -34,7 +37,9 @@ __all__ = [
     "CompletenessWarning",
     "Explanation",
     "IntegratedGradients",
+    "blur_ig",
     "explain",
+    "guided_ig",
     "__version__",
 ]
 
