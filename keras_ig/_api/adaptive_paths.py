@@ -23,7 +23,7 @@ from keras_ig._api.cache import explainer_for
 from keras_ig._api.explainer import Explainer
 from keras_ig._api.explanation import Explanation, warn_if_incomplete
 from keras_ig._api.stream import check_out, explain_dataset
-from keras_ig._engine.blur import BlurEngine, work_dtype
+from keras_ig._engine.blur import MATRICES, BlurEngine, work_dtype
 from keras_ig._engine.guided import GuidedEngine
 from keras_ig._engine.job import Job, chunk_rows
 from keras_ig._numpy import checks
@@ -158,10 +158,9 @@ def blur_ig(
         if images.ndim != 4:
             raise ValueError(f"x: blur_ig needs images [N, H, W, C]; got shape {images.shape}")
         dtype = tf.as_dtype(images.dtype)
-        mats = blur_path(images.shape[1], images.shape[2], max_sigma, steps, grad_step)
-        del mats["sigmas"]
         work = work_dtype(dtype).as_numpy_dtype
-        mats = {k: v.astype(work) for k, v in mats.items()}
+        path = blur_path(images.shape[1], images.shape[2], max_sigma, steps, grad_step, dtype=work)
+        mats = {k: path[k] for k in MATRICES}
         rows = chunk_rows(job.plan.z_shapes, batch_size, job.n * steps)
         fn = engine.compiled(images.shape[1:], dtype)
         result = fn(images, mats, job.targets, np.int32(rows))

@@ -12,6 +12,8 @@ PAIR saliency's `BlurIG`, which blurs with scipy.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 # scipy.ndimage.gaussian_filter's default kernel extent, in sigmas.
@@ -19,47 +21,52 @@ TRUNCATE = 4.0
 MODES = ("constant", "reflect")
 
 
-def kernel1d(sigma: float, truncate: float = TRUNCATE) -> np.ndarray:
-    """The 1-D Gaussian kernel `float64[2 r + 1]` of scipy, `r = int(truncate * sigma + 0.5)`."""
-    radius = int(truncate * float(sigma) + 0.5)
-    if sigma <= 0 or radius == 0:
-        return np.ones(1)
-    taps = np.arange(-radius, radius + 1, dtype=np.float64)
-    phi = np.exp(-0.5 / (float(sigma) ** 2) * taps**2)
-    return phi / phi.sum()
-
-
-def _fold(index: np.ndarray, n: int, mode: str) -> np.ndarray:
-    """Source index of each (possibly out-of-range) tap; -1 where it reads zero."""
-    if mode == "constant":
-        return np.where((index >= 0) & (index < n), index, -1)
-    # 'reflect' (scipy's, half-sample symmetric: d c b a | a b c d | d c b a),
-    # periodic with period 2n, so taps wider than the image fold repeatedly.
-    period = np.mod(index, 2 * n)
-    return np.where(period < n, period, 2 * n - 1 - period)
-
-
-def blur_matrix(n: int, sigma: float, mode: str = "constant") -> np.ndarray:
-    """`float64[n, n]` `B` with `(B @ v)[i]` the Gaussian blur of `v[n]` at `i`.
+def blur_matrices(n: int, sigmas: np.ndarray, mode: str = "constant") -> np.ndarray:
+    """`float64[S, n, n]`: `B[s]` with `(B[s] @ v)[i]` the blur of `v[n]` at `i`, sigma `sigmas[s]`.
 
     Args:
         n: the length of the axis blurred.
-        sigma: the kernel's standard deviation, in pixels; 0 is the identity.
-        mode: `"constant"` (zeros outside, PAIR's choice) or `"reflect"`.
+        sigmas: `[S]` standard deviations in pixels; 0 is the identity.
+        mode: `"constant"` (zeros outside, PAIR's choice) or `"reflect"`
+            (scipy's half-sample symmetric `d c b a | a b c d | d c b a`).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    weights = kernel1d(sigma)
-    radius = weights.shape[0] // 2
-    rows = np.repeat(np.arange(n), weights.shape[0])  # [n * taps]
-    taps = np.tile(np.arange(-radius, radius + 1), n)
-    source = _fold(rows + taps, n, mode)
-    matrix = np.zeros((n, n))
-    keep = source >= 0
-    np.add.at(matrix, (rows[keep], source[keep]), np.tile(weights, n)[keep])
-    return matrix
+    sigmas = np.asarray(sigmas, np.float64).reshape(-1)
+    radii = np.array([int(TRUNCATE * float(sd) + 0.5) if sd > 0 else 0 for sd in sigmas])
+    top = int(radii.max(initial=0))
+    taps = np.arange(-top, top + 1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # scipy's arithmetic: exp(-0.5 / sigma**2 * x**2) over |x| <= radius, normalised.
+        phi = np.exp((-0.5 / sigmas[:, None] ** 2) * taps**2)
+    phi = np.where(np.abs(taps) <= radii[:, None], phi, 0.0)
+    phi[radii == 0] = (taps == 0).astype(np.float64)  # radius 0: the kernel [1]
+    phi /= phi.sum(1, keepdims=True)
+    i, j = np.arange(n)[:, None], np.arange(n)[None, :]
+
+    def taps_onto(unfolded: np.ndarray) -> np.ndarray:
+        """`[S, n, n]`: the tap reading position `unfolded[i, j]` from output `i`."""
+        offset = unfolded - i
+        inside = np.abs(offset) <= top
+        return np.where(inside, phi[:, np.clip(offset + top, 0, 2 * top)], 0.0)
+
+    if mode == "constant":
+        return taps_onto(np.broadcast_to(j, (n, n)))
+    # Reflection is periodic with period 2n: pixel j is read at j + 2 n m and
+    # at 2 n m - 1 - j; a kernel wider than the image folds onto it repeatedly.
+    out = np.zeros((sigmas.shape[0], n, n))
+    reach = top // (2 * n) + 1
+    for m in range(-reach, reach + 1):
+        out += taps_onto(j + 2 * n * m) + taps_onto(2 * n * m - 1 - j)
+    return out
 
 
+def blur_matrix(n: int, sigma: float, mode: str = "constant") -> np.ndarray:
+    """`float64[n, n]`: `blur_matrices` for one sigma."""
+    return blur_matrices(n, np.array([sigma]), mode)[0]
+
+
+@functools.lru_cache(maxsize=8)
 def blur_path(
     height: int,
     width: int,
@@ -67,6 +74,7 @@ def blur_path(
     steps: int,
     grad_step: float,
     mode: str = "constant",
+    dtype: type = np.float64,
 ) -> dict[str, np.ndarray]:
     """The blur matrices and weights of Blur IG's path (Xu et al. 2020, as PAIR).
 
@@ -80,27 +88,38 @@ def blur_path(
     runs toward smaller sigma). Its attributions sum to about
     `F(x) - F(blur(x, max_sigma))`.
 
+    Args:
+        height, width: the image's spatial size.
+        max_sigma, steps, grad_step: as in `keras_ig.blur_ig`.
+        mode: the blur's boundary (see `blur_matrices`).
+        dtype: the matrices' and weights' dtype (`sigmas` stay float64).
+
     Returns:
-        `h0, h1`: `float64[steps, H, H]`, the row blurs at `sigma_k` and at
+        `h0, h1`: `[steps, H, H]`, the row blurs at `sigma_k` and at
         `sigma_k + grad_step`; `w0, w1`: the same for columns `[steps, W, W]`;
         `h_end, w_end`: `[H, H]`, `[W, W]` at `max_sigma`; `weights`:
-        `float64[steps]`; `sigmas`: `float64[steps]`.
+        `[steps]`; `sigmas`: `float64[steps]`. Cached (the same
+        path serves every batch), so the arrays are read-only.
     """
     sigmas = np.arange(steps, dtype=np.float64) * float(max_sigma) / steps
-
-    def stack(n: int, shift: float) -> np.ndarray:
-        return np.stack([blur_matrix(n, s + shift, mode) for s in sigmas])
-
-    return {
-        "h0": stack(height, 0.0),
-        "h1": stack(height, grad_step),
-        "w0": stack(width, 0.0),
-        "w1": stack(width, grad_step),
-        "h_end": blur_matrix(height, max_sigma, mode),
-        "w_end": blur_matrix(width, max_sigma, mode),
+    ends = np.concatenate([sigmas, sigmas + grad_step, [max_sigma]])
+    rows = blur_matrices(height, ends, mode)
+    cols = rows if width == height else blur_matrices(width, ends, mode)
+    path = {
+        "h0": rows[:steps],
+        "h1": rows[steps:-1],
+        "w0": cols[:steps],
+        "w1": cols[steps:-1],
+        "h_end": rows[-1],
+        "w_end": cols[-1],
         "weights": np.full(steps, -(float(max_sigma) / steps) / grad_step),
         "sigmas": sigmas,
     }
+    for key, value in path.items():
+        if key != "sigmas":
+            path[key] = value = value.astype(dtype)
+        value.flags.writeable = False
+    return path
 
 
 def blur(images: np.ndarray, sigma: float, mode: str = "constant") -> np.ndarray:

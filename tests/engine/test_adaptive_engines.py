@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import keras_ig
-from keras_ig._engine.blur import BlurEngine
+from keras_ig._engine.blur import MATRICES, BlurEngine
 from keras_ig._engine.guided import GuidedEngine
 from keras_ig._engine.score import ScoreFunction
 from keras_ig._numpy.blur import blur_path
@@ -85,8 +85,8 @@ def test_one_trace_serves_every_batch_and_chunk_size():
     blur, guided = BlurEngine(score), GuidedEngine(score)
     fn_b = blur.compiled(x.shape[1:], x.dtype)
     fn_g = guided.compiled(x.shape[1:], x.dtype, x.shape[1:], x.dtype)
-    mats = {k: v.astype("float32") for k, v in blur_path(10, 12, 3.0, 4, 0.01).items()}
-    del mats["sigmas"]
+    path = blur_path(10, 12, 3.0, 4, 0.01)
+    mats = {k: path[k].astype("float32") for k in MATRICES}
     for n, rows in [(5, 3), (2, 7), (1, 1)]:
         t = np.full(n, 1, np.int32)
         fn_b(x[:n], mats, t, np.int32(rows))
