@@ -43,7 +43,7 @@ class GuidedEngine:
         self._compiled: dict[Any, Callable] = {}
         self.traces = 0
 
-    def _run(self, x, x_index, base, targets, steps, fraction_rank, max_dist, batch_size):
+    def _run(self, x, x_index, base, targets, steps, rank, max_dist, batch_size):
         self.traces += 1
         layer_mode = self.score_fn.layer is not None
         n, r_total = tf.shape(x)[0], tf.shape(x_index)[0]
@@ -90,7 +90,6 @@ class GuidedEngine:
         diff = zx - zb
         l1_total = tf.reduce_sum(tf.abs(diff), 1)
         steps_f = tf.cast(steps, tf.float64)
-        cap = tf.shape(zx)[1] + 1  # each unfinished round moves >= 1 feature to the band's edge
 
         def grads_at(z):
             def chunk(rows, state):
@@ -109,38 +108,9 @@ class GuidedEngine:
             alpha = (tf.cast(s, tf.float64) + 1.0) / steps_f
             a_min = tf.maximum(alpha - max_dist, 0.0)
             a_max = tf.minimum(alpha + max_dist, 1.0)
-            z_min, z_max = zb + diff * a_min, zb + diff * a_max
             l1_target = l1_total * (1.0 - (tf.cast(s, tf.float64) + 1.0) / steps_f)
 
-            def round_(i, z, attr, active):
-                on = active[:, None]
-                # Where z(x) == z(b) alpha is undefined; PAIR reads it as a_max (never behind).
-                z_alpha = tf.where(diff != 0, (z - zb) / tf.where(diff != 0, diff, 1.0), a_max)
-                z_c = tf.where(on & (z_alpha < a_min), z_min, z)  # catch up to the band
-                l1_cur = tf.reduce_sum(tf.abs(z_c - zx), 1)
-                close = tf.abs(l1_target - l1_cur) <= tf.maximum(
-                    EPSILON * tf.maximum(tf.abs(l1_target), tf.abs(l1_cur)), EPSILON
-                )
-                go = active & ~close
-                # The `fraction` smallest |gradient| among features not yet at the band's edge.
-                g_m = tf.where(z_c == z_max, tf.constant(math.inf, tf.float64), g)
-                a = tf.abs(g_m)
-                threshold = tf.gather(tf.sort(a, axis=1), fraction_rank, axis=1)
-                sel = (a <= threshold[:, None]) & (g_m != math.inf) & go[:, None]
-                l1_s = tf.reduce_sum(tf.abs(z_c - z_max) * tf.cast(sel, tf.float64), 1)
-                safe = tf.where(l1_s > 0, l1_s, 1.0)
-                gamma = tf.where(l1_s > 0, (l1_cur - l1_target) / safe, math.inf)
-                moved = tf.where(gamma[:, None] > 1.0, z_max, z_c + (z_max - z_c) * gamma[:, None])
-                z_new = tf.where(sel, moved, z_c)
-                attr = attr + tf.where(on, (z_new - z) * g, 0.0)
-                return i + 1, z_new, attr, go & (gamma > 1.0)
-
-            _, z, attr, _ = tf.while_loop(
-                lambda i, z, attr, active: (i < cap) & tf.reduce_any(active),
-                round_,
-                [tf.constant(0), z, attr, l1_total > 0],
-                parallel_iterations=1,
-            )
+            z, attr = select(g, z, attr, zb, zx, diff, a_min, a_max, l1_target, l1_total, rank)
             return s + 1, z, attr
 
         _, _, attr = tf.while_loop(
@@ -164,7 +134,7 @@ class GuidedEngine:
 
         Its arguments: `x [N, ...]`, `x_index int32[R]`, `base [R, *z_shape]`
         (each row's baseline), `targets int32[N]`, `steps int32[]`,
-        `fraction_rank int32[]` (the index of numpy's `quantile(...,
+        `rank int32[]` (the index of numpy's `quantile(...,
         method="lower")` among a row's sorted `F` values), `max_dist
         float64[]`, `batch_size int32[]`.
         """
@@ -186,3 +156,58 @@ class GuidedEngine:
         fn = tf.function(self._run, input_signature=signature, autograph=False)
         self._compiled[key] = fn
         return fn
+
+
+def select(g, z, attr, zb, zx, diff, a_min, a_max, l1_target, l1_total, rank):
+    """One Guided IG step after its gradient: PAIR's selection rounds, all rows at once.
+
+    Args:
+        g: `float64[R, F]`, dF/dz at the step's start `z` (`[R, F]`).
+        attr: `[R, F]`, the attributions so far.
+        zb, zx, diff: `[R, F]`: the baselines, the inputs and their difference.
+        a_min, a_max: `float64[]`, the step's band in alpha.
+        l1_target: `float64[R]`, the L1 distance to the input to reach.
+        l1_total: `float64[R]`, the baseline's L1 distance to the input.
+        rank: `int32[]`, the quantile's index among the F sorted values.
+
+    Returns:
+        `(z, attr)` at the step's end.
+    """
+    z_min, z_max = zb + diff * a_min, zb + diff * a_max
+    # Each unfinished round moves >= 1 feature to the band's edge: at most F + 1 rounds.
+    cap = tf.shape(z)[1] + 1
+
+    def round_(i, z, attr, active):
+        on = active[:, None]
+        # Where z(x) == z(b) alpha is undefined; PAIR reads it as a_max (never behind).
+        z_alpha = tf.where(diff != 0, (z - zb) / tf.where(diff != 0, diff, 1.0), a_max)
+        z_c = tf.where(on & (z_alpha < a_min), z_min, z)  # catch up to the band
+        l1_cur = tf.reduce_sum(tf.abs(z_c - zx), 1)
+        close = tf.abs(l1_target - l1_cur) <= tf.maximum(
+            EPSILON * tf.maximum(tf.abs(l1_target), tf.abs(l1_cur)), EPSILON
+        )
+        go = active & ~close
+        # PAIR sets |g| to inf at the band's edge and takes numpy's
+        # quantile(|g|, fraction, "lower"): the rank-th smallest value.
+        # Non-negative float64s order like their bits as int64, and
+        # TensorFlow sorts int64 several times faster than float64.
+        at_edge = z_c == z_max
+        a = tf.where(at_edge, tf.constant(math.inf, tf.float64), tf.abs(g))
+        bits = tf.sort(tf.bitcast(a, tf.int64), axis=1)
+        threshold = tf.bitcast(tf.gather(bits, rank, axis=1), tf.float64)
+        sel = (a <= threshold[:, None]) & ~at_edge & go[:, None]
+        l1_s = tf.reduce_sum(tf.abs(z_c - z_max) * tf.cast(sel, tf.float64), 1)
+        safe = tf.where(l1_s > 0, l1_s, 1.0)
+        gamma = tf.where(l1_s > 0, (l1_cur - l1_target) / safe, math.inf)
+        moved = tf.where(gamma[:, None] > 1.0, z_max, z_c + (z_max - z_c) * gamma[:, None])
+        z_new = tf.where(sel, moved, z_c)
+        attr = attr + tf.where(on, (z_new - z) * g, 0.0)
+        return i + 1, z_new, attr, go & (gamma > 1.0)
+
+    _, z, attr, _ = tf.while_loop(
+        lambda i, z, attr, active: (i < cap) & tf.reduce_any(active),
+        round_,
+        [tf.constant(0), z, attr, l1_total > 0],
+        parallel_iterations=1,
+    )
+    return z, attr
