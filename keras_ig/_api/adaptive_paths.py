@@ -67,13 +67,9 @@ def _common(steps: Any, batch_size: Any, out: Any, layer_ok: bool, layer: Any) -
         check_out(out)
 
 
-def _single(job: Job, method: str) -> None:
-    """Refuse a multi-input model: x names the inputs."""
-    if job.plan.structure is not None:
-        raise ValueError(
-            f"x: {method} explains a single-input model; got {len(job.leaves)} inputs "
-            "(use keras_ig.explain for multi-input models)"
-        )
+def _check_job(job: Job, out: Any) -> None:
+    if out is not None and len(job.base_values) != 1:
+        raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
 
 
 def _finish(explainer: Explainer, job: Job, raw: dict, steps: int, method: str, out, warn):
@@ -153,7 +149,12 @@ def blur_ig(
 
     def run(batch: Any, out_: Any, warn_: bool) -> Explanation:
         job = explainer.prepare(batch, target=target, baseline="zeros")
-        _single(job, "blur_ig")
+        if job.plan.structure is not None:
+            # Blurring one input of several has no agreed meaning (nor a PAIR reference).
+            raise ValueError(
+                f"x: blur_ig explains a single-input image model; got {len(job.leaves)} "
+                "inputs (guided_ig and explain take multi-input models)"
+            )
         images = job.leaves[0]
         if images.ndim != 4:
             raise ValueError(f"x: blur_ig needs images [N, H, W, C]; got shape {images.shape}")
@@ -207,12 +208,15 @@ def guided_ig(
     `sum_s (z_{s+1} - z_s) * dF/dz(z_s)`; every input (and baseline) of the
     batch walks its own path in one compiled `tf.while_loop`.
 
+    For a multi-input model the path, the band and the `fraction` run over
+    the features of all attributed inputs together.
+
     Args:
-        model: a Keras model (or callable) with one input.
-        x: `[N, ...]` floats, or a batched `tf.data.Dataset` (token ids with
-            `layer=`).
+        model: a Keras model (or callable).
+        x: `[N, ...]` floats, a list or dict of them for a multi-input model
+            (token ids with `layer=`), or a batched `tf.data.Dataset`.
         baseline: as in `keras_ig.explain` (a stack of K baselines runs K
-            paths per input, averaged).
+            paths per input, averaged; None holds an input of several fixed).
         steps: gradient evaluations along the path, `>= 1`.
         fraction: share of features moved per selection round, in `(0, 1]`.
         max_dist: the furthest (in alpha) a feature may get from the
@@ -243,18 +247,21 @@ def guided_ig(
         job = explainer.prepare(
             batch, target=target, baseline=baseline, n_baselines=n_baselines, seed=seed
         )
-        _single(job, "guided_ig")
-        x_rows, base, index = job.leaves[0], job.base_values[0], job.base_index[0]
-        z_shape, z_dtype = job.plan.z_shapes[0], job.plan.z_dtypes[0]
-        features = math.prod(z_shape)
+        _check_job(job, out_)
+        plan = job.plan
+        features = sum(math.prod(shape) for shape in plan.z_shapes)
         # numpy's quantile(q, method="lower") is the floor(q (F - 1))-th smallest.
         rank = math.floor(fraction * (features - 1))
-        rows = chunk_rows(job.plan.z_shapes, batch_size, job.n * job.k)
-        fn = engine.compiled(x_rows.shape[1:], tf.as_dtype(x_rows.dtype), z_shape, z_dtype)
-        result = fn(
-            x_rows,
+        rows = chunk_rows(plan.z_shapes, batch_size, job.n * job.k)
+        result = engine.compiled(plan)(
+            list(job.leaves),
             np.repeat(np.arange(job.n, dtype=np.int32), job.k),  # row r = n * K + k
-            base[index.reshape(-1)].astype(z_dtype.as_numpy_dtype),
+            [
+                values[index.reshape(-1)].astype(dtype.as_numpy_dtype)
+                for values, index, dtype in zip(
+                    job.base_values, job.base_index, plan.z_dtypes, strict=True
+                )
+            ],
             job.targets,
             np.int32(steps),
             np.int32(rank),
@@ -262,7 +269,7 @@ def guided_ig(
             np.int32(rows),
         )
         raw = {k: v.numpy() for k, v in result.items() if k != "attributions"}
-        raw["attributions"] = [result["attributions"][0].numpy()]
+        raw["attributions"] = [a.numpy() for a in result["attributions"]]
         return _finish(explainer, job, raw, steps, "guided_ig", out_, warn_)
 
     if isinstance(x, tf.data.Dataset):

@@ -89,7 +89,7 @@ class BlurEngine:
             z0 = _blur(tf.gather(m["h0"], k), xr, tf.gather(m["w0"], k))
             z1 = _blur(tf.gather(m["h1"], k), xr, tf.gather(m["w1"], k))
             z = tf.cast(z0, x.dtype)
-            g = tf.cast(gradient(self.score_fn, z, z, tf.gather(resolved, r)), work)
+            g = tf.cast(gradient(self.score_fn, z, [z], tf.gather(resolved, r))[0], work)
             w = tf.reshape(tf.gather(m["weights"], k), [-1, 1, 1, 1])
             return [tf.tensor_scatter_nd_add(state[0], r[:, None], w * g * (z1 - z0))]
 

@@ -10,6 +10,7 @@ engine's `PathIntegral`), but they call the model the same way: through a
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import tensorflow as tf
 
@@ -44,7 +45,7 @@ def over_chunks(
 
 def scores(
     score_fn: ScoreFunction,
-    inputs: tf.Tensor,
+    inputs: Any,
     targets: tf.Tensor,
     replacement: tf.Tensor | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor, list]:
@@ -64,28 +65,29 @@ def scores(
 
 
 def gradient(
-    score_fn: ScoreFunction, inputs: tf.Tensor, z: tf.Tensor, targets: tf.Tensor
-) -> tf.Tensor:
-    """`dF/dz` for a chunk, in `z`'s dtype.
+    score_fn: ScoreFunction, inputs: Any, z: list[tf.Tensor], targets: tf.Tensor
+) -> list[tf.Tensor]:
+    """`dF/dz` for a chunk, each in its `z`'s dtype.
 
     Args:
         score_fn: F.
-        inputs: the model's inputs for the chunk; without `layer=`, `z` itself.
-        z: the attributed tensor `[rows, ...]`: the inputs, or with `layer=`
-            the layer output the rest of the model sees.
+        inputs: the model's inputs for the chunk, with the attributed inputs
+            set to `z` (or, with `layer=`, the inputs the layer reads).
+        z: the attributed tensors `[rows, ...]`: inputs, or with `layer=` the
+            one layer output the rest of the model sees.
         targets: `int32[rows]`, resolved.
 
     Raises:
-        ValueError: F does not depend on `z`.
+        ValueError: F does not depend on a `z`.
     """
     layer_mode = score_fn.layer is not None
     with tf.GradientTape() as tape:
         tape.watch(z)
-        s, _, _ = scores(score_fn, inputs if layer_mode else z, targets, z if layer_mode else None)
-    g = tape.gradient(s, z)
-    if g is None:
+        s, _, _ = scores(score_fn, inputs, targets, z[0] if layer_mode else None)
+    grads = tape.gradient(s, z)
+    if any(g is None for g in grads):
         raise ValueError(
-            "model: the score does not depend on the attributed tensor (its gradient is "
+            "model: the score does not depend on an attributed tensor (its gradient is "
             "None); check the model, the target and the layer"
         )
-    return tf.cast(g, z.dtype)
+    return [tf.cast(g, zj.dtype) for g, zj in zip(grads, z, strict=True)]

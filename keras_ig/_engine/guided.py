@@ -16,8 +16,9 @@ per-row mask for the rows still short of their L1 target. The path state is
 float64, as PAIR's, so both follow the same path.
 
 Shapes: N inputs; R = N * K rows (input n, baseline k at r = n * K + k);
-F features of one row of the attributed tensor z (the input, or the
-`layer=` output), flattened.
+F features of one row of the attributed tensors z (the inputs on the path,
+or the `layer=` output), flattened and concatenated: for a multi-input
+model the path, the band and the quantile run over all of them jointly.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 import tensorflow as tf
 
 from keras_ig._engine.chunks import gradient, over_chunks, scores
+from keras_ig._engine.plan import Plan
 from keras_ig._engine.score import ScoreFunction
 
 # PAIR's tolerance on reaching a step's L1 target (math.isclose, rel and abs).
@@ -43,17 +45,32 @@ class GuidedEngine:
         self._compiled: dict[Any, Callable] = {}
         self.traces = 0
 
-    def _run(self, x, x_index, base, targets, steps, rank, max_dist, batch_size):
+    def _run(self, plan: Plan, x, x_index, base, targets, steps, rank, max_dist, batch_size):
         self.traces += 1
         layer_mode = self.score_fn.layer is not None
-        n, r_total = tf.shape(x)[0], tf.shape(x_index)[0]
-        z_shape = tf.shape(base)[1:]
-        z_dtype = base.dtype
+        n, r_total = tf.shape(x[0])[0], tf.shape(x_index)[0]
+        sizes = [math.prod(shape) for shape in plan.z_shapes]
+
+        def pack(flat):
+            return (
+                flat[0]
+                if plan.structure is None
+                else tf.nest.pack_sequence_as(plan.structure, list(flat))
+            )
+
+        def model_inputs(rows, z):
+            """The model's inputs for path rows `rows` with the attributed tensors at `z`."""
+            flat = [tf.gather(leaf, tf.gather(x_index, rows)) for leaf in x]
+            if not layer_mode:
+                for i, zi in zip(plan.interpolated, z, strict=True):
+                    flat[i] = zi
+            return pack(flat)
 
         # 1. F(x), its resolved targets, and z at x (the layer's output with layer=).
         def forward(rows, state):
-            s, resolved, calls = scores(self.score_fn, tf.gather(x, rows), tf.gather(targets, rows))
-            new = [s, resolved] + ([tf.cast(calls[0], z_dtype)] if layer_mode else [])
+            inputs = pack([tf.gather(leaf, rows) for leaf in x])
+            s, resolved, calls = scores(self.score_fn, inputs, tf.gather(targets, rows))
+            new = [s, resolved] + ([tf.cast(calls[0], plan.z_dtypes[0])] if layer_mode else [])
             return [
                 tf.tensor_scatter_nd_update(v, rows[:, None], u)
                 for v, u in zip(state, new, strict=True)
@@ -61,44 +78,51 @@ class GuidedEngine:
 
         init = [tf.zeros([n], tf.float32), tf.zeros([n], tf.int32)]
         if layer_mode:
-            init.append(tf.zeros(tf.concat([[n], z_shape], 0), z_dtype))
+            init.append(tf.zeros(tf.concat([[n], plan.z_shapes[0]], 0), plan.z_dtypes[0]))
         fwd = over_chunks(n, batch_size, forward, init)
         score_x, resolved = fwd[0], fwd[1]
-        z_x = fwd[2] if layer_mode else tf.cast(x, z_dtype)
+        z_x = [fwd[2]] if layer_mode else [x[i] for i in plan.interpolated]
         row_targets = tf.gather(resolved, x_index)
-
-        def f_inputs(rows, z):
-            """The model's inputs for `rows` with the attributed tensor at `z`."""
-            return tf.gather(x, tf.gather(x_index, rows)) if layer_mode else z
 
         # 2. F(baseline) per row.
         def at_base(rows, state):
-            z = tf.gather(base, rows)
+            z = [tf.gather(b, rows) for b in base]
             s, _, _ = scores(
                 self.score_fn,
-                f_inputs(rows, z),
+                model_inputs(rows, z),
                 tf.gather(row_targets, rows),
-                z if layer_mode else None,
+                z[0] if layer_mode else None,
             )
             return [tf.tensor_scatter_nd_update(state[0], rows[:, None], s)]
 
         (score_b,) = over_chunks(r_total, batch_size, at_base, [tf.zeros([r_total], tf.float32)])
 
-        # 3. The guided path, in float64 over flattened rows [R, F].
-        zx = tf.reshape(tf.cast(tf.gather(z_x, x_index), tf.float64), [r_total, -1])
-        zb = tf.reshape(tf.cast(base, tf.float64), [r_total, -1])
+        # 3. The guided path, in float64 over rows [R, F] of every attributed tensor's features.
+        def flat64(parts):
+            return tf.concat([tf.reshape(tf.cast(p, tf.float64), [r_total, -1]) for p in parts], 1)
+
+        zx = flat64([tf.gather(zj, x_index) for zj in z_x])
+        zb = flat64(base)
         diff = zx - zb
         l1_total = tf.reduce_sum(tf.abs(diff), 1)
         steps_f = tf.cast(steps, tf.float64)
 
+        def unflatten(rows_z, rows_n, dtypes):
+            return [
+                tf.cast(tf.reshape(part, tf.concat([[rows_n], shape], 0)), dtype)
+                for part, shape, dtype in zip(
+                    tf.split(rows_z, sizes, axis=1), plan.z_shapes, dtypes, strict=True
+                )
+            ]
+
         def grads_at(z):
             def chunk(rows, state):
-                zr = tf.reshape(
-                    tf.cast(tf.gather(z, rows), z_dtype),
-                    tf.concat([[tf.shape(rows)[0]], z_shape], 0),
+                rows_n = tf.shape(rows)[0]
+                zr = unflatten(tf.gather(z, rows), rows_n, plan.z_dtypes)
+                g = gradient(
+                    self.score_fn, model_inputs(rows, zr), zr, tf.gather(row_targets, rows)
                 )
-                g = gradient(self.score_fn, f_inputs(rows, zr), zr, tf.gather(row_targets, rows))
-                g = tf.reshape(tf.cast(g, tf.float64), [tf.shape(rows)[0], -1])
+                g = tf.concat([tf.reshape(tf.cast(gj, tf.float64), [rows_n, -1]) for gj in g], 1)
                 return [tf.tensor_scatter_nd_update(state[0], rows[:, None], g)]
 
             return over_chunks(r_total, batch_size, chunk, [tf.zeros_like(z)])[0]
@@ -109,7 +133,6 @@ class GuidedEngine:
             a_min = tf.maximum(alpha - max_dist, 0.0)
             a_max = tf.minimum(alpha + max_dist, 1.0)
             l1_target = l1_total * (1.0 - (tf.cast(s, tf.float64) + 1.0) / steps_f)
-
             z, attr = select(g, z, attr, zb, zx, diff, a_min, a_max, l1_target, l1_total, rank)
             return s + 1, z, attr
 
@@ -119,42 +142,49 @@ class GuidedEngine:
             [tf.constant(0), zb, tf.zeros_like(zb)],
             parallel_iterations=1,
         )
-        attributions = tf.reshape(tf.cast(attr, tf.float32), tf.concat([[r_total], z_shape], 0))
         return {
-            "attributions": [attributions],
+            "attributions": unflatten(attr, r_total, [tf.float32] * len(sizes)),
             "scores": score_x,
             "baseline_scores": score_b,
             "targets": resolved,
         }
 
-    def compiled(
-        self, x_shape: tuple, x_dtype: tf.DType, z_shape: tuple, z_dtype: tf.DType
-    ) -> Callable:
-        """The `tf.function` for inputs `[None, *x_shape]` and z rows `[None, *z_shape]`.
+    def compiled(self, plan: Plan) -> Callable:
+        """The `tf.function` for `plan` (batch dimensions open), built once.
 
-        Its arguments: `x [N, ...]`, `x_index int32[R]`, `base [R, *z_shape]`
-        (each row's baseline), `targets int32[N]`, `steps int32[]`,
-        `rank int32[]` (the index of numpy's `quantile(...,
-        method="lower")` among a row's sorted `F` values), `max_dist
-        float64[]`, `batch_size int32[]`.
+        Its arguments: `x`, the flat inputs `[N, ...]`; `x_index int32[R]`;
+        `base`, per attributed tensor each row's baseline `[R, *z_shape]`;
+        `targets int32[N]`; `steps int32[]`; `rank int32[]` (the index of
+        numpy's `quantile(..., method="lower")` among a row's sorted `F`
+        values, F the features of all attributed tensors); `max_dist
+        float64[]`; `batch_size int32[]`.
         """
-        key = (tuple(x_shape), x_dtype, tuple(z_shape), z_dtype)
-        fn = self._compiled.get(key)
+        fn = self._compiled.get(plan)
         if fn is not None:
             return fn
         i32 = tf.int32
         signature = [
-            tf.TensorSpec((None, *x_shape), x_dtype),
+            [
+                tf.TensorSpec((None, *s), d)
+                for s, d in zip(plan.row_shapes, plan.dtypes, strict=True)
+            ],
             tf.TensorSpec((None,), i32),
-            tf.TensorSpec((None, *z_shape), z_dtype),
+            [
+                tf.TensorSpec((None, *s), d)
+                for s, d in zip(plan.z_shapes, plan.z_dtypes, strict=True)
+            ],
             tf.TensorSpec((None,), i32),
             tf.TensorSpec((), i32),
             tf.TensorSpec((), i32),
             tf.TensorSpec((), tf.float64),
             tf.TensorSpec((), i32),
         ]
-        fn = tf.function(self._run, input_signature=signature, autograph=False)
-        self._compiled[key] = fn
+
+        def graph(x, x_index, base, targets, steps, rank, max_dist, batch_size):
+            return self._run(plan, x, x_index, base, targets, steps, rank, max_dist, batch_size)
+
+        fn = tf.function(graph, input_signature=signature, autograph=False)
+        self._compiled[plan] = fn
         return fn
 
 

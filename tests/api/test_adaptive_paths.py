@@ -162,9 +162,12 @@ def test_bad_input_names_the_argument():
         keras_ig.blur_ig(flat, np.ones((2, 6), "float32"))
     a, b = keras.Input((3,)), keras.Input((2,))
     two = keras.Model([a, b], keras.layers.Dense(1)(keras.layers.Concatenate()([a, b])))
-    for method in (keras_ig.blur_ig, keras_ig.guided_ig):
-        with pytest.raises(ValueError, match=r"^x: .*single-input"):
-            method(two, [np.ones((2, 3), "float32"), np.ones((2, 2), "float32")])
+    with pytest.raises(ValueError, match=r"^x: .*single-input"):
+        keras_ig.blur_ig(two, [np.ones((2, 3), "float32"), np.ones((2, 2), "float32")])
+    with pytest.raises(ValueError, match="out="):
+        keras_ig.guided_ig(
+            two, [np.ones((2, 3), "float32"), np.ones((2, 2), "float32")], out="a.npy"
+        )
     bad = [
         (keras_ig.blur_ig, {"max_sigma": 0.0}, ValueError, "max_sigma"),
         (keras_ig.blur_ig, {"grad_step": -1.0}, ValueError, "grad_step"),
