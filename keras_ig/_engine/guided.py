@@ -27,6 +27,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from keras_ig._engine.chunks import gradient, over_chunks, scores
@@ -206,12 +207,17 @@ def select(g, z, attr, zb, zx, diff, a_min, a_max, l1_target, l1_total, rank):
     z_min, z_max = zb + diff * a_min, zb + diff * a_max
     # Each unfinished round moves >= 1 feature to the band's edge: at most F + 1 rounds.
     cap = tf.shape(z)[1] + 1
+    # Where z(x) == z(b) alpha is undefined; PAIR reads it as a_max, never behind the band.
+    moving = diff != 0
+    safe_diff = tf.where(moving, diff, 1.0)
+    abs_g = tf.abs(g)
+    biggest = tf.constant(np.finfo(np.float64).max, tf.float64)
 
+    # Every [R, F] op counts (a round is elementwise-bound on CPU): rows that
+    # are done need no masks where their values cannot change anyway.
     def round_(i, z, attr, active):
-        on = active[:, None]
-        # Where z(x) == z(b) alpha is undefined; PAIR reads it as a_max (never behind).
-        z_alpha = tf.where(diff != 0, (z - zb) / tf.where(diff != 0, diff, 1.0), a_max)
-        z_c = tf.where(on & (z_alpha < a_min), z_min, z)  # catch up to the band
+        behind = active[:, None] & moving & ((z - zb) / safe_diff < a_min)
+        z_c = tf.where(behind, z_min, z)  # catch up to the band
         l1_cur = tf.reduce_sum(tf.abs(z_c - zx), 1)
         close = tf.abs(l1_target - l1_cur) <= tf.maximum(
             EPSILON * tf.maximum(tf.abs(l1_target), tf.abs(l1_cur)), EPSILON
@@ -221,17 +227,20 @@ def select(g, z, attr, zb, zx, diff, a_min, a_max, l1_target, l1_total, rank):
         # quantile(|g|, fraction, "lower"): the rank-th smallest value.
         # Non-negative float64s order like their bits as int64, and
         # TensorFlow sorts int64 several times faster than float64.
-        at_edge = z_c == z_max
-        a = tf.where(at_edge, tf.constant(math.inf, tf.float64), tf.abs(g))
+        a = tf.where(z_c == z_max, tf.constant(math.inf, tf.float64), abs_g)
         bits = tf.sort(tf.bitcast(a, tf.int64), axis=1)
         threshold = tf.bitcast(tf.gather(bits, rank, axis=1), tf.float64)
-        sel = (a <= threshold[:, None]) & ~at_edge & go[:, None]
-        l1_s = tf.reduce_sum(tf.abs(z_c - z_max) * tf.cast(sel, tf.float64), 1)
+        # Selected: |g| <= threshold, never at the edge (inf), none in rows not going on.
+        threshold = tf.where(go, tf.minimum(threshold, biggest), -1.0)
+        sel = a <= threshold[:, None]
+        to_edge = z_max - z_c
+        l1_s = tf.reduce_sum(tf.where(sel, tf.abs(to_edge), 0.0), 1)
         safe = tf.where(l1_s > 0, l1_s, 1.0)
         gamma = tf.where(l1_s > 0, (l1_cur - l1_target) / safe, math.inf)
-        moved = tf.where(gamma[:, None] > 1.0, z_max, z_c + (z_max - z_c) * gamma[:, None])
+        moved = tf.where(gamma[:, None] > 1.0, z_max, z_c + to_edge * gamma[:, None])
         z_new = tf.where(sel, moved, z_c)
-        attr = attr + tf.where(on, (z_new - z) * g, 0.0)
+        # Rows not active have z_new == z: their term is exactly 0.
+        attr = attr + (z_new - z) * g
         return i + 1, z_new, attr, go & (gamma > 1.0)
 
     _, z, attr, _ = tf.while_loop(
