@@ -182,3 +182,9 @@ def test_bad_input_names_the_argument():
     for method, kwargs, error, name in bad:
         with pytest.raises(error, match=name):
             method(model, x, **kwargs)
+
+
+def test_a_large_gap_warns_by_default():
+    model, x = pair.image_cnn(), pair.images(2)
+    with pytest.warns(keras_ig.CompletenessWarning, match="guided_ig"):
+        keras_ig.guided_ig(model, x, steps=1, max_dist=1.0, fraction=1.0, target=0)
