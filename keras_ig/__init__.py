@@ -18,6 +18,7 @@ from keras_ig._version import __version__
 
 if TYPE_CHECKING:
     from keras_ig import metrics
+    from keras_ig._api.adaptive_paths import blur_ig, guided_ig
     from keras_ig._api.explain import explain
     from keras_ig._api.explanation import CompletenessWarning, Explanation
     from keras_ig._api.layer import IntegratedGradients
@@ -30,7 +31,9 @@ _HOMES = {
     "Explanation": "keras_ig._api.explanation",
     "IntegratedGradients": "keras_ig._api.layer",
     "MultiWorkerStrategy": "keras_ig._engine.workers",
+    "blur_ig": "keras_ig._api.adaptive_paths",
     "explain": "keras_ig._api.explain",
+    "guided_ig": "keras_ig._api.adaptive_paths",
 }
 
 __all__ = [
@@ -39,7 +42,9 @@ __all__ = [
     "Explanation",
     "IntegratedGradients",
     "MultiWorkerStrategy",
+    "blur_ig",
     "explain",
+    "guided_ig",
     "metrics",
     "__version__",
 ]

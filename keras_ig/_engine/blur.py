@@ -1,0 +1,136 @@
+"""The compiled Blur IG engine (Xu et al., CVPR 2020).
+
+One `tf.function` per image signature (batch dimension open) does a batch's
+whole job: F(x) (targets resolved there), F at the fully blurred images, and
+the path integral over the `N * steps` (image, step) pairs in chunks of at
+most `batch_size` pairs inside a `tf.while_loop`. Each chunk blurs its
+images on device, twice (at `sigma_k` and `sigma_k + grad_step`, for the
+path's direction), as batched matmuls with the blur matrices of
+`keras_ig._numpy.blur.blur_path`, then takes `dF/dx` at the first and adds
+`w_k * dF/dx * (L(sigma_k + grad_step) - L(sigma_k))` to its image's row.
+
+Shapes: N images `[N, H, W, C]`; S steps; P pairs in a chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import tensorflow as tf
+
+from keras_ig._engine.chunks import gradient, over_chunks, scores
+from keras_ig._engine.score import ScoreFunction
+
+MATRICES = ("h0", "h1", "w0", "w1", "h_end", "w_end", "weights")
+
+
+def work_dtype(dtype: tf.DType) -> tf.DType:
+    """The blur's arithmetic: float64 for float64 images, else float32 (also under float16)."""
+    return tf.float64 if dtype == tf.float64 else tf.float32
+
+
+def _blur(h: tf.Tensor, x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
+    """`h[p] @ x[p, :, :, c] @ w[p].T` per channel: `[P, H, H], [P, H, W, C], [P, W, W]`."""
+    rows = tf.einsum("phi,piwc->phwc", h, x)
+    return tf.einsum("phjc,pwj->phwc", rows, w)
+
+
+class BlurEngine:
+    """Blur IG for one `ScoreFunction` (no `layer=`: the blur is in input space)."""
+
+    def __init__(self, score_fn: ScoreFunction) -> None:
+        if score_fn.layer is not None:
+            raise ValueError("layer: Blur IG blurs the input image; it cannot run at a layer")
+        self.score_fn = score_fn
+        self._compiled: dict[Any, Callable] = {}
+        self.traces = 0
+
+    def _graph(self, x: tf.Tensor, mats: dict[str, tf.Tensor], targets, batch_size) -> dict:
+        self.traces += 1
+        n = tf.shape(x)[0]
+        steps = tf.shape(mats["weights"])[0]
+        work = work_dtype(x.dtype)
+        m = mats  # already in `work` (see `work_dtype`)
+        xw = tf.cast(x, work)
+
+        # 1. F(x), resolving the predicted class where targets < 0.
+        def forward(rows, state):
+            s, resolved, _ = scores(self.score_fn, tf.gather(x, rows), tf.gather(targets, rows))
+            return [
+                tf.tensor_scatter_nd_update(state[0], rows[:, None], s),
+                tf.tensor_scatter_nd_update(state[1], rows[:, None], resolved),
+            ]
+
+        score_x, resolved = over_chunks(
+            n, batch_size, forward, [tf.zeros([n], tf.float32), tf.zeros([n], tf.int32)]
+        )
+
+        # 2. The path's start, the image blurred at max_sigma, and F there.
+        def at_end(rows, state):
+            p = tf.shape(rows)[0]
+            h = tf.broadcast_to(m["h_end"], tf.concat([[p], tf.shape(m["h_end"])], 0))
+            w = tf.broadcast_to(m["w_end"], tf.concat([[p], tf.shape(m["w_end"])], 0))
+            blurred = _blur(h, tf.gather(xw, rows), w)
+            s, _, _ = scores(self.score_fn, tf.cast(blurred, x.dtype), tf.gather(resolved, rows))
+            return [
+                tf.tensor_scatter_nd_update(state[0], rows[:, None], s),
+                tf.tensor_scatter_nd_update(state[1], rows[:, None], blurred),
+            ]
+
+        score_end, blurred = over_chunks(
+            n, batch_size, at_end, [tf.zeros([n], tf.float32), tf.zeros_like(xw)]
+        )
+
+        # 3. The path integral over (image, step) pairs p = image * S + step.
+        def path(pairs, state):
+            r, k = pairs // steps, pairs % steps
+            xr = tf.gather(xw, r)
+            z0 = _blur(tf.gather(m["h0"], k), xr, tf.gather(m["w0"], k))
+            z1 = _blur(tf.gather(m["h1"], k), xr, tf.gather(m["w1"], k))
+            z = tf.cast(z0, x.dtype)
+            g = tf.cast(gradient(self.score_fn, z, [z], tf.gather(resolved, r))[0], work)
+            w = tf.reshape(tf.gather(m["weights"], k), [-1, 1, 1, 1])
+            return [tf.tensor_scatter_nd_add(state[0], r[:, None], w * g * (z1 - z0))]
+
+        (attributions,) = over_chunks(n * steps, batch_size, path, [tf.zeros_like(xw)])
+        return {
+            "attributions": [tf.cast(attributions, tf.float32)],
+            "scores": score_x,
+            "baseline_scores": score_end,
+            "targets": resolved,
+            "blurred": tf.cast(blurred, x.dtype),
+        }
+
+    def compiled(self, row_shape: tuple, dtype: tf.DType) -> Callable:
+        """The `tf.function` for images `[None, *row_shape]` of `dtype`, built once.
+
+        Its arguments: `x`, a dict of the blur matrices and weights
+        (`MATRICES`, as `blur_path` returns them, in `work_dtype(dtype)`),
+        `targets int32[N]`,
+        `batch_size int32[]`.
+        """
+        key = (tuple(row_shape), dtype)
+        fn = self._compiled.get(key)
+        if fn is not None:
+            return fn
+        h, w = row_shape[0], row_shape[1]
+        f32 = work_dtype(dtype)
+        mats = {
+            "h0": tf.TensorSpec((None, h, h), f32),
+            "h1": tf.TensorSpec((None, h, h), f32),
+            "w0": tf.TensorSpec((None, w, w), f32),
+            "w1": tf.TensorSpec((None, w, w), f32),
+            "h_end": tf.TensorSpec((h, h), f32),
+            "w_end": tf.TensorSpec((w, w), f32),
+            "weights": tf.TensorSpec((None,), f32),
+        }
+        signature = [
+            tf.TensorSpec((None, *row_shape), dtype),
+            mats,
+            tf.TensorSpec((None,), tf.int32),
+            tf.TensorSpec((), tf.int32),
+        ]
+        fn = tf.function(self._graph, input_signature=signature, autograph=False)
+        self._compiled[key] = fn
+        return fn

@@ -1,0 +1,93 @@
+"""Pieces the adaptive path methods share: chunked loops, F and dF/dz on a chunk.
+
+Blur IG and Guided IG build their own compiled graphs (their paths are not
+`z(b) + a (z(x) - z(b))`, so they do not plug into the straight-line
+engine's `PathIntegral`), but they call the model the same way: through a
+`ScoreFunction`, at most `batch_size` rows at a time, inside a
+`tf.while_loop` so memory is bounded by the chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import tensorflow as tf
+
+from keras_ig._engine.score import ScoreFunction
+
+
+def over_chunks(
+    total: tf.Tensor,
+    batch_size: tf.Tensor,
+    fn: Callable[[tf.Tensor, list[tf.Tensor]], list[tf.Tensor]],
+    init: list[tf.Tensor],
+) -> list[tf.Tensor]:
+    """Run `fn(rows, state) -> state` over `rows = [i b, min((i + 1) b, total))`.
+
+    Args:
+        total: `int32[]`, the rows there are.
+        batch_size: `int32[]`, rows per chunk, `>= 1`.
+        fn: one chunk's work; `rows` is `int32[<= batch_size]`.
+        init: the loop state (shapes must not change).
+    """
+    n_chunks = (total + batch_size - 1) // batch_size
+
+    def body(i, *state):
+        rows = tf.range(i * batch_size, tf.minimum((i + 1) * batch_size, total))
+        return (i + 1, *fn(rows, list(state)))
+
+    _, *state = tf.while_loop(
+        lambda i, *_: i < n_chunks, body, [tf.constant(0), *init], parallel_iterations=1
+    )
+    return state
+
+
+def scores(
+    score_fn: ScoreFunction,
+    inputs: Any,
+    targets: tf.Tensor,
+    replacement: tf.Tensor | None = None,
+) -> tuple[tf.Tensor, tf.Tensor, list]:
+    """F on a chunk: `(scores float32[rows], resolved targets int32[rows], layer calls)`.
+
+    `replacement`, with `layer=`, is what the rest of the model sees instead
+    of the layer's output.
+    """
+    outputs, calls = score_fn.outputs(inputs, replacement)
+    if score_fn.layer is not None and len(calls) != 1:
+        raise ValueError(
+            f"layer: {score_fn.layer.name!r} ran {len(calls)} times in one "
+            "forward pass; attribution needs a layer that runs exactly once"
+        )
+    s, resolved = score_fn.score(outputs, targets)
+    return s, resolved, calls
+
+
+def gradient(
+    score_fn: ScoreFunction, inputs: Any, z: list[tf.Tensor], targets: tf.Tensor
+) -> list[tf.Tensor]:
+    """`dF/dz` for a chunk, each in its `z`'s dtype.
+
+    Args:
+        score_fn: F.
+        inputs: the model's inputs for the chunk, with the attributed inputs
+            set to `z` (or, with `layer=`, the inputs the layer reads).
+        z: the attributed tensors `[rows, ...]`: inputs, or with `layer=` the
+            one layer output the rest of the model sees.
+        targets: `int32[rows]`, resolved.
+
+    Raises:
+        ValueError: F does not depend on a `z`.
+    """
+    layer_mode = score_fn.layer is not None
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        s, _, _ = scores(score_fn, inputs, targets, z[0] if layer_mode else None)
+    grads = tape.gradient(s, z)
+    if any(g is None for g in grads):
+        raise ValueError(
+            "model: the score does not depend on an attributed tensor (its gradient is "
+            "None); check the model, the target and the layer"
+        )
+    return [tf.cast(g, zj.dtype) for g, zj in zip(grads, z, strict=True)]
