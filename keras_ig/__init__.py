@@ -19,22 +19,32 @@ if TYPE_CHECKING:
     from keras_ig._api.explain import explain
     from keras_ig._api.explanation import CompletenessWarning, Explanation
     from keras_ig._api.layer import IntegratedGradients
-    from keras_ig.baselines import BaselineStack
+    from keras_ig._api.methods import expected_gradients, idgi
+    from keras_ig._numpy.noise import Noise
+    from keras_ig.baselines import BaselineStack, InputBaseline
 
 _HOMES = {
     "BaselineStack": "keras_ig.baselines",
     "CompletenessWarning": "keras_ig._api.explanation",
     "Explanation": "keras_ig._api.explanation",
+    "InputBaseline": "keras_ig.baselines",
     "IntegratedGradients": "keras_ig._api.layer",
+    "Noise": "keras_ig._numpy.noise",
     "explain": "keras_ig._api.explain",
+    "expected_gradients": "keras_ig._api.methods",
+    "idgi": "keras_ig._api.methods",
 }
 
 __all__ = [
     "BaselineStack",
     "CompletenessWarning",
     "Explanation",
+    "InputBaseline",
     "IntegratedGradients",
+    "Noise",
     "explain",
+    "expected_gradients",
+    "idgi",
     "__version__",
 ]
 

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import tensorflow as tf
 
+from keras_ig._engine.chunks import chunk_loop
 from keras_ig._engine.plan import Plan
 from keras_ig._engine.score import ScoreFunction
 
@@ -43,6 +44,7 @@ class PathPoints(NamedTuple):
     alphas: tf.Tensor  # float32[m]
     weights: tf.Tensor  # float32[m]
     targets: tf.Tensor  # int32[N], resolved
+    scores: tf.Tensor | None = None  # float32[N]: F(x), for methods scoring the path
 
 
 # The seam for path methods: a path integral takes the `PathPoints` and the
@@ -55,17 +57,51 @@ class PathPoints(NamedTuple):
 PathIntegral = Callable[[PathPoints, "tf.Tensor | int"], list[tf.Tensor]]
 
 
+def _zeros(rows: tf.Tensor, shape: tuple, dtype: tf.DType) -> tf.Tensor:
+    return tf.zeros(tf.concat([[rows], tf.constant(shape, tf.int32)], 0), dtype)
+
+
 def _bcast(w: tf.Tensor, rank: int) -> tf.Tensor:
     """`[rows]` -> `[rows, 1, ..., 1]` to scale a rank-`rank` batch."""
     return tf.reshape(w, tf.concat([[-1], tf.ones([rank - 1], tf.int32)], 0))
 
 
-class Engine:
-    """Integrated Gradients for one `ScoreFunction`, compiled per signature."""
+# What the engine does with the path integral `acc` of a row (`Engine.finish`):
+# "multiply": `acc * (z(x) - z(b))`, Integrated Gradients; "gradient": `acc`
+# itself (IG without the (x - x') factor), plus each row's total of the
+# multiplied attributions (`totals`) for its completeness gap; "path": `acc`
+# is already the attribution (a method that weighs its own path, e.g. IDGI).
+FINISHES = ("multiply", "gradient", "path")
 
-    def __init__(self, score_fn: ScoreFunction, *, jit_compile: bool = False) -> None:
+# A path method's integral for a plan: `(engine, plan) -> PathIntegral`.
+IntegralFactory = Callable[["Engine", Plan], PathIntegral]
+
+
+class Engine:
+    """A path method for one `ScoreFunction`, compiled per signature.
+
+    Args:
+        score_fn: F.
+        jit_compile: compile with XLA (one graph per chunk size).
+        finish: one of `FINISHES`: how the path integral becomes attributions.
+        integral: the path integral's factory; None for the straight line
+            of Integrated Gradients (`Engine.path_integral`).
+    """
+
+    def __init__(
+        self,
+        score_fn: ScoreFunction,
+        *,
+        jit_compile: bool = False,
+        finish: str = "multiply",
+        integral: IntegralFactory | None = None,
+    ) -> None:
+        if finish not in FINISHES:
+            raise ValueError(f"finish must be one of {FINISHES}, got {finish!r}")
         self.score_fn = score_fn
         self.jit_compile = jit_compile
+        self.finish = finish
+        self.integral = integral
         self._compiled: dict[Any, Callable] = {}
         self.traces = 0  # how many graphs were built; tests check no retrace
 
@@ -118,17 +154,62 @@ class Engine:
         batch_size: tf.Tensor,
     ) -> dict[str, Any]:
         self.traces += 1
-        n = tf.shape(targets)[0]
         r_total = tf.shape(x_index)[0]
-        layer_mode = self.score_fn.layer is not None
         static = plan.static_batch
         if static is not None:
             batch_size = static  # a Python int: fixed chunk shapes for XLA
 
-        def zeros(rows, shape, dtype):
-            return tf.zeros(tf.concat([[rows], tf.constant(shape, tf.int32)], 0), dtype)
-
         # 1. F(x), the targets it resolves, and z at x.
+        scores, resolved, z_x = self.forward_pass(plan, x, targets, batch_size)
+
+        # 2. F(baseline) for every (input, baseline) row.
+        def at_baseline(rows, valid, state):
+            xrows = tf.gather(x_index, rows)
+            z = [tf.gather(b, tf.gather(bi, rows)) for b, bi in zip(base, base_index, strict=True)]
+            s, _, _ = self._run(plan, x, xrows, z, tf.gather(resolved, xrows))
+            return [tf.tensor_scatter_nd_update(state[0], rows[:, None], s)]
+
+        (base_scores,) = chunk_loop(
+            r_total, batch_size, static, at_baseline, [_zeros(r_total, (), tf.float32)]
+        )
+
+        # 3. The path integral. Tiles of whole rows x steps by default; under
+        # XLA, chunks of exactly `static` (row, step) pairs, as shapes must not vary.
+        path = PathPoints(
+            plan, x, base, base_index, x_index, z_x, alphas, weights, resolved, scores
+        )
+        acc = self.path_integral(plan)(path, batch_size)
+
+        # 4. Attributions from the integral (see FINISHES).
+        out = {"scores": scores, "baseline_scores": base_scores, "targets": resolved}
+        if self.finish == "path":
+            return {"attributions": list(acc), **out}
+        attributions, totals = [], tf.zeros([r_total], tf.float32)
+        for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
+            diff = tf.cast(tf.gather(z_x[j], x_index), tf.float32) - tf.cast(
+                tf.gather(b, bi), tf.float32
+            )
+            if self.finish == "multiply":
+                attributions.append(acc[j] * diff)
+            else:
+                attributions.append(acc[j])
+                totals += tf.reduce_sum(tf.reshape(acc[j] * diff, [r_total, -1]), 1)
+        if self.finish == "gradient":
+            out["totals"] = totals  # float32[R]: sum of the multiplied attributions
+        return {"attributions": attributions, **out}
+
+    def forward_pass(
+        self, plan: Plan, x: list[tf.Tensor], targets: tf.Tensor, batch_size: tf.Tensor | int
+    ) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        """F at the inputs, in chunks: `(scores[N], resolved targets int32[N], z_x)`.
+
+        `z_x` holds, per attributed tensor, its value at x `[N, ...]`: the
+        interpolated inputs, or the attribution layer's output.
+        """
+        n = tf.shape(targets)[0]
+        layer_mode = self.score_fn.layer is not None
+        static = plan.static_batch
+
         def forward(rows, valid, state):
             scores, resolved, calls = self._run(plan, x, rows, None, tf.gather(targets, rows))
             new = [scores, resolved]
@@ -140,42 +221,12 @@ class Engine:
                 for s, v in zip(state, new, strict=True)
             ]
 
-        init = [zeros(n, (), tf.float32), zeros(n, (), tf.int32)]
+        init = [_zeros(n, (), tf.float32), _zeros(n, (), tf.int32)]
         if layer_mode:
-            init.append(zeros(n, plan.z_shapes[0], plan.z_dtypes[0]))
-        fwd = _loop(n, batch_size, static, forward, init)
-        scores, resolved = fwd[0], fwd[1]
+            init.append(_zeros(n, plan.z_shapes[0], plan.z_dtypes[0]))
+        fwd = chunk_loop(n, batch_size, static, forward, init)
         z_x = [fwd[2]] if layer_mode else [x[i] for i in plan.interpolated]
-
-        # 2. F(baseline) for every (input, baseline) row.
-        def at_baseline(rows, valid, state):
-            xrows = tf.gather(x_index, rows)
-            z = [tf.gather(b, tf.gather(bi, rows)) for b, bi in zip(base, base_index, strict=True)]
-            s, _, _ = self._run(plan, x, xrows, z, tf.gather(resolved, xrows))
-            return [tf.tensor_scatter_nd_update(state[0], rows[:, None], s)]
-
-        (base_scores,) = _loop(
-            r_total, batch_size, static, at_baseline, [zeros(r_total, (), tf.float32)]
-        )
-
-        # 3. The path integral. Tiles of whole rows x steps by default; under
-        # XLA, chunks of exactly `static` (row, step) pairs, as shapes must not vary.
-        path = PathPoints(plan, x, base, base_index, x_index, z_x, alphas, weights, resolved)
-        acc = self.path_integral(plan)(path, batch_size)
-
-        # 4. Scale by (z(x) - z(baseline)) per row.
-        attributions = []
-        for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
-            diff = tf.cast(tf.gather(z_x[j], x_index), tf.float32) - tf.cast(
-                tf.gather(b, bi), tf.float32
-            )
-            attributions.append(acc[j] * diff)
-        return {
-            "attributions": attributions,
-            "scores": scores,
-            "baseline_scores": base_scores,
-            "targets": resolved,
-        }
+        return fwd[0], fwd[1], z_x
 
     def _gradients(
         self,
@@ -186,14 +237,28 @@ class Engine:
         targets: tf.Tensor,
     ) -> list[tf.Tensor]:
         """`dF/dz` (float32) for path points `z` of rows `xrows`."""
+        return self.scores_and_gradients(plan, x, xrows, z, targets)[1]
+
+    def scores_and_gradients(
+        self,
+        plan: Plan,
+        x: list[tf.Tensor],
+        xrows: tf.Tensor,
+        z: list[tf.Tensor],
+        targets: tf.Tensor,
+    ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """F `float32[rows]` and `dF/dz` (float32) at path points `z` of rows `xrows`.
+
+        One forward and one backward pass: F comes with the gradients.
+        """
         with tf.GradientTape() as tape:
             tape.watch(z)
             s, _, _ = self._run(plan, x, xrows, z, targets)
         grads = tape.gradient(s, z)
         for j, g in enumerate(grads):
             if g is None:
-                raise ValueError(_no_gradient_message(self.score_fn, plan, j))
-        return [tf.cast(g, tf.float32) for g in grads]
+                raise ValueError(no_gradient_message(self.score_fn, plan, j))
+        return s, [tf.cast(g, tf.float32) for g in grads]
 
     def path_integral(self, plan: Plan) -> PathIntegral:
         """The straight-line path integral for `plan`'s chunking.
@@ -201,6 +266,8 @@ class Engine:
         Tiles of whole rows x steps by default; under XLA (`static_batch`),
         chunks of exactly that many (row, step) pairs, as shapes must not vary.
         """
+        if self.integral is not None:
+            return self.integral(self, plan)
         return self._path_tiles if plan.static_batch is None else self._path_pairs
 
     def _path_pairs(self, path: PathPoints, static: int) -> list[tf.Tensor]:
@@ -208,7 +275,7 @@ class Engine:
 
         The last chunk is padded with zero-weight copies of the last pair.
         """
-        plan, x, base, base_index, x_index, z_x, alphas, weights, resolved = path
+        plan, x, base, base_index, x_index, z_x, alphas, weights, resolved = path[:9]
         r_total, m = tf.shape(x_index)[0], tf.shape(alphas)[0]
         z_ranks = [len(s) + 1 for s in plan.z_shapes]
 
@@ -233,7 +300,7 @@ class Engine:
             tf.zeros(tf.concat([[r_total], tf.constant(s, tf.int32)], 0), tf.float32)
             for s in plan.z_shapes
         ]
-        return _loop(r_total * m, static, static, chunk, acc0)
+        return chunk_loop(r_total * m, static, static, chunk, acc0)
 
     def _path_tiles(self, path: PathPoints, batch_size: tf.Tensor) -> list[tf.Tensor]:
         """The path integral over tiles of rows x steps (dynamic chunks).
@@ -248,7 +315,7 @@ class Engine:
         of path ends and no per-pair scatter-add (one accumulator row per row
         of the tile instead).
         """
-        plan, x, base, base_index, x_index, z_x, alphas, weights, resolved = path
+        plan, x, base, base_index, x_index, z_x, alphas, weights, resolved = path[:9]
         r_total = tf.shape(x_index)[0]
         m = tf.shape(alphas)[0]
         n_rows = tf.maximum(batch_size // m, 1)
@@ -360,38 +427,7 @@ class Engine:
         return fn
 
 
-def _loop(
-    total: tf.Tensor,
-    batch_size: tf.Tensor | int,
-    static: int | None,
-    fn: Callable[[tf.Tensor, tf.Tensor | None, list], list],
-    init: list[tf.Tensor],
-) -> list[tf.Tensor]:
-    """Run `fn(rows, valid, state) -> state` over `[0, total)` in chunks.
-
-    Dynamic chunks are `range(i * b, min((i + 1) * b, total))` (`valid` is
-    None). Static chunks (`static` set, for XLA) always hold `b` rows: the
-    tail repeats the last row and `valid` marks the real ones.
-    """
-    n_chunks = (total + batch_size - 1) // batch_size
-
-    def body(i, *state):
-        if static is None:
-            rows = tf.range(i * batch_size, tf.minimum((i + 1) * batch_size, total))
-            valid = None
-        else:
-            rows = i * static + tf.range(static)
-            valid = rows < total
-            rows = tf.minimum(rows, total - 1)
-        return (i + 1, *fn(rows, valid, list(state)))
-
-    _, *state = tf.while_loop(
-        lambda i, *_: i < n_chunks, body, [tf.constant(0), *init], parallel_iterations=1
-    )
-    return state
-
-
-def _no_gradient_message(score_fn: ScoreFunction, plan: Plan, j: int) -> str:
+def no_gradient_message(score_fn: ScoreFunction, plan: Plan, j: int) -> str:
     if score_fn.layer is not None:
         where = f"the output of layer {score_fn.layer.name!r}"
     else:
