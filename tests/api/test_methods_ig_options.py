@@ -124,3 +124,18 @@ def test_input_baseline_on_a_float_two_input_model_with_a_layer() -> None:
         model, x, layer=layer, steps=8, baseline=keras_ig.InputBaseline(base), target=0
     )
     np.testing.assert_allclose(exp.attributions, by_hand.attributions, atol=1e-6)
+
+
+def test_the_layer_wrapper_serves_unmultiplied_ig() -> None:
+    import tensorflow as tf
+
+    x = rand(3, 4, seed=9)
+    layer = keras_ig.IntegratedGradients(linear(W, 0.1), steps=4, multiply_by_inputs=False)
+    np.testing.assert_allclose(
+        layer(tf.constant(x)).numpy(), np.broadcast_to(W, x.shape), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        layer.explain(x).attributions, np.broadcast_to(W, x.shape), rtol=1e-6
+    )
+    with pytest.raises(TypeError, match="multiply_by_inputs"):
+        keras_ig.IntegratedGradients(linear(W), multiply_by_inputs=1)
