@@ -7,7 +7,7 @@ attribution, the sum over every attributed feature (all inputs together).
 Each step's weights sum to 1, so the attributions sum to `F(x) - F(b)`
 exactly. A point whose gradient is zero everywhere contributes nothing.
 
-The tiles are those of `Engine._path_tiles` (rows x steps, in row-major
+The tiles are those of `straight.path_tiles` (rows x steps, in row-major
 order). A tile of whole rows holds every step, so `F_{k+1}` is in it (or is
 F(x)); a tile of one row and part of its steps hands its last point (weights
 and score) to the next tile, which holds `F_{k+1}`.
@@ -19,7 +19,8 @@ import math
 
 import tensorflow as tf
 
-from keras_ig._engine.integral import Engine, PathIntegral, PathPoints
+from keras_ig._engine.integral import Engine
+from keras_ig._engine.path import PathIntegral, PathPoints
 from keras_ig._engine.plan import Plan
 
 

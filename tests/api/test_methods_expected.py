@@ -152,3 +152,24 @@ def test_expected_gradients_errors(kwargs, error, match) -> None:
     args = {"background": rand(3, 6), **kwargs}
     with pytest.raises(error, match=match):
         keras_ig.expected_gradients(mlp(), rand(2, 6), **args)
+
+
+def test_a_large_gap_asks_for_more_samples() -> None:
+    x, bg = rand(2, 4, seed=14), rand(9, 4, seed=15)
+    with pytest.warns(keras_ig.CompletenessWarning, match="expected_gradients.*raise samples"):
+        keras_ig.expected_gradients(linear(W3[:, 0]), x, bg, samples=1, seed=0)
+
+
+def test_expected_gradients_output_logits() -> None:
+    from tests.helpers.models import cnn
+
+    model, x = cnn(), rand(2, 12, 12, 1, high=255, seed=16)
+    bg = rand(3, 12, 12, 1, high=255, seed=17)
+    kw = {"samples": 4, "seed": 0, "target": 1, "warn": False}
+    by_name = keras_ig.expected_gradients(model, x, bg, output="logits", **kw)
+    by_layer = keras_ig.expected_gradients(model, x, bg, output=model.get_layer("logits"), **kw)
+    probs = keras_ig.expected_gradients(model, x, bg, **kw)
+    np.testing.assert_allclose(by_name.attributions, by_layer.attributions, atol=1e-6)
+    logits = keras.Model(model.inputs, model.get_layer("logits").output)(x).numpy()
+    np.testing.assert_allclose(by_name.scores, logits[:, 1], rtol=1e-5)
+    assert not np.allclose(probs.scores, by_name.scores)
