@@ -72,8 +72,13 @@ class Explainer:
             self._expected = ExpectedGradients(self.engine)
         return self._expected
 
-    def predict(self, x: Any, target: Any = None) -> np.ndarray:
-        """`int32[N]`: the output unit F explains at `x` (the predicted class for None)."""
+    def predict(self, x: Any, target: Any = None) -> np.ndarray | None:
+        """`int32[N]`: the output unit F explains at `x` (the predicted class for None).
+
+        None when F is a callable target (no unit to predict).
+        """
+        if self.score_fn.target_fn is not None:
+            return None
         job = self.prepare(x, target=target)
         alphas, weights = quadrature("riemann_left", 1)  # one step: the targets are all we need
         return self.integrate(job, alphas, weights, None)["targets"]

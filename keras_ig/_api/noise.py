@@ -60,7 +60,7 @@ def with_noise(
     target: Any,
     baseline: Any,
     noise: _noise.Noise,
-    predict: Callable[[Any], np.ndarray],
+    predict: Callable[[Any], np.ndarray | None],
 ) -> Explanation:
     """The method's `Explanation` of x, smoothed by `noise`.
 
@@ -74,7 +74,8 @@ def with_noise(
         baseline: the method's baseline (or background); inputs it holds
             fixed (None) and non-float inputs get no noise.
         noise: the settings.
-        predict: `x -> int32[N]`, the class predicted at x.
+        predict: `x -> int32[N]`, the class predicted at x (None for a
+            callable target).
 
     Returns:
         An `Explanation` of the N inputs: attributions combined by
@@ -101,8 +102,8 @@ def with_noise(
         )
     samples = noise.samples
     if target is None:
-        target = predict(x)
-    if not callable(target) and not isinstance(target, (int, np.integer)):
+        target = predict(x)  # None when F is the explainer's callable target
+    if target is not None and not callable(target) and not isinstance(target, (int, np.integer)):
         target = np.repeat(inputs.resolve_targets(target, n), samples)
     copies = _noise.noisy_copies(leaves, noised, noise)
     batch = copies[0] if structure is None else nest.pack(structure, copies)

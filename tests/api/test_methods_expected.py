@@ -170,6 +170,6 @@ def test_expected_gradients_output_logits() -> None:
     by_layer = keras_ig.expected_gradients(model, x, bg, output=model.get_layer("logits"), **kw)
     probs = keras_ig.expected_gradients(model, x, bg, **kw)
     np.testing.assert_allclose(by_name.attributions, by_layer.attributions, atol=1e-6)
-    logits = keras.Model(model.inputs, model.get_layer("logits").output)(x).numpy()
+    logits = keras.Model(model.input, model.get_layer("logits").output)(x).numpy()
     np.testing.assert_allclose(by_name.scores, logits[:, 1], rtol=1e-5)
     assert not np.allclose(probs.scores, by_name.scores)

@@ -101,3 +101,12 @@ def test_noise_errors() -> None:
 
     with pytest.raises(ValueError, match="noise: x has no float input"):
         keras_ig.explain(text_model(), ids, layer="emb", noise=keras_ig.Noise())
+
+
+def test_noise_with_a_callable_target_in_the_layer_wrapper() -> None:
+    noise = keras_ig.Noise(samples=3, stdev=0.2, seed=0)
+    score = lambda y: y[:, 0] - y[:, 1]  # noqa: E731
+    layer = keras_ig.IntegratedGradients(linear(np.stack([W, -W], 1)), target=score, steps=2)
+    exp = layer.explain(rand(2, 4), noise=noise, multiply_by_inputs=False)
+    np.testing.assert_allclose(exp.attributions, np.broadcast_to(2 * W, (2, 4)), rtol=1e-5)
+    assert exp.target is None
