@@ -98,10 +98,7 @@ class Engine:
                 flat[i] = zi
         elif z is not None:
             replacement = z[0]
-        if self.score_fn.layer is None and not self.jit_compile:
-            outputs, calls = self._model_fn(plan)(flat), []
-        else:
-            outputs, calls = self.score_fn.outputs(self._pack(plan, flat), replacement)
+        outputs, calls = self.score_fn.outputs(self._pack(plan, flat), replacement)
         if self.score_fn.layer is not None and len(calls) != 1:
             raise ValueError(
                 f"layer: {self.score_fn.layer.name!r} ran {len(calls)} times in one "
@@ -109,29 +106,6 @@ class Engine:
             )
         scores, resolved = self.score_fn.score(outputs, targets)
         return scores, resolved, calls
-
-    def _model_fn(self, plan: Plan) -> Callable:
-        """The model on flat inputs as one nested `tf.function` per input signature.
-
-        F(x), F(baseline) and the path call the model at three places of the
-        graph; as one function it is traced once instead of three times (a
-        deep model's tracing dominates the first call). Not with `layer=`,
-        whose hooks hand tensors out of the call, nor under XLA.
-        """
-        key = ("model", plan.structure_key, plan.row_shapes, plan.dtypes)
-        fn = self._compiled.get(key)
-        if fn is None:
-            spec = [
-                tf.TensorSpec((None, *s), d)
-                for s, d in zip(plan.row_shapes, plan.dtypes, strict=True)
-            ]
-            fn = tf.function(
-                lambda flat: self.score_fn.outputs(self._pack(plan, flat))[0],
-                input_signature=[spec],
-                autograph=False,
-            )
-            self._compiled[key] = fn
-        return fn
 
     # -- the graph -----------------------------------------------------------
     def _graph(
