@@ -3,8 +3,9 @@
 Run by hand from the repository root, in the project's venv:
 
     export TF_CPP_MIN_LOG_LEVEL=2
-    python benchmarks/bench_engine.py [--workloads cnn,mobilenet,mlp,text]
+    python benchmarks/bench_engine.py [--workloads cnn,mobilenet,mlp,mlp256,text]
                                       [--repeats N] [--threads T] [--skip-steps]
+                                      [--first-call mobilenet]
 
 What it measures, per workload:
 
@@ -29,10 +30,14 @@ intra- and inter-op pools) makes runs steadier at the cost of speed.
 
 Workloads: `cnn` (a small CNN on 28x28x1, 32 inputs, 64 steps), `mobilenet`
 (MobileNetV2 at 96x96x3 with 10 classes, random weights, 8 inputs, 32
-steps), `mlp` (20 features, 512 inputs, 64 steps), `text` (an Embedding
+steps), `mlp` (20 features, 512 inputs, 64 steps; `mlp256` the same in
+chunks of 256 rows), `text` (an Embedding
 model on 128 tokens, 32 inputs, 32 steps, attributed at the Embedding with
 `layer="emb"`; its floor differentiates a sub-model from the embedding
 output to the logits, which shares the model's layers).
+
+`--first-call` times the first call of the named workloads, tracing
+included, on fresh models (target: explain <= 1.5x the floor's first call).
 
 Unless `--skip-steps` is given, it also trains the CNN briefly on
 `keras_ig.datasets.make_shapes` (28px) and reports, for `gausslegendre` and
@@ -168,9 +173,11 @@ def build(name: str, rng: np.random.Generator, cnn: keras.Model | None) -> Workl
         model = keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3), classes=10)
         x = rng.uniform(-1, 1, (8, 96, 96, 3)).astype(np.float32)
         return _image_workload("mobilenet", model, x, 32, 64)
-    if name == "mlp":
+    if name in ("mlp", "mlp256"):
+        # mlp256: the same work in chunks of 256 rows (4 inputs x 64 steps):
+        # the per-chunk overhead of the engine's loop shows here.
         x = rng.standard_normal((512, 20)).astype(np.float32)
-        return _image_workload("mlp", mlp(), x, 64, 4096)
+        return _image_workload(name, mlp(), x, 64, 4096 if name == "mlp" else 256)
     if name == "text":
         model, head = text_model(128)
         ids = rng.integers(1, 2000, (32, 128)).astype(np.int32)
@@ -274,6 +281,37 @@ def time_workload(work: Workload, repeats: int) -> dict:
     }
 
 
+def first_call(name: str, rng: np.random.Generator) -> dict:
+    """The first call's wall time (tracing included), explain vs floor.
+
+    Each side gets a fresh model of the workload (same architecture, so the
+    same tracing work); the floor's first call traces `floor_fn` and runs
+    every chunk once.
+    """
+    work = build(name, rng, None)
+    targets = targets_of(work)
+    t0 = time.perf_counter()
+    keras_ig.explain(
+        work.model,
+        work.x,
+        target=targets,
+        steps=work.steps,
+        method=METHOD,
+        batch_size=work.batch_size,
+        layer=work.layer,
+        warn=False,
+    )
+    explain_s = time.perf_counter() - t0
+    fresh = build(name, rng, None)
+    chunks = path_chunks(fresh, targets)
+    t0 = time.perf_counter()
+    grad = floor_fn(fresh.floor_model, fresh.z_x.shape[1:])
+    for z, t in chunks:
+        g = grad(z, t)
+    g.numpy()
+    return {"name": name, "explain": explain_s, "floor": time.perf_counter() - t0}
+
+
 # -- completeness ----------------------------------------------------------------
 def steps_search(model: keras.Model, n: int = 32) -> dict[str, tuple[int | None, dict]]:
     """Smallest steps with median relative delta < 1%, per method."""
@@ -330,6 +368,11 @@ def main(argv: list[str] | None = None) -> None:
         "--threads", type=int, default=0, help="TensorFlow intra/inter-op threads (0: default)"
     )
     parser.add_argument("--skip-steps", action="store_true", help="skip the completeness search")
+    parser.add_argument(
+        "--first-call",
+        default="",
+        help="workloads whose first call (tracing included) to time, e.g. mobilenet",
+    )
     args = parser.parse_args(argv)
     names = [w.strip() for w in args.workloads.split(",") if w.strip()]
     if args.threads:
@@ -358,6 +401,12 @@ def main(argv: list[str] | None = None) -> None:
         "cpu = ratio of median process CPU times"
     )
     print_timing(results)
+    for name in [w.strip() for w in args.first_call.split(",") if w.strip()]:
+        r = first_call(name, rng)
+        print(
+            f"first call [{name}]: explain {r['explain']:.2f} s, floor {r['floor']:.2f} s, "
+            f"ratio {r['explain'] / r['floor']:.2f}"
+        )
     if not args.skip_steps:
         print_steps(steps_search(cnn))
 

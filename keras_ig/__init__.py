@@ -22,29 +22,39 @@ if TYPE_CHECKING:
     from keras_ig._api.explain import explain
     from keras_ig._api.explanation import CompletenessWarning, Explanation
     from keras_ig._api.layer import IntegratedGradients
+    from keras_ig._api.methods import expected_gradients, idgi
     from keras_ig._engine.workers import MultiWorkerStrategy
-    from keras_ig.baselines import BaselineStack
+    from keras_ig._numpy.noise import Noise
+    from keras_ig.baselines import BaselineStack, InputBaseline
 
 _HOMES = {
     "BaselineStack": "keras_ig.baselines",
     "CompletenessWarning": "keras_ig._api.explanation",
     "Explanation": "keras_ig._api.explanation",
+    "InputBaseline": "keras_ig.baselines",
     "IntegratedGradients": "keras_ig._api.layer",
     "MultiWorkerStrategy": "keras_ig._engine.workers",
+    "Noise": "keras_ig._numpy.noise",
     "blur_ig": "keras_ig._api.adaptive_paths",
+    "expected_gradients": "keras_ig._api.methods",
     "explain": "keras_ig._api.explain",
     "guided_ig": "keras_ig._api.adaptive_paths",
+    "idgi": "keras_ig._api.methods",
 }
 
 __all__ = [
     "BaselineStack",
     "CompletenessWarning",
     "Explanation",
+    "InputBaseline",
     "IntegratedGradients",
     "MultiWorkerStrategy",
+    "Noise",
     "blur_ig",
+    "expected_gradients",
     "explain",
     "guided_ig",
+    "idgi",
     "metrics",
     "__version__",
 ]

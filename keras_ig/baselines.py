@@ -67,6 +67,35 @@ class BaselineStack:
         return f"BaselineStack(shape={self.values.shape})"
 
 
+class InputBaseline:
+    """A baseline given in the model's input space, for `layer=` attribution.
+
+    Like Captum's LayerIntegratedGradients: `values` are run through the
+    model up to the attribution layer, and that activation is the baseline
+    in the layer's space (e.g. a `[PAD]` sequence of token ids for an
+    `Embedding`). An integer-dtype baseline array with `layer=` is read the
+    same way without this wrapper.
+
+    Args:
+        values: shaped like `x` (one baseline per input), like one input
+            row `x.shape[1:]` or `(1,) + x.shape[1:]` (shared by all inputs);
+            for a multi-input model a list/dict like `x`, each entry as
+            above, None taking that input from x (e.g. an attention mask).
+
+    Example:
+        >>> pad = np.zeros_like(token_ids)  # the [PAD] id is 0
+        >>> keras_ig.explain(model, token_ids, layer="emb", baseline=InputBaseline(pad))
+    """
+
+    def __init__(self, values: object) -> None:
+        if values is None:
+            raise ValueError("baseline: InputBaseline needs values, got None")
+        self.values = values
+
+    def __repr__(self) -> str:
+        return f"InputBaseline({type(self.values).__name__})"
+
+
 @dataclass(frozen=True)
 class ResolvedBaseline:
     """One input's baselines in the form the engine consumes.

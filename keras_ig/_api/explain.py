@@ -16,6 +16,7 @@ from keras_ig._api.cache import explainer_for
 from keras_ig._api.explainer import Explainer
 from keras_ig._api.explanation import Explanation
 from keras_ig._engine.inputs import resolve_targets
+from keras_ig._numpy.noise import Noise
 
 __all__ = ["Explainer", "explain", "explainer_for", "resolve_targets"]
 
@@ -40,6 +41,8 @@ def explain(
     out: str | os.PathLike | None = None,
     verbose: int | str = "auto",
     warn: bool = True,
+    multiply_by_inputs: bool = True,
+    noise: Noise | None = None,
 ) -> Explanation:
     """Integrated Gradients attributions of F(x) for a batch of inputs.
 
@@ -121,6 +124,16 @@ def explain(
         warn: warn (`CompletenessWarning`) when any |delta| exceeds 5%
             (`keras_ig.completeness.TOLERANCE`, or `tolerance`) of that
             scale, or is not finite.
+        multiply_by_inputs: False returns the integrated gradient without
+            the `(x - x')` factor, `integral_0^1 dF/dx_i da` (Captum's
+            option): on a linear model F = w.x + b it is w. `delta` is then
+            still the gap of the multiplied attributions,
+            `sum((x - x') * attributions) - (F(x) - F(x'))`, so it measures
+            the quadrature error as before. Not with `tolerance`.
+        noise: a `keras_ig.Noise`: SmoothGrad (mean), SmoothGrad² or VarGrad
+            over `noise.samples` noisy copies of x, run through the engine as
+            extra rows (see `keras_ig.Noise`); a None target is resolved at
+            the clean x. Not with `tolerance`.
 
     Returns:
         An `Explanation` with `attributions` shaped like `x`, `delta[N]`,
@@ -156,4 +169,6 @@ def explain(
         out=out,
         verbose=verbose,
         warn=warn,
+        multiply_by_inputs=multiply_by_inputs,
+        noise=noise,
     )

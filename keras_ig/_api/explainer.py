@@ -10,10 +10,14 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ig import completeness
+from keras_ig._api.expected import expected_explanation
 from keras_ig._api.explanation import Explanation, warn_if_incomplete
-from keras_ig._api.results import build_explanation
+from keras_ig._api.noise import with_noise
+from keras_ig._api.results import build_explanation, write_out
 from keras_ig._api.stream import check_out, explain_dataset
 from keras_ig._engine import devices, workers
+from keras_ig._engine.expected import ExpectedGradients
+from keras_ig._engine.idgi import idgi_integral
 from keras_ig._engine.integral import Engine
 from keras_ig._engine.job import Job, JobBuilder, chunk_rows
 from keras_ig._engine.options import Options
@@ -40,6 +44,44 @@ class Explainer:
         )
         self.engine = Engine(self.score_fn, jit_compile=jit_compile)
         self.jobs = JobBuilder(self.score_fn)
+        self._engines = {(True, "straight"): self.engine}
+        self._expected: ExpectedGradients | None = None
+
+    def engine_for(self, multiply_by_inputs: bool = True, path: str = "straight") -> Engine:
+        """The engine of a path method (`Options.path`), built on first use."""
+        key = (bool(multiply_by_inputs) or path != "straight", path)
+        engine = self._engines.get(key)
+        if engine is None:
+            if path == "idgi":
+                engine = Engine(
+                    self.score_fn,
+                    jit_compile=self.engine.jit_compile,
+                    finish="path",
+                    integral=idgi_integral,
+                )
+            else:
+                engine = Engine(
+                    self.score_fn, jit_compile=self.engine.jit_compile, finish="gradient"
+                )
+            self._engines[key] = engine
+        return engine
+
+    def expected_engine(self) -> ExpectedGradients:
+        """Expected Gradients on this explainer's F, built on first use."""
+        if self._expected is None:
+            self._expected = ExpectedGradients(self.engine)
+        return self._expected
+
+    def predict(self, x: Any, target: Any = None) -> np.ndarray | None:
+        """`int32[N]`: the output unit F explains at `x` (the predicted class for None).
+
+        None when F is a callable target (no unit to predict).
+        """
+        if self.score_fn.target_fn is not None:
+            return None
+        job = self.prepare(x, target=target)
+        alphas, weights = quadrature("riemann_left", 1)  # one step: the targets are all we need
+        return self.integrate(job, alphas, weights, None)["targets"]
 
     @property
     def model(self) -> Any:
@@ -66,9 +108,11 @@ class Explainer:
         weights: np.ndarray,
         batch_size: int | None,
         strategy: tf.distribute.Strategy | None = None,
+        engine: Engine | None = None,
     ) -> dict[str, Any]:
-        """Run the engine on `job` (see `keras_ig._engine.devices.run`)."""
-        return devices.run(self.engine, job, alphas, weights, batch_size, strategy)
+        """Run the engine (default IG's) on `job` (see `keras_ig._engine.devices.run`)."""
+        engine = self.engine if engine is None else engine
+        return devices.run(engine, job, alphas, weights, batch_size, strategy)
 
     def build(self, job: Job, raw: dict, steps: int, method: str, **extra: Any) -> Explanation:
         """The `Explanation` of raw engine results (see `build_explanation`)."""
@@ -140,6 +184,30 @@ class Explainer:
                 warn=opts.warn,
                 tolerance=opts.tolerance,
             )
+        if opts.noise is not None:
+            exp = with_noise(
+                lambda copies, target, baseline: self.run(
+                    copies,
+                    dataclasses.replace(
+                        opts,
+                        target=target,
+                        # A background is shared by every input: never repeated per copy.
+                        baseline=opts.baseline if opts.path == "expected" else baseline,
+                        noise=None,
+                        out=None,
+                        warn=False,
+                    ),
+                ),
+                x,
+                model=self.model,
+                target=opts.target,
+                baseline=opts.baseline,
+                noise=opts.noise,
+                predict=lambda batch: self.predict(batch, opts.target),
+            )
+            return self.finish(write_out(exp, opts.out), opts)
+        if opts.path == "expected":
+            return self.finish(expected_explanation(self, x, opts), opts)
         job = self.prepare(
             x,
             target=opts.target,
@@ -149,11 +217,15 @@ class Explainer:
         )
         if opts.out is not None and len(job.base_values) != 1:
             raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
+        engine = self.engine_for(opts.multiply_by_inputs, opts.path)
 
         def integrate(j: Job, alphas: np.ndarray, weights: np.ndarray) -> dict[str, Any]:
-            return self.integrate(j, alphas, weights, opts.batch_size, opts.strategy)
+            return self.integrate(j, alphas, weights, opts.batch_size, opts.strategy, engine)
 
-        if opts.tolerance is None:
+        if opts.path == "idgi":  # IDGI's points: k / steps, k = 0 .. steps - 1
+            raw = integrate(job, *quadrature("riemann_left", opts.steps))
+            exp = self.build(job, raw, opts.steps, "idgi", out=opts.out)
+        elif opts.tolerance is None:
             raw = integrate(job, *quadrature(opts.method, opts.steps))
             exp = self.build(job, raw, opts.steps, opts.method, out=opts.out)
         else:
@@ -167,6 +239,10 @@ class Explainer:
                 converged=done.converged,
                 out=opts.out,
             )
+        return self.finish(exp, opts)
+
+    def finish(self, exp: Explanation, opts: Options) -> Explanation:
+        """`exp`, after warning (`opts.warn`) if its completeness gap is large."""
         if opts.warn:
             tolerance = completeness.TOLERANCE if opts.tolerance is None else opts.tolerance
             warn_if_incomplete(exp, tolerance)

@@ -203,7 +203,9 @@ def incompleteness(
         message = (
             f"completeness gap above {tolerance:.0%} of |F(x) - F(baseline)| for "
             f"{int(bad.sum())} of {len(bad)} inputs (worst: input {worst}, relative gap "
-            f"{rel[worst]:.3g}) {where}; raise steps"
+            f"{rel[worst]:.3g}) {where}; raise "
+            # Expected Gradients' gap is Monte-Carlo error: more draws shrink it.
+            + ("samples" if exp.method == "expected_gradients" else "steps")
             + (" (or max_steps)" if exp.converged is not None else "")
         )
     return message

@@ -46,7 +46,8 @@ class IntegratedGradients(keras.layers.Layer):
     Args:
         model: the Keras model to explain (its weights are shared, not copied).
         target, baseline, steps, method, batch_size, layer, output,
-        n_baselines, seed: as in `keras_ig.explain`. When the layer is called
+        n_baselines, seed, multiply_by_inputs: as in `keras_ig.explain`.
+            When the layer is called
             (rather than `.explain()`), the baseline must not depend on the
             input values: zeros, a number, one shared array or a
             `BaselineStack` of shared baselines.
@@ -80,11 +81,13 @@ class IntegratedGradients(keras.layers.Layer):
         n_baselines: int = 8,
         seed: int | None = None,
         jit_compile: bool = False,
+        multiply_by_inputs: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         quadrature(method, steps)  # fail fast on a bad method or steps
         _checks.integer(batch_size, "batch_size", 1, optional=True)
+        _checks.boolean(multiply_by_inputs, "multiply_by_inputs")
         self.model = model
         self._explainer = Explainer(
             model,
@@ -101,6 +104,7 @@ class IntegratedGradients(keras.layers.Layer):
             "batch_size": batch_size,
             "n_baselines": n_baselines,
             "seed": seed,
+            "multiply_by_inputs": multiply_by_inputs,
         }
         t = self._config["target"]
         if t is not None and (isinstance(t, bool) or not isinstance(t, numbers.Integral)):
@@ -196,7 +200,8 @@ class IntegratedGradients(keras.layers.Layer):
         # returns empty attributions instead of dividing by zero.
         chunk = chunk_rows(z_shapes, cfg["batch_size"])
         batch_size = tf.minimum(tf.maximum(n * k * cfg["steps"], 1), chunk)
-        out = self._explainer.engine.compiled(plan, chunk)(
+        engine = self._explainer.engine_for(cfg["multiply_by_inputs"])
+        out = engine.compiled(plan, chunk)(
             leaves,
             [tf.constant(v) for v in values],
             base_index,

@@ -6,6 +6,7 @@ attributions already on disk with `out=`) and is not patched afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -36,7 +37,8 @@ def build_explanation(
         job: the batch integrated.
         raw: the engine's numpy results (`attributions` list of
             `[N * K, ...]`, `scores[N]`, `baseline_scores[N * K]`,
-            `targets[N]`).
+            `targets[N]`; `totals[N * K]`, the sums of the multiplied
+            attributions, when they are not multiplied by `x - x'`).
         steps: points used; `method`: the rule's name.
         indexed: the target is an output unit (else a callable: no `target`).
         layer_mode: attributions are at a layer's output, not packed like x.
@@ -52,12 +54,15 @@ def build_explanation(
     scores = raw["scores"]
     base = raw["baseline_scores"].reshape(n, k).mean(axis=1)
     attrs = [a.reshape((n, k, *a.shape[1:])).mean(axis=1) for a in raw["attributions"]]
-    delta = completeness.gap(attrs, scores, base)
-    attributions = _like_x(plan, attrs, layer_mode)
-    if out is not None:
-        writer = NpyWriter(out)
-        writer.write(attributions)
-        attributions = writer.close()
+    if "totals" in raw:
+        # Without the (x - x') factor the attributions need not sum to
+        # F(x) - F(x'); the gap is that of the multiplied ones, so it still
+        # measures the quadrature error.
+        totals = raw["totals"].reshape(n, k).mean(axis=1)
+        delta = completeness.gap([totals], scores, base)
+    else:
+        delta = completeness.gap(attrs, scores, base)
+    attributions = write_attributions(_like_x(plan, attrs, layer_mode), out)
     baselines = _like_x(plan, [_baseline_rows(job, j) for j in range(len(attrs))], layer_mode)
     return Explanation(
         attributions=attributions,
@@ -72,6 +77,24 @@ def build_explanation(
         steps_used=np.full(n, steps, np.int64) if steps_used is None else steps_used,
         converged=converged,
     )
+
+
+def write_attributions(attributions: Any, out: str | os.PathLike | None) -> Any:
+    """`attributions`, or with `out` a `.npy` path, written there and memory-mapped back."""
+    if out is None:
+        return attributions
+    writer = NpyWriter(out)
+    writer.write(attributions)
+    return writer.close()
+
+
+def write_out(exp: Explanation, out: str | os.PathLike | None) -> Explanation:
+    """`exp` with its attributions written to `out` (a new record; `exp` if None)."""
+    if out is None:
+        return exp
+    if isinstance(exp.attributions, (list, tuple, dict)):
+        raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
+    return dataclasses.replace(exp, attributions=write_attributions(exp.attributions, out))
 
 
 def _like_x(plan: Any, per_z: list, layer_mode: bool) -> Any:

@@ -1,10 +1,10 @@
-"""Pieces the adaptive path methods share: chunked loops, F and dF/dz on a chunk.
+"""The chunked loops every engine pass runs in, and F and dF/dz on a chunk.
 
-Blur IG and Guided IG build their own compiled graphs (their paths are not
-`z(b) + a (z(x) - z(b))`, so they do not plug into the straight-line
-engine's `PathIntegral`), but they call the model the same way: through a
-`ScoreFunction`, at most `batch_size` rows at a time, inside a
-`tf.while_loop` so memory is bounded by the chunk.
+Memory is bounded by the chunk: each pass walks its rows at most
+`batch_size` at a time inside a `tf.while_loop`. The straight-line engine
+and the adaptive path methods (Blur IG and Guided IG, whose paths are not
+`z(b) + a (z(x) - z(b))`) call the model the same way: through a
+`ScoreFunction`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,44 @@ import tensorflow as tf
 from keras_ig._engine.score import ScoreFunction
 
 
+def chunk_loop(
+    total: tf.Tensor,
+    batch_size: tf.Tensor | int,
+    static: int | None,
+    fn: Callable[[tf.Tensor, tf.Tensor | None, list], list],
+    init: list[tf.Tensor],
+) -> list[tf.Tensor]:
+    """Run `fn(rows, valid, state) -> state` over `[0, total)` in chunks.
+
+    Dynamic chunks are `range(i * b, min((i + 1) * b, total))` (`valid` is
+    None). Static chunks (`static` set, for XLA) always hold `b` rows: the
+    tail repeats the last row and `valid` marks the real ones.
+    """
+    n_chunks = (total + batch_size - 1) // batch_size
+
+    def body(i, *state):
+        if static is None:
+            rows = tf.range(i * batch_size, tf.minimum((i + 1) * batch_size, total))
+            valid = None
+        else:
+            rows = i * static + tf.range(static)
+            valid = rows < total
+            rows = tf.minimum(rows, total - 1)
+        return (i + 1, *fn(rows, valid, list(state)))
+
+    _, *state = tf.while_loop(
+        lambda i, *_: i < n_chunks, body, [tf.constant(0), *init], parallel_iterations=1
+    )
+    return state
+
+
 def over_chunks(
     total: tf.Tensor,
     batch_size: tf.Tensor,
     fn: Callable[[tf.Tensor, list[tf.Tensor]], list[tf.Tensor]],
     init: list[tf.Tensor],
 ) -> list[tf.Tensor]:
-    """Run `fn(rows, state) -> state` over `rows = [i b, min((i + 1) b, total))`.
+    """`chunk_loop` with dynamic chunks: `fn(rows, state) -> state`.
 
     Args:
         total: `int32[]`, the rows there are.
@@ -31,16 +62,7 @@ def over_chunks(
         fn: one chunk's work; `rows` is `int32[<= batch_size]`.
         init: the loop state (shapes must not change).
     """
-    n_chunks = (total + batch_size - 1) // batch_size
-
-    def body(i, *state):
-        rows = tf.range(i * batch_size, tf.minimum((i + 1) * batch_size, total))
-        return (i + 1, *fn(rows, list(state)))
-
-    _, *state = tf.while_loop(
-        lambda i, *_: i < n_chunks, body, [tf.constant(0), *init], parallel_iterations=1
-    )
-    return state
+    return chunk_loop(total, batch_size, None, lambda rows, _, state: fn(rows, state), init)
 
 
 def scores(

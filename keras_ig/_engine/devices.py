@@ -7,6 +7,7 @@ order; without one the compiled graph runs as it is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,13 +37,48 @@ def run(
 
     Returns:
         `attributions`: list of `float32[N * K, ...]`; `scores[N]`,
-        `baseline_scores[N * K]`, `targets[N]`.
+        `baseline_scores[N * K]`, `targets[N]`; with the engine's "gradient"
+        finish also `totals[N * K]`.
     """
     batch_size = chunk_rows(job.plan.z_shapes, batch_size, job.n * job.k * len(alphas))
-    fn = engine.compiled(job.plan, batch_size)
     consts = (alphas.astype(np.float32), weights.astype(np.float32), np.int32(batch_size))
+    return run_graph(
+        engine.compiled(job.plan, batch_size),
+        lambda: engine.replicated(job.plan, batch_size),
+        job,
+        lambda part: part.args(*consts),
+        job.k,
+        strategy,
+    )
+
+
+# Results with one row per input; every other result has `k` rows per input.
+PER_INPUT = ("scores", "targets")
+
+
+def run_graph(
+    fn: Callable,
+    replicated: Callable[[], Callable],
+    job: Job,
+    args_of: Callable[[Job], tuple],
+    k: int,
+    strategy: tf.distribute.Strategy | None = None,
+) -> dict[str, Any]:
+    """Run a compiled graph on `job`, split over `strategy`'s local replicas.
+
+    Args:
+        fn: the compiled graph, returning a dict of tensors (`attributions`
+            a list of them) with one row per input (`PER_INPUT`) or `k`.
+        replicated: builds the graph for `strategy.run` (see `Engine.replicated`).
+        job: the validated batch; `args_of(job)` the graph's arguments.
+        k: rows per input of the per-row results.
+        strategy: None, or a strategy whose local replicas share the inputs.
+
+    Returns:
+        The graph's results as numpy, in input order.
+    """
     if strategy is None:
-        return to_numpy(fn(*job.args(*consts)))
+        return to_numpy(fn(*args_of(job)))
     replicas = strategy.num_replicas_in_sync
     # Contiguous slices of the inputs, one per replica, gathered in order.
     bounds = np.linspace(0, job.n, replicas + 1).astype(int)
@@ -54,34 +90,33 @@ def run(
     ]
     per_replica = strategy.experimental_distribute_values_from_function(
         lambda ctx: tf.nest.map_structure(
-            tf.convert_to_tensor, parts[ctx.replica_id_in_sync_group].args(*consts)
+            tf.convert_to_tensor, args_of(parts[ctx.replica_id_in_sync_group])
         )
     )
-    out = strategy.run(engine.replicated(job.plan, batch_size), args=tuple(per_replica))
+    out = strategy.run(replicated(), args=tuple(per_replica))
     local = [to_numpy(r) for r in local_results(strategy, out)]
-    k = job.k
 
-    def gather(key: str, rows_per_input: int, j: int | None = None) -> np.ndarray:
-        blocks = [r[key] if j is None else r[key][j] for r in local]
+    def gather(blocks: list[np.ndarray], rows_per_input: int) -> np.ndarray:
         return np.concatenate(
             [b[: size * rows_per_input] for b, size in zip(blocks, sizes, strict=True)]
         )
 
-    return {
-        "attributions": [gather("attributions", k, j) for j in range(len(job.base_values))],
-        "scores": gather("scores", 1),
-        "baseline_scores": gather("baseline_scores", k),
-        "targets": gather("targets", 1),
-    }
+    gathered: dict[str, Any] = {}
+    for key in local[0]:
+        if key == "attributions":
+            gathered[key] = [
+                gather([r[key][j] for r in local], k) for j in range(len(local[0][key]))
+            ]
+        else:
+            gathered[key] = gather([r[key] for r in local], 1 if key in PER_INPUT else k)
+    return gathered
 
 
 def to_numpy(out: dict) -> dict:
-    """The engine's tensors as numpy arrays."""
+    """The engine's tensors as numpy arrays (`attributions` a list, the rest arrays)."""
     return {
-        "attributions": [a.numpy() for a in out["attributions"]],
-        "scores": out["scores"].numpy(),
-        "baseline_scores": out["baseline_scores"].numpy(),
-        "targets": out["targets"].numpy(),
+        key: [a.numpy() for a in value] if key == "attributions" else value.numpy()
+        for key, value in out.items()
     }
 
 

@@ -16,56 +16,59 @@ Shapes used throughout:
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import tensorflow as tf
 
+from keras_ig._engine import straight
+from keras_ig._engine.chunks import chunk_loop
+from keras_ig._engine.path import PathIntegral, PathPoints
 from keras_ig._engine.plan import Plan
 from keras_ig._engine.score import ScoreFunction
 
 
-class PathPoints(NamedTuple):
-    """A path and its quadrature, as built by `Engine._graph`.
-
-    The path runs from the baseline rows to the inputs' attributed tensors
-    `z_x`; it is visited at `alphas` with `weights`. Integrated Gradients'
-    straight line is `z(a) = z(b) + a (z(x) - z(b))`.
-    """
-
-    plan: Plan
-    x: list[tf.Tensor]  # the flat inputs, each [N, ...]
-    base: list[tf.Tensor]  # per attributed tensor, baseline rows [B, ...]
-    base_index: list[tf.Tensor]  # per attributed tensor, int32[R]
-    x_index: tf.Tensor  # int32[R]: the input of each row
-    z_x: list[tf.Tensor]  # per attributed tensor, its value at x [N, ...]
-    alphas: tf.Tensor  # float32[m]
-    weights: tf.Tensor  # float32[m]
-    targets: tf.Tensor  # int32[N], resolved
+def _zeros(rows: tf.Tensor, shape: tuple, dtype: tf.DType) -> tf.Tensor:
+    return tf.zeros(tf.concat([[rows], tf.constant(shape, tf.int32)], 0), dtype)
 
 
-# The seam for path methods: a path integral takes the `PathPoints` and the
-# chunk size (rows per model call) and returns, per attributed tensor, each
-# row's weighted sum of gradients along the path, `float32[R, ...]`; the
-# engine then scales it by `z(x) - z(b)`. The straight line comes in two
-# shapes (`Engine.path_integral`); another method (another path function,
-# other points or weights) plugs in as another provider of this signature
-# without touching the forward passes, the chunking or the orchestration.
-PathIntegral = Callable[[PathPoints, "tf.Tensor | int"], list[tf.Tensor]]
+# What the engine does with the path integral `acc` of a row (`Engine.finish`):
+# "multiply": `acc * (z(x) - z(b))`, Integrated Gradients; "gradient": `acc`
+# itself (IG without the (x - x') factor), plus each row's total of the
+# multiplied attributions (`totals`) for its completeness gap; "path": `acc`
+# is already the attribution (a method that weighs its own path, e.g. IDGI).
+FINISHES = ("multiply", "gradient", "path")
 
-
-def _bcast(w: tf.Tensor, rank: int) -> tf.Tensor:
-    """`[rows]` -> `[rows, 1, ..., 1]` to scale a rank-`rank` batch."""
-    return tf.reshape(w, tf.concat([[-1], tf.ones([rank - 1], tf.int32)], 0))
+# A path method's integral for a plan: `(engine, plan) -> PathIntegral`.
+IntegralFactory = Callable[["Engine", Plan], PathIntegral]
 
 
 class Engine:
-    """Integrated Gradients for one `ScoreFunction`, compiled per signature."""
+    """A path method for one `ScoreFunction`, compiled per signature.
 
-    def __init__(self, score_fn: ScoreFunction, *, jit_compile: bool = False) -> None:
+    Args:
+        score_fn: F.
+        jit_compile: compile with XLA (one graph per chunk size).
+        finish: one of `FINISHES`: how the path integral becomes attributions.
+        integral: the path integral's factory; None for the straight line
+            of Integrated Gradients (`Engine.path_integral`).
+    """
+
+    def __init__(
+        self,
+        score_fn: ScoreFunction,
+        *,
+        jit_compile: bool = False,
+        finish: str = "multiply",
+        integral: IntegralFactory | None = None,
+    ) -> None:
+        if finish not in FINISHES:
+            raise ValueError(f"finish must be one of {FINISHES}, got {finish!r}")
         self.score_fn = score_fn
         self.jit_compile = jit_compile
+        self.finish = finish
+        self.integral = integral
         self._compiled: dict[Any, Callable] = {}
         self.traces = 0  # how many graphs were built; tests check no retrace
 
@@ -118,17 +121,62 @@ class Engine:
         batch_size: tf.Tensor,
     ) -> dict[str, Any]:
         self.traces += 1
-        n = tf.shape(targets)[0]
         r_total = tf.shape(x_index)[0]
-        layer_mode = self.score_fn.layer is not None
         static = plan.static_batch
         if static is not None:
             batch_size = static  # a Python int: fixed chunk shapes for XLA
 
-        def zeros(rows, shape, dtype):
-            return tf.zeros(tf.concat([[rows], tf.constant(shape, tf.int32)], 0), dtype)
-
         # 1. F(x), the targets it resolves, and z at x.
+        scores, resolved, z_x = self.forward_pass(plan, x, targets, batch_size)
+
+        # 2. F(baseline) for every (input, baseline) row.
+        def at_baseline(rows, valid, state):
+            xrows = tf.gather(x_index, rows)
+            z = [tf.gather(b, tf.gather(bi, rows)) for b, bi in zip(base, base_index, strict=True)]
+            s, _, _ = self._run(plan, x, xrows, z, tf.gather(resolved, xrows))
+            return [tf.tensor_scatter_nd_update(state[0], rows[:, None], s)]
+
+        (base_scores,) = chunk_loop(
+            r_total, batch_size, static, at_baseline, [_zeros(r_total, (), tf.float32)]
+        )
+
+        # 3. The path integral. Tiles of whole rows x steps by default; under
+        # XLA, chunks of exactly `static` (row, step) pairs, as shapes must not vary.
+        path = PathPoints(
+            plan, x, base, base_index, x_index, z_x, alphas, weights, resolved, scores
+        )
+        acc = self.path_integral(plan)(path, batch_size)
+
+        # 4. Attributions from the integral (see FINISHES).
+        out = {"scores": scores, "baseline_scores": base_scores, "targets": resolved}
+        if self.finish == "path":
+            return {"attributions": list(acc), **out}
+        attributions, totals = [], tf.zeros([r_total], tf.float32)
+        for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
+            diff = tf.cast(tf.gather(z_x[j], x_index), tf.float32) - tf.cast(
+                tf.gather(b, bi), tf.float32
+            )
+            if self.finish == "multiply":
+                attributions.append(acc[j] * diff)
+            else:
+                attributions.append(acc[j])
+                totals += tf.reduce_sum(tf.reshape(acc[j] * diff, [r_total, -1]), 1)
+        if self.finish == "gradient":
+            out["totals"] = totals  # float32[R]: sum of the multiplied attributions
+        return {"attributions": attributions, **out}
+
+    def forward_pass(
+        self, plan: Plan, x: list[tf.Tensor], targets: tf.Tensor, batch_size: tf.Tensor | int
+    ) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        """F at the inputs, in chunks: `(scores[N], resolved targets int32[N], z_x)`.
+
+        `z_x` holds, per attributed tensor, its value at x `[N, ...]`: the
+        interpolated inputs, or the attribution layer's output.
+        """
+        n = tf.shape(targets)[0]
+        layer_mode = self.score_fn.layer is not None
+        static = plan.static_batch
+
         def forward(rows, valid, state):
             scores, resolved, calls = self._run(plan, x, rows, None, tf.gather(targets, rows))
             new = [scores, resolved]
@@ -140,42 +188,12 @@ class Engine:
                 for s, v in zip(state, new, strict=True)
             ]
 
-        init = [zeros(n, (), tf.float32), zeros(n, (), tf.int32)]
+        init = [_zeros(n, (), tf.float32), _zeros(n, (), tf.int32)]
         if layer_mode:
-            init.append(zeros(n, plan.z_shapes[0], plan.z_dtypes[0]))
-        fwd = _loop(n, batch_size, static, forward, init)
-        scores, resolved = fwd[0], fwd[1]
+            init.append(_zeros(n, plan.z_shapes[0], plan.z_dtypes[0]))
+        fwd = chunk_loop(n, batch_size, static, forward, init)
         z_x = [fwd[2]] if layer_mode else [x[i] for i in plan.interpolated]
-
-        # 2. F(baseline) for every (input, baseline) row.
-        def at_baseline(rows, valid, state):
-            xrows = tf.gather(x_index, rows)
-            z = [tf.gather(b, tf.gather(bi, rows)) for b, bi in zip(base, base_index, strict=True)]
-            s, _, _ = self._run(plan, x, xrows, z, tf.gather(resolved, xrows))
-            return [tf.tensor_scatter_nd_update(state[0], rows[:, None], s)]
-
-        (base_scores,) = _loop(
-            r_total, batch_size, static, at_baseline, [zeros(r_total, (), tf.float32)]
-        )
-
-        # 3. The path integral. Tiles of whole rows x steps by default; under
-        # XLA, chunks of exactly `static` (row, step) pairs, as shapes must not vary.
-        path = PathPoints(plan, x, base, base_index, x_index, z_x, alphas, weights, resolved)
-        acc = self.path_integral(plan)(path, batch_size)
-
-        # 4. Scale by (z(x) - z(baseline)) per row.
-        attributions = []
-        for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
-            diff = tf.cast(tf.gather(z_x[j], x_index), tf.float32) - tf.cast(
-                tf.gather(b, bi), tf.float32
-            )
-            attributions.append(acc[j] * diff)
-        return {
-            "attributions": attributions,
-            "scores": scores,
-            "baseline_scores": base_scores,
-            "targets": resolved,
-        }
+        return fwd[0], fwd[1], z_x
 
     def _gradients(
         self,
@@ -186,14 +204,28 @@ class Engine:
         targets: tf.Tensor,
     ) -> list[tf.Tensor]:
         """`dF/dz` (float32) for path points `z` of rows `xrows`."""
+        return self.scores_and_gradients(plan, x, xrows, z, targets)[1]
+
+    def scores_and_gradients(
+        self,
+        plan: Plan,
+        x: list[tf.Tensor],
+        xrows: tf.Tensor,
+        z: list[tf.Tensor],
+        targets: tf.Tensor,
+    ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """F `float32[rows]` and `dF/dz` (float32) at path points `z` of rows `xrows`.
+
+        One forward and one backward pass: F comes with the gradients.
+        """
         with tf.GradientTape() as tape:
             tape.watch(z)
             s, _, _ = self._run(plan, x, xrows, z, targets)
         grads = tape.gradient(s, z)
         for j, g in enumerate(grads):
             if g is None:
-                raise ValueError(_no_gradient_message(self.score_fn, plan, j))
-        return [tf.cast(g, tf.float32) for g in grads]
+                raise ValueError(no_gradient_message(self.score_fn, plan, j))
+        return s, [tf.cast(g, tf.float32) for g in grads]
 
     def path_integral(self, plan: Plan) -> PathIntegral:
         """The straight-line path integral for `plan`'s chunking.
@@ -201,102 +233,10 @@ class Engine:
         Tiles of whole rows x steps by default; under XLA (`static_batch`),
         chunks of exactly that many (row, step) pairs, as shapes must not vary.
         """
-        return self._path_tiles if plan.static_batch is None else self._path_pairs
-
-    def _path_pairs(self, path: PathPoints, static: int) -> list[tf.Tensor]:
-        """The path integral over fixed chunks of `static` (row, step) pairs (XLA).
-
-        The last chunk is padded with zero-weight copies of the last pair.
-        """
-        plan, x, base, base_index, x_index, z_x, alphas, weights, resolved = path
-        r_total, m = tf.shape(x_index)[0], tf.shape(alphas)[0]
-        z_ranks = [len(s) + 1 for s in plan.z_shapes]
-
-        def chunk(pair, valid, acc):
-            r, step = pair // m, pair % m
-            xrows = tf.gather(x_index, r)
-            a = tf.gather(alphas, step)
-            z = []
-            for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
-                b_rows = tf.gather(b, tf.gather(bi, r))
-                zx_rows = tf.gather(z_x[j], xrows)
-                a_j = _bcast(tf.cast(a, b_rows.dtype), z_ranks[j])
-                z.append(b_rows + a_j * (zx_rows - b_rows))
-            grads = self._gradients(plan, x, xrows, z, tf.gather(resolved, xrows))
-            w = tf.gather(weights, step) * tf.cast(valid, tf.float32)
-            return [
-                tf.tensor_scatter_nd_add(acc_j, r[:, None], g * _bcast(w, z_ranks[j]))
-                for j, (acc_j, g) in enumerate(zip(acc, grads, strict=True))
-            ]
-
-        acc0 = [
-            tf.zeros(tf.concat([[r_total], tf.constant(s, tf.int32)], 0), tf.float32)
-            for s in plan.z_shapes
-        ]
-        return _loop(r_total * m, static, static, chunk, acc0)
-
-    def _path_tiles(self, path: PathPoints, batch_size: tf.Tensor) -> list[tf.Tensor]:
-        """The path integral over tiles of rows x steps (dynamic chunks).
-
-        A tile is rows `[r0, r1)` at steps `[s0, s1)`: `batch_size // m` whole
-        rows when `batch_size >= m` (so a tile may hold up to `m - 1` pairs
-        fewer than `batch_size`), else one row and `batch_size` steps; pairs
-        are visited in the same row-major order as the per-pair loop. A
-        tile's path points are one broadcast matmul per row, `(alpha, 1) @
-        (z(x) - z(b), z(b))`, and its weighted sum of gradients over steps
-        another, `w @ g`: one pass over the chunk each way, no per-pair gather
-        of path ends and no per-pair scatter-add (one accumulator row per row
-        of the tile instead).
-        """
-        plan, x, base, base_index, x_index, z_x, alphas, weights, resolved = path
-        r_total = tf.shape(x_index)[0]
-        m = tf.shape(alphas)[0]
-        n_rows = tf.maximum(batch_size // m, 1)
-        n_steps = tf.minimum(batch_size, m)
-        step_blocks = (m + n_steps - 1) // n_steps
-        n_tiles = ((r_total + n_rows - 1) // n_rows) * step_blocks
-        flat = [math.prod(s) for s in plan.z_shapes]
-
-        def body(i, *acc):
-            r0 = (i // step_blocks) * n_rows
-            r1 = tf.minimum(r0 + n_rows, r_total)
-            s0 = (i % step_blocks) * n_steps
-            s1 = tf.minimum(s0 + n_steps, m)
-            rows = tf.range(r0, r1)
-            rows_n, k = r1 - r0, s1 - s0
-            xrows = tf.repeat(tf.gather(x_index, rows), k)
-            a = alphas[s0:s1]
-            coef = tf.stack([a, tf.ones_like(a)], 1)[None]  # [1, k, 2]
-            z = []
-            for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
-                b_rows = tf.reshape(
-                    tf.cast(tf.gather(b, tf.gather(bi, rows)), tf.float32), [rows_n, 1, flat[j]]
-                )
-                zx_rows = tf.reshape(
-                    tf.cast(tf.gather(z_x[j], tf.gather(x_index, rows)), tf.float32),
-                    [rows_n, 1, flat[j]],
-                )
-                ends = tf.concat([zx_rows - b_rows, b_rows], 1)  # [rows, 2, F]
-                zj = tf.matmul(coef, ends)  # [rows, k, F]: b + a (z(x) - b)
-                shape = tf.concat([[rows_n * k], tf.constant(plan.z_shapes[j], tf.int32)], 0)
-                z.append(tf.cast(tf.reshape(zj, shape), plan.z_dtypes[j]))
-            grads = self._gradients(plan, x, xrows, z, tf.gather(resolved, xrows))
-            w = tf.reshape(weights[s0:s1], [1, 1, -1])
-            new = []
-            for j, (acc_j, g) in enumerate(zip(acc, grads, strict=True)):
-                g3 = tf.reshape(g, [rows_n, k, flat[j]])
-                part = tf.matmul(w, g3)[:, 0]  # [rows, F]: sum over steps of w g
-                new.append(tf.tensor_scatter_nd_add(acc_j, rows[:, None], part))
-            return (i + 1, *new)
-
-        acc0 = [tf.zeros([r_total, f], tf.float32) for f in flat]
-        _, *acc = tf.while_loop(
-            lambda i, *_: i < n_tiles, body, [tf.constant(0), *acc0], parallel_iterations=1
-        )
-        return [
-            tf.reshape(a, tf.concat([[r_total], tf.constant(s, tf.int32)], 0))
-            for a, s in zip(acc, plan.z_shapes, strict=True)
-        ]
+        if self.integral is not None:
+            return self.integral(self, plan)
+        walk = straight.path_tiles if plan.static_batch is None else straight.path_pairs
+        return functools.partial(walk, self)
 
     def replicated(self, plan: Plan, batch_size: int) -> Callable:
         """The graph for `strategy.run`: one trace holds every replica's call.
@@ -360,38 +300,7 @@ class Engine:
         return fn
 
 
-def _loop(
-    total: tf.Tensor,
-    batch_size: tf.Tensor | int,
-    static: int | None,
-    fn: Callable[[tf.Tensor, tf.Tensor | None, list], list],
-    init: list[tf.Tensor],
-) -> list[tf.Tensor]:
-    """Run `fn(rows, valid, state) -> state` over `[0, total)` in chunks.
-
-    Dynamic chunks are `range(i * b, min((i + 1) * b, total))` (`valid` is
-    None). Static chunks (`static` set, for XLA) always hold `b` rows: the
-    tail repeats the last row and `valid` marks the real ones.
-    """
-    n_chunks = (total + batch_size - 1) // batch_size
-
-    def body(i, *state):
-        if static is None:
-            rows = tf.range(i * batch_size, tf.minimum((i + 1) * batch_size, total))
-            valid = None
-        else:
-            rows = i * static + tf.range(static)
-            valid = rows < total
-            rows = tf.minimum(rows, total - 1)
-        return (i + 1, *fn(rows, valid, list(state)))
-
-    _, *state = tf.while_loop(
-        lambda i, *_: i < n_chunks, body, [tf.constant(0), *init], parallel_iterations=1
-    )
-    return state
-
-
-def _no_gradient_message(score_fn: ScoreFunction, plan: Plan, j: int) -> str:
+def no_gradient_message(score_fn: ScoreFunction, plan: Plan, j: int) -> str:
     if score_fn.layer is not None:
         where = f"the output of layer {score_fn.layer.name!r}"
     else:

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from keras_ig import baselines as _baselines
 from keras_ig._engine import inputs
+from keras_ig._engine.input_baseline import input_space_values, layer_baseline
 from keras_ig._engine.plan import Plan
 from keras_ig._engine.score import ScoreFunction, embedding_vocabularies
 from keras_ig._numpy import checks, nest
@@ -284,6 +285,11 @@ class JobBuilder:
         if layer_mode:
             act_shape, act_dtype = info["act_shape"], info["act_dtype"]
             spec = _baselines.canonical(baseline)
+            source = input_space_values(spec)
+            if source is not None:  # token ids etc.: the layer's output there
+                spec = layer_baseline(
+                    self.score_fn, source, structure, leaves, names, self.check_token_ids
+                )
             if isinstance(spec, str) and spec in _baselines.GENERATED:
                 raise ValueError(
                     f"baseline {spec!r} is generated from the inputs and cannot be used "

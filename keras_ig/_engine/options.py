@@ -17,11 +17,16 @@ import numpy as np
 
 from keras_ig._engine.devices import check_strategy
 from keras_ig._numpy import checks
+from keras_ig._numpy.noise import check_noise
 from keras_ig._numpy.quadrature import method_name, quadrature
 
 DEFAULT_STEPS = 64
 # With tolerance=, steps is where refinement starts: small, doubled per input.
 DEFAULT_TOLERANCE_STEPS = 8
+# The straight-line path methods `Options.path` names: Integrated Gradients
+# (weights of a quadrature rule) and IDGI (weights from the path's scores).
+# "expected": Expected Gradients (draws from a background, `keras_ig.expected_gradients`).
+PATHS = ("straight", "idgi", "expected")
 
 
 def default_steps(steps: int | None, tolerance: float | None) -> int:
@@ -70,6 +75,11 @@ class Options:
         tolerance, max_steps: per-input refinement (None: fixed steps).
         strategy: a `tf.distribute.Strategy`, or None.
         out, verbose, warn: where attributions go, progress, warnings.
+        multiply_by_inputs: False drops IG's `(x - x')` factor.
+        noise: a `keras_ig.Noise` (SmoothGrad over the method), or None.
+        path: which path method, one of `PATHS` (set by `keras_ig.idgi` and
+            `keras_ig.expected_gradients`).
+        samples, stdev: Expected Gradients' draws per input and input noise.
     """
 
     target: Any = None
@@ -85,6 +95,11 @@ class Options:
     out: str | os.PathLike | None = None
     verbose: int | str = "auto"
     warn: bool = True
+    multiply_by_inputs: bool = True
+    noise: Any = None
+    path: str = "straight"
+    samples: int = 32
+    stdev: float = 0.0
 
     def checked(self) -> Options:
         """These options validated, the rule's alias and the default steps resolved.
@@ -105,6 +120,18 @@ class Options:
             self.max_steps,
             self.strategy,
         )
+        checks.boolean(self.multiply_by_inputs, "multiply_by_inputs")
+        check_noise(self.noise)
+        checks.integer(self.samples, "samples", 1)
+        checks.non_negative(self.stdev, "stdev")
+        if self.path not in PATHS:
+            raise ValueError(f"path must be one of {PATHS}, got {self.path!r}")
+        plain = self.multiply_by_inputs and self.path == "straight" and self.noise is None
+        if self.tolerance is not None and not plain:
+            raise ValueError(
+                "tolerance: refinement needs Integrated Gradients' own attributions; "
+                "it cannot be combined with multiply_by_inputs=False, noise or idgi"
+            )
         return dataclasses.replace(self, method=method, steps=steps)
 
 

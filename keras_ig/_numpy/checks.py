@@ -39,6 +39,20 @@ def integer(
     return int(value)
 
 
+def non_negative(value: object, name: str) -> float:
+    """`value` as a finite float `>= 0` (bools refused).
+
+    Raises:
+        TypeError: not a real number.
+        ValueError: negative, NaN or infinite.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return float(value)
+
+
 def boolean(value: object, name: str) -> bool:
     """`value` as a bool (numpy bools included).
 

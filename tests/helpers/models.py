@@ -39,3 +39,22 @@ def text_model(vocab: int = 30, length: int = 7) -> keras.Model:
 
 def rand(*shape: int, seed: int = 0, low: float = 0.0, high: float = 1.0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(low, high, size=shape).astype(np.float32)
+
+
+def linear(w: np.ndarray, b: np.ndarray | float = 0.0) -> keras.Model:
+    """F = x @ w + b: `[N, F] -> [N, units]` (w `[F]` gives one unit)."""
+    w = np.asarray(w, np.float32)
+    w2 = w[:, None] if w.ndim == 1 else w
+    dense = keras.layers.Dense(w2.shape[1])
+    inp = keras.Input((w2.shape[0],))
+    model = keras.Model(inp, dense(inp))
+    dense.set_weights([w2, np.broadcast_to(np.asarray(b, np.float32), (w2.shape[1],)).copy()])
+    return model
+
+
+def two_inputs() -> keras.Model:
+    """`[N, 4]` and `[N, 3]` float inputs -> 2 logits."""
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    h = keras.layers.Concatenate()([a, b])
+    h = keras.layers.Dense(8, activation="tanh")(h)
+    return keras.Model([a, b], keras.layers.Dense(2)(h))

@@ -1,0 +1,176 @@
+"""Path-method benchmark: each method of issue 11 against the floor of its own work.
+
+Run by hand from the repository root, in the project's venv:
+
+    export TF_CPP_MIN_LOG_LEVEL=2
+    python benchmarks/bench_methods.py [--workloads mlp,cnn] [--repeats N] [--threads T]
+
+Per workload and method, both sides compiled and warmed up first, then
+timed alternately `--repeats` times in one process (medians, and the
+median of the per-repeat ratios, as in `bench_engine.py`):
+
+* `ig` `explain(...)`, for reference; floor: the compiled forward+backward
+  over the `N * steps` path rows in chunks of `batch_size` (bench_engine's).
+* `ig_grad` `explain(..., multiply_by_inputs=False)`: the same floor.
+* `idgi` `keras_ig.idgi(...)`: the same floor (F at the points comes from
+  the gradients' forward passes, so it adds no model call).
+* `smooth` `explain(..., noise=Noise(samples=4))`: the floor over the
+  `4 * N * steps` rows of the copies.
+* `eg` `keras_ig.expected_gradients(..., samples=steps)`: the floor over its
+  `N * samples` draw rows (at the drawn points), plus a compiled forward pass
+  over the `N * B` (input, background row) pairs its `delta` is measured
+  against, both in chunks of `batch_size`.
+
+Target: every ratio <= 1.2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import keras
+import numpy as np
+import tensorflow as tf
+from bench_engine import floor_fn, mlp, small_cnn
+
+import keras_ig
+from keras_ig._numpy.quadrature import quadrature
+
+SAMPLES = 4  # noisy copies for `smooth`
+BACKGROUND = 16  # background rows for `eg`
+
+
+def forward_fn(model: keras.Model, row_shape: tuple[int, ...]):
+    """A compiled forward pass returning the target scores of one chunk."""
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec((None, *row_shape), tf.float32),
+            tf.TensorSpec((None,), tf.int32),
+        ]
+    )
+    def forward(z, t):
+        return tf.gather(tf.cast(model(z, training=False), tf.float32), t, batch_dims=1)
+
+    return forward
+
+
+def chunks(z: np.ndarray, t: np.ndarray, b: int) -> list[tuple[tf.Tensor, tf.Tensor]]:
+    return [(tf.constant(z[i : i + b]), tf.constant(t[i : i + b])) for i in range(0, len(z), b)]
+
+
+def straight_rows(x: np.ndarray, steps: int, rule: str) -> np.ndarray:
+    """`[N * steps, ...]` points on the line from zeros, pair p = (p // m, p % m)."""
+    alphas, _ = quadrature(rule, steps)
+    a = np.tile(alphas, len(x)).astype(np.float32).reshape((-1,) + (1,) * (x.ndim - 1))
+    return a * np.repeat(x, steps, axis=0)
+
+
+def cases(model, x, targets, steps, batch):
+    """`(name, run method, floor chunk lists)` per method."""
+    rng = np.random.default_rng(1)
+    bg = rng.uniform(0, 1, (BACKGROUND, *x.shape[1:])).astype(np.float32)
+    rows = straight_rows(x, steps, "gausslegendre")
+    t_rows = np.repeat(targets, steps)
+    grad_floor = [("grad", chunks(rows, t_rows, batch))]
+    noisy = np.repeat(x, SAMPLES, 0) + rng.normal(0, 0.1, (len(x) * SAMPLES, *x.shape[1:]))
+    smooth_rows = straight_rows(noisy.astype(np.float32), steps, "gausslegendre")
+    draws = bg[rng.integers(0, BACKGROUND, len(x) * steps)]
+    alpha = rng.uniform(size=(len(x) * steps,) + (1,) * (x.ndim - 1)).astype(np.float32)
+    eg_rows = draws + alpha * (np.repeat(x, steps, 0) - draws)
+    pairs = np.tile(bg, (len(x),) + (1,) * (x.ndim - 1))
+    common = {"target": targets, "batch_size": batch, "warn": False}
+    noise = keras_ig.Noise(samples=SAMPLES, stdev=0.1, seed=0)
+    return [
+        ("ig", lambda: keras_ig.explain(model, x, steps=steps, **common), grad_floor),
+        (
+            "ig_grad",
+            lambda: keras_ig.explain(model, x, steps=steps, multiply_by_inputs=False, **common),
+            grad_floor,
+        ),
+        ("idgi", lambda: keras_ig.idgi(model, x, steps=steps, **common), grad_floor),
+        (
+            "smooth",
+            lambda: keras_ig.explain(model, x, steps=steps, noise=noise, **common),
+            [("grad", chunks(smooth_rows, np.repeat(targets, SAMPLES * steps), batch))],
+        ),
+        (
+            "eg",
+            lambda: keras_ig.expected_gradients(model, x, bg, samples=steps, seed=0, **common),
+            [
+                ("grad", chunks(eg_rows, t_rows, batch)),
+                ("fwd", chunks(pairs, np.repeat(targets, BACKGROUND), batch)),
+            ],
+        ),
+    ]
+
+
+def time_case(run, floor_parts, fns, repeats):
+    def run_floor():
+        out = None
+        for kind, parts in floor_parts:
+            for z, t in parts:
+                out = fns[kind](z, t)
+        out.numpy()
+
+    def timed(fn):
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    for _ in range(2):
+        run()
+        run_floor()
+    ex, fl = [], []
+    for _ in range(repeats):
+        ex.append(timed(run))
+        fl.append(timed(run_floor))
+    return (
+        statistics.median(ex),
+        statistics.median(fl),
+        statistics.median([e / f for e, f in zip(ex, fl, strict=True)]),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", default="mlp,cnn")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    print(
+        f"{'workload':<8} {'method':<8} {'method s':>9} {'floor s':>9} {'ratio':>6} {'paired':>6}"
+    )
+    for name in args.workloads.split(","):
+        if name == "mlp":
+            model, x, steps, batch = mlp(), rng.standard_normal((128, 20)), 32, 1024
+        elif name == "cnn":
+            model, x, steps, batch = small_cnn(), rng.uniform(0, 1, (8, 28, 28, 1)), 16, 128
+        else:
+            raise SystemExit(f"unknown workload {name!r}")
+        x = x.astype(np.float32)
+        targets = keras.ops.convert_to_numpy(model(x)).argmax(-1).astype(np.int32)
+        fns = {"grad": floor_fn(model, x.shape[1:]), "fwd": forward_fn(model, x.shape[1:])}
+        for method, run, floor_parts in cases(model, x, targets, steps, batch):
+            e, f, p = time_case(run, floor_parts, fns, args.repeats)
+            flag = "" if e / f <= 1.2 else "  > 1.2"
+            print(
+                f"{name:<8} {method:<8} {e:>9.4f} {f:>9.4f} {e / f:>6.3f} {p:>6.3f}{flag}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

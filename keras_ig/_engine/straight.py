@@ -1,0 +1,120 @@
+"""Integrated Gradients' straight-line path integral, in the engine's two chunkings.
+
+`path_tiles` (tiles of rows x steps, any chunk size) by default;
+`path_pairs` (fixed chunks of (row, step) pairs) for XLA, whose shapes
+must not vary. Both return, per attributed tensor, each row's weighted sum
+of gradients along the path `float32[R, ...]`; `engine` is the `Engine`
+whose F is differentiated (`Engine.scores_and_gradients`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import tensorflow as tf
+
+from keras_ig._engine.chunks import chunk_loop
+from keras_ig._engine.path import PathPoints
+
+
+def _bcast(w: tf.Tensor, rank: int) -> tf.Tensor:
+    """`[rows]` -> `[rows, 1, ..., 1]` to scale a rank-`rank` batch."""
+    return tf.reshape(w, tf.concat([[-1], tf.ones([rank - 1], tf.int32)], 0))
+
+
+def path_pairs(engine: Any, path: PathPoints, static: int) -> list[tf.Tensor]:
+    """The path integral over fixed chunks of `static` (row, step) pairs (XLA).
+
+    The last chunk is padded with zero-weight copies of the last pair.
+    """
+    plan, x, base, base_index, x_index, z_x, alphas, weights, resolved = path[:9]
+    r_total, m = tf.shape(x_index)[0], tf.shape(alphas)[0]
+    z_ranks = [len(s) + 1 for s in plan.z_shapes]
+
+    def chunk(pair, valid, acc):
+        r, step = pair // m, pair % m
+        xrows = tf.gather(x_index, r)
+        a = tf.gather(alphas, step)
+        z = []
+        for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
+            b_rows = tf.gather(b, tf.gather(bi, r))
+            zx_rows = tf.gather(z_x[j], xrows)
+            a_j = _bcast(tf.cast(a, b_rows.dtype), z_ranks[j])
+            z.append(b_rows + a_j * (zx_rows - b_rows))
+        grads = engine.scores_and_gradients(plan, x, xrows, z, tf.gather(resolved, xrows))[1]
+        w = tf.gather(weights, step) * tf.cast(valid, tf.float32)
+        return [
+            tf.tensor_scatter_nd_add(acc_j, r[:, None], g * _bcast(w, z_ranks[j]))
+            for j, (acc_j, g) in enumerate(zip(acc, grads, strict=True))
+        ]
+
+    acc0 = [
+        tf.zeros(tf.concat([[r_total], tf.constant(s, tf.int32)], 0), tf.float32)
+        for s in plan.z_shapes
+    ]
+    return chunk_loop(r_total * m, static, static, chunk, acc0)
+
+
+def path_tiles(engine: Any, path: PathPoints, batch_size: tf.Tensor) -> list[tf.Tensor]:
+    """The path integral over tiles of rows x steps (dynamic chunks).
+
+    A tile is rows `[r0, r1)` at steps `[s0, s1)`: `batch_size // m` whole
+    rows when `batch_size >= m` (so a tile may hold up to `m - 1` pairs
+    fewer than `batch_size`), else one row and `batch_size` steps; pairs
+    are visited in the same row-major order as the per-pair loop. A
+    tile's path points are one broadcast matmul per row, `(alpha, 1) @
+    (z(x) - z(b), z(b))`, and its weighted sum of gradients over steps
+    another, `w @ g`: one pass over the chunk each way, no per-pair gather
+    of path ends and no per-pair scatter-add (one accumulator row per row
+    of the tile instead).
+    """
+    plan, x, base, base_index, x_index, z_x, alphas, weights, resolved = path[:9]
+    r_total = tf.shape(x_index)[0]
+    m = tf.shape(alphas)[0]
+    n_rows = tf.maximum(batch_size // m, 1)
+    n_steps = tf.minimum(batch_size, m)
+    step_blocks = (m + n_steps - 1) // n_steps
+    n_tiles = ((r_total + n_rows - 1) // n_rows) * step_blocks
+    flat = [math.prod(s) for s in plan.z_shapes]
+
+    def body(i, *acc):
+        r0 = (i // step_blocks) * n_rows
+        r1 = tf.minimum(r0 + n_rows, r_total)
+        s0 = (i % step_blocks) * n_steps
+        s1 = tf.minimum(s0 + n_steps, m)
+        rows = tf.range(r0, r1)
+        rows_n, k = r1 - r0, s1 - s0
+        xrows = tf.repeat(tf.gather(x_index, rows), k)
+        a = alphas[s0:s1]
+        coef = tf.stack([a, tf.ones_like(a)], 1)[None]  # [1, k, 2]
+        z = []
+        for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
+            b_rows = tf.reshape(
+                tf.cast(tf.gather(b, tf.gather(bi, rows)), tf.float32), [rows_n, 1, flat[j]]
+            )
+            zx_rows = tf.reshape(
+                tf.cast(tf.gather(z_x[j], tf.gather(x_index, rows)), tf.float32),
+                [rows_n, 1, flat[j]],
+            )
+            ends = tf.concat([zx_rows - b_rows, b_rows], 1)  # [rows, 2, F]
+            zj = tf.matmul(coef, ends)  # [rows, k, F]: b + a (z(x) - b)
+            shape = tf.concat([[rows_n * k], tf.constant(plan.z_shapes[j], tf.int32)], 0)
+            z.append(tf.cast(tf.reshape(zj, shape), plan.z_dtypes[j]))
+        grads = engine.scores_and_gradients(plan, x, xrows, z, tf.gather(resolved, xrows))[1]
+        w = tf.reshape(weights[s0:s1], [1, 1, -1])
+        new = []
+        for j, (acc_j, g) in enumerate(zip(acc, grads, strict=True)):
+            g3 = tf.reshape(g, [rows_n, k, flat[j]])
+            part = tf.matmul(w, g3)[:, 0]  # [rows, F]: sum over steps of w g
+            new.append(tf.tensor_scatter_nd_add(acc_j, rows[:, None], part))
+        return (i + 1, *new)
+
+    acc0 = [tf.zeros([r_total, f], tf.float32) for f in flat]
+    _, *acc = tf.while_loop(
+        lambda i, *_: i < n_tiles, body, [tf.constant(0), *acc0], parallel_iterations=1
+    )
+    return [
+        tf.reshape(a, tf.concat([[r_total], tf.constant(s, tf.int32)], 0))
+        for a, s in zip(acc, plan.z_shapes, strict=True)
+    ]
