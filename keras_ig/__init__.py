@@ -18,7 +18,10 @@ from keras_ig._version import __version__
 if TYPE_CHECKING:
     from keras_ig._api.explain import explain
     from keras_ig._api.explanation import CompletenessWarning, Explanation
+    from keras_ig._api.generation import explain_generation
     from keras_ig._api.layer import IntegratedGradients
+    from keras_ig._api.text import explain_text
+    from keras_ig._api.text_results import GenerationExplanation, TextExplanation
     from keras_ig.baselines import BaselineStack
 
 _HOMES = {
@@ -26,15 +29,23 @@ _HOMES = {
     "CompletenessWarning": "keras_ig._api.explanation",
     "Explanation": "keras_ig._api.explanation",
     "IntegratedGradients": "keras_ig._api.layer",
+    "GenerationExplanation": "keras_ig._api.text_results",
+    "TextExplanation": "keras_ig._api.text_results",
     "explain": "keras_ig._api.explain",
+    "explain_generation": "keras_ig._api.generation",
+    "explain_text": "keras_ig._api.text",
 }
 
 __all__ = [
     "BaselineStack",
     "CompletenessWarning",
     "Explanation",
+    "GenerationExplanation",
     "IntegratedGradients",
+    "TextExplanation",
     "explain",
+    "explain_generation",
+    "explain_text",
     "__version__",
 ]
 

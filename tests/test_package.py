@@ -21,6 +21,8 @@ PURE = [
     "keras_ig._io.pictures",
     "keras_ig.datasets",
     "keras_ig._numpy.metrics",
+    "keras_ig._numpy.words",
+    "keras_ig._io.text_pictures",
 ]
 
 
