@@ -90,12 +90,18 @@ class SequenceEngine:
         f_b = token_scores(out_b, positions, tokens, kind)[0]
         m = tf.shape(alphas)[0]
         n_chunks = (m + batch_size - 1) // batch_size
+        # Every chunk gets exactly batch_size points (the tail padded with
+        # zero-weight copies of the last one): TensorFlow's vectorised
+        # jacobian corrupts memory on CPU when a loop's chunks differ in size.
+        extra = n_chunks * batch_size - m
+        alphas = tf.concat([alphas, tf.fill([extra], alphas[-1])], 0)
+        weights = tf.concat([weights, tf.zeros([extra], weights.dtype)], 0)
 
         def body(i, acc):
             s0 = i * batch_size
-            s1 = tf.minimum(s0 + batch_size, m)
+            s1 = s0 + batch_size
             a, w = alphas[s0:s1], weights[s0:s1]
-            rows = tf.zeros([s1 - s0], tf.int32)  # every path point uses the one sequence
+            rows = tf.zeros([batch_size], tf.int32)  # every path point uses the one sequence
             batch = tf.nest.map_structure(lambda t: tf.gather(t, rows), inputs)
             z = z_b + a[:, None, None] * (z_x - z_b)  # [c, L, D]
             with tf.GradientTape() as tape:
