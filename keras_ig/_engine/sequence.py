@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from keras_ig._engine.score import ScoreFunction
@@ -27,22 +28,22 @@ SCORES = ("log_prob", "prob", "logit")
 
 
 def token_scores(
-    logits: tf.Tensor, positions: tf.Tensor, tokens: tf.Tensor, kind: str
+    logits: tf.Tensor, positions: tf.Tensor, tokens: tf.Tensor, kind: tf.Tensor
 ) -> tf.Tensor:
-    """`float32[B, G]`: `kind` of `tokens[g]` at `positions[g]`, for each row.
+    """`float32[B, G]`: score `kind` of `tokens[g]` at `positions[g]`, for each row.
 
     Args:
         logits: `[B, L, V]` language-model logits.
         positions: `int32[G]`, the position whose logits predict token g.
         tokens: `int32[G]`, the token scored at each position.
-        kind: one of `SCORES`.
+        kind: `int32` scalar, the index of the score in `SCORES` (a tensor,
+            so that one graph serves every kind).
     """
     picked = tf.cast(tf.gather(logits, positions, axis=1), tf.float32)  # [B, G, V]
     onehot = tf.one_hot(tokens, tf.shape(picked)[-1], dtype=tf.float32)[None]  # [1, G, V]
-    if kind != "logit":
-        picked = tf.nn.log_softmax(picked, axis=-1)
-    value = tf.reduce_sum(picked * onehot, axis=-1)  # [B, G]
-    return tf.exp(value) if kind == "prob" else value
+    logit = tf.reduce_sum(picked * onehot, axis=-1)  # [B, G]
+    log_prob = logit - tf.reduce_logsumexp(picked, axis=-1)
+    return tf.gather(tf.stack([log_prob, tf.exp(log_prob), logit]), kind)
 
 
 class SequenceEngine:
@@ -72,7 +73,6 @@ class SequenceEngine:
     # -- attributions --------------------------------------------------------
     def _attribute(
         self,
-        kind: str,
         inputs: dict,
         z_b: tf.Tensor,
         positions: tf.Tensor,
@@ -80,6 +80,7 @@ class SequenceEngine:
         alphas: tf.Tensor,
         weights: tf.Tensor,
         batch_size: tf.Tensor,
+        kind: tf.Tensor,
     ) -> dict[str, tf.Tensor]:
         self.traces += 1
         out, z_x = self._logits(inputs)
@@ -132,9 +133,21 @@ class SequenceEngine:
         }
 
     def attribute(
-        self, kind: str, inputs: dict, z_b, positions, tokens, alphas, weights, batch_size
-    ):
+        self,
+        kind: str,
+        inputs: dict,
+        z_b: Any,
+        positions: Any,
+        tokens: Any,
+        alphas: Any,
+        weights: Any,
+        batch_size: int,
+    ) -> dict[str, tf.Tensor]:
         """Attributions of every scored token to every earlier token.
+
+        One graph per model and input keys: the sequence length, the number
+        of tokens, the steps, the chunk size and the score kind are all
+        graph inputs, so none of them retraces.
 
         Args:
             kind: one of `SCORES`.
@@ -149,16 +162,26 @@ class SequenceEngine:
             `attributions[G, L]` (zero at and after token g's own position),
             `scores[G]`, `baseline_scores[G]` and `delta[G]`, as tensors.
         """
-        key = ("attribute", kind, tuple(sorted(inputs)))
+        key = ("attribute", tuple(sorted(inputs)), int(np.shape(z_b)[-1]))
         fn = self._compiled.get(key)
         if fn is None:
-            fn = tf.function(
-                lambda *args: self._attribute(kind, *args),
-                reduce_retracing=True,
-                autograph=False,
-            )
+            vec, ids = tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.int32)
+            scalar = tf.TensorSpec([], tf.int32)
+            signature = [
+                _sequence_spec(inputs),
+                tf.TensorSpec([1, None, int(np.shape(z_b)[-1])], tf.float32),
+                ids,
+                ids,
+                vec,
+                vec,
+                scalar,
+                scalar,
+            ]
+            fn = tf.function(self._attribute, input_signature=signature, autograph=False)
             self._compiled[key] = fn
-        return fn(inputs, z_b, positions, tokens, alphas, weights, batch_size)
+        args = (z_b, positions, tokens, alphas, weights, batch_size, SCORES.index(kind))
+        dtypes = (tf.float32, tf.int32, tf.int32, tf.float32, tf.float32, tf.int32, tf.int32)
+        return fn(_as_sequence(inputs), *(tf.cast(a, d) for a, d in zip(args, dtypes, strict=True)))
 
     # -- greedy decoding -----------------------------------------------------
     def _greedy(self, inputs: dict, start: tf.Tensor) -> tf.Tensor:
@@ -190,6 +213,20 @@ class SequenceEngine:
         key = ("greedy", tuple(sorted(inputs)))
         fn = self._compiled.get(key)
         if fn is None:
-            fn = tf.function(self._greedy, reduce_retracing=True, autograph=False)
+            signature = [_sequence_spec(inputs), tf.TensorSpec([], tf.int32)]
+            fn = tf.function(self._greedy, input_signature=signature, autograph=False)
             self._compiled[key] = fn
-        return fn(inputs, tf.constant(start, tf.int32))
+        return fn(_as_sequence(inputs), tf.constant(start, tf.int32))
+
+
+# The input dtypes of KerasHub's language models.
+_DTYPES = {"token_ids": tf.int32, "padding_mask": tf.bool}
+
+
+def _sequence_spec(inputs: dict) -> dict[str, tf.TensorSpec]:
+    """Specs of one sequence's inputs (`[1, L]` each, any `L`)."""
+    return {k: tf.TensorSpec([1, None], _DTYPES.get(k, tf.int32)) for k in inputs}
+
+
+def _as_sequence(inputs: dict) -> dict[str, tf.Tensor]:
+    return {k: tf.cast(v, _DTYPES.get(k, tf.int32)) for k, v in inputs.items()}
