@@ -25,6 +25,9 @@ _MARGIN = 6
 _INK = (0, 0, 0)
 _GRID = (200, 200, 200)
 _MAX_LABEL = 16  # characters of a row/column label
+# Word-start marks of byte-level BPE and SentencePiece, shown as a middle dot
+# (PIL's built-in font has no glyph for them).
+_SPACE_MARKS = str.maketrans({"\u0120": "\u00b7", "\u2581": "\u00b7"})
 
 
 class TextRecord(Protocol):
@@ -56,7 +59,10 @@ def text_images(
     pictures = []
     for i, (tokens, attr) in enumerate(zip(exp.tokens, exp.attributions, strict=True)):
         picture = render.token_image(
-            tokens, attr, clip_percentile=clip_percentile, max_width=max_width
+            [t.translate(_SPACE_MARKS) for t in tokens],
+            attr,
+            clip_percentile=clip_percentile,
+            max_width=max_width,
         )
         scale = colors.full_colour_value(np.asarray(attr)[None], clip_percentile)
         pictures.append(render.labelled(picture, scale=scale, caption=_caption(exp, i)))
@@ -64,7 +70,7 @@ def text_images(
 
 
 def _label(token: str) -> str:
-    text = token.replace("\n", "\\n").replace("\t", "\\t")
+    text = token.translate(_SPACE_MARKS).replace("\n", "\\n").replace("\t", "\\t")
     return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "\u2026"
 
 
@@ -115,7 +121,7 @@ def generation_image(
         up = strip.rotate(90, expand=True)
         img.paste(up, (left + j * cell + (cell - text_h) // 2, top - text_w - 3))
     scale = colors.full_colour_value(a, clip_percentile)
-    caption = f"{gen.score} of each generated token (rows) by context token (columns)"
+    caption = f"{gen.score}: generated (rows) x context (columns)"
     return render.labelled(img, scale=scale, caption=caption)
 
 
