@@ -2,6 +2,7 @@
 
     python benchmarks/bench_generation.py            # a few minutes on 2 CPU cores
     python benchmarks/bench_generation.py --layers 4 --hidden 128 --repeats 5
+    python benchmarks/bench_generation.py --memory --steps 256 --batch 8   # peak RSS
 
 A small GPT-2 (random weights; 2 layers, hidden 64 by default), a sequence
 of 64 tokens (48 prompt + 16 scored), 32 Gauss-Legendre steps. Three timings,
@@ -25,6 +26,7 @@ about `steps * G * L * D` floats of gradients per chunk, bounded by `--batch`.
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 from collections.abc import Callable, Sequence
 
@@ -62,6 +64,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--batch", type=int, default=None, help="path points per call")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="only run explain_generation and print the process's peak RSS "
+        "(run once per --batch to see memory follow batch_size)",
+    )
     args = parser.parse_args(argv)
 
     length = args.prompt + args.new
@@ -87,6 +95,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     gen = generation()
     assert gen.attributions.shape == (args.new, length), gen.attributions.shape
+    if args.memory:
+        t_gen = best_of(generation, args.repeats)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        print(
+            f"batch_size {args.batch}: explain_generation {t_gen * 1e3:.1f} ms, "
+            f"peak RSS {peak:.0f} MiB"
+        )
+        return {"generation": t_gen, "peak_mib": peak}
     seq = gen.token_ids
     special = set(tok.special_token_ids)
     padded = np.array([i if i in special else tok.pad_token_id for i in seq], np.int32)
