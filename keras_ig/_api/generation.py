@@ -139,49 +139,31 @@ def explain_generation(
     if continuation is not None and not isinstance(continuation, str):
         raise TypeError(f"continuation must be a str or None, got {type(continuation).__name__}")
     prompt_ids = _prompt_ids(prompt, parts)
-    p = len(prompt_ids)
+    cont = None if continuation is None else continuation_ids(parts, continuation)
+    _check_length(causal_lm, len(prompt_ids), max_new_tokens if cont is None else len(cont), cont)
+
     engine = _engine(causal_lm, parts)
-    if continuation is None:
-        new = max_new_tokens
-    else:
-        cont = continuation_ids(parts, continuation)
-        new = len(cont)
-    limit = getattr(getattr(causal_lm, "backbone", None), "max_sequence_length", None)
-    if limit is not None and p + new > int(limit):
-        what = "max_new_tokens" if continuation is None else "continuation"
-        raise ValueError(
-            f"{what}: the prompt's {p} tokens plus {new} new ones exceed the model's "
-            f"max_sequence_length of {limit}"
-        )
-    if continuation is None:
-        buffer = np.concatenate([prompt_ids, np.zeros(new, np.int32)])
-        ids = engine.greedy(_inputs(buffer), p).numpy()[0].astype(np.int32)
-        hits = [j for j in range(p, len(ids)) if int(ids[j]) in stops]
-        ids = ids[: hits[0] + 1] if hits else ids
-    else:
-        ids = np.concatenate([prompt_ids, cont]).astype(np.int32)
-    g = len(ids) - p
-    rows = chunk_rows([(g, len(ids), int(parts.embedding.output_dim))], batch_size, len(alphas))
-    z_b = baseline_embeddings(ids[None], baseline, parts)  # [1, L, D]
+    ids = _sequence(engine, prompt_ids, cont, max_new_tokens, stops)
+    p, length, width = len(prompt_ids), len(ids), int(parts.embedding.output_dim)
+    rows = chunk_rows([(length - p, length, width)], batch_size, len(alphas))
     raw = engine.attribute(
         score,
         _inputs(ids),
-        tf.constant(z_b),
-        tf.range(p - 1, len(ids) - 1, dtype=tf.int32),
-        tf.constant(ids[p:], tf.int32),
-        tf.constant(alphas, tf.float32),
-        tf.constant(weights, tf.float32),
-        tf.constant(rows, tf.int32),
+        baseline_embeddings(ids[None], baseline, parts),  # [1, L, D]
+        np.arange(p - 1, length - 1, dtype=np.int32),  # where token g is predicted
+        ids[p:],
+        alphas,
+        weights,
+        rows,
     )
-    raw = {k: v.numpy() for k, v in raw.items()}
     tokens = parts.strings(ids)
     gen = GenerationExplanation(
         prompt_tokens=tokens[:p],
         generated_tokens=tokens[p:],
-        attributions=raw["attributions"],
-        delta=raw["delta"],
-        scores=raw["scores"],
-        baseline_scores=raw["baseline_scores"],
+        attributions=raw["attributions"].numpy(),
+        delta=raw["delta"].numpy(),
+        scores=raw["scores"].numpy(),
+        baseline_scores=raw["baseline_scores"].numpy(),
         score=score,
         steps=int(steps),
         method=method,
@@ -191,6 +173,34 @@ def explain_generation(
     if warn:
         _warn_if_incomplete(gen)
     return gen
+
+
+def _check_length(causal_lm: Any, p: int, new: int, cont: np.ndarray | None) -> None:
+    """Prompt plus new tokens within the backbone's position table, if it has one."""
+    limit = getattr(getattr(causal_lm, "backbone", None), "max_sequence_length", None)
+    if limit is not None and p + new > int(limit):
+        what = "max_new_tokens" if cont is None else "continuation"
+        raise ValueError(
+            f"{what}: the prompt's {p} tokens plus {new} new ones exceed the model's "
+            f"max_sequence_length of {limit}"
+        )
+
+
+def _sequence(
+    engine: SequenceEngine,
+    prompt_ids: np.ndarray,
+    cont: np.ndarray | None,
+    max_new_tokens: int,
+    stops: tuple[int, ...],
+) -> np.ndarray:
+    """`int32[P + G]`: the prompt and its continuation (given, or greedy to a stop token)."""
+    if cont is not None:
+        return np.concatenate([prompt_ids, cont]).astype(np.int32)
+    p = len(prompt_ids)
+    buffer = np.concatenate([prompt_ids, np.zeros(max_new_tokens, np.int32)])
+    ids = engine.greedy(_inputs(buffer), p).numpy()[0].astype(np.int32)
+    hits = [j for j in range(p, len(ids)) if int(ids[j]) in stops]
+    return ids[: hits[0] + 1] if hits else ids
 
 
 def continuation_ids(parts: HubParts, text: str) -> np.ndarray:
