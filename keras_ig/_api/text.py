@@ -107,14 +107,7 @@ def explain_text(
         index = [np.arange(len(p)) for p in pieces]
         tokens, attributions = pieces, piece_attr
     else:
-        index, tokens, attributions = [], [], []
-        for t_ids, p, a in zip(token_ids, pieces, piece_attr, strict=True):
-            special = [j for j, i in enumerate(t_ids) if int(i) in parts.special]
-            w_index = words.word_index(p, scheme, special)
-            w, s = words.merge(p, a, w_index, scheme)
-            index.append(w_index)
-            tokens.append(w)
-            attributions.append(s)
+        index, tokens, attributions = _merged(token_ids, pieces, piece_attr, parts.special, scheme)
     return TextExplanation(
         tokens=tokens,
         attributions=attributions,
@@ -130,3 +123,21 @@ def explain_text(
         piece_attributions=piece_attr,
         word_index=index,
     )
+
+
+def _merged(
+    token_ids: list[np.ndarray],
+    pieces: list[list[str]],
+    values: list[np.ndarray],
+    special: frozenset[int],
+    scheme: str,
+) -> tuple[list[np.ndarray], list[list[str]], list[np.ndarray]]:
+    """Per text: the piece -> word index, the words and their summed attributions."""
+    index, tokens, sums = [], [], []
+    for t_ids, p, a in zip(token_ids, pieces, values, strict=True):
+        w_index = words.word_index(p, scheme, [j for j, i in enumerate(t_ids) if int(i) in special])
+        w, s = words.merge(p, a, w_index, scheme)
+        index.append(w_index)
+        tokens.append(w)
+        sums.append(s)
+    return index, tokens, sums
