@@ -21,23 +21,31 @@ if TYPE_CHECKING:
     from keras_ig._api.adaptive_paths import blur_ig, guided_ig
     from keras_ig._api.explain import explain
     from keras_ig._api.explanation import CompletenessWarning, Explanation
+    from keras_ig._api.generation import explain_generation
     from keras_ig._api.layer import IntegratedGradients
     from keras_ig._api.methods import expected_gradients, idgi
+    from keras_ig._api.text import explain_text
+    from keras_ig._api.text_results import GenerationExplanation, TextExplanation
     from keras_ig._engine.workers import MultiWorkerStrategy
     from keras_ig._numpy.noise import Noise
     from keras_ig.baselines import BaselineStack, InputBaseline
+
 
 _HOMES = {
     "BaselineStack": "keras_ig.baselines",
     "CompletenessWarning": "keras_ig._api.explanation",
     "Explanation": "keras_ig._api.explanation",
+    "GenerationExplanation": "keras_ig._api.text_results",
     "InputBaseline": "keras_ig.baselines",
     "IntegratedGradients": "keras_ig._api.layer",
     "MultiWorkerStrategy": "keras_ig._engine.workers",
     "Noise": "keras_ig._numpy.noise",
+    "TextExplanation": "keras_ig._api.text_results",
     "blur_ig": "keras_ig._api.adaptive_paths",
     "expected_gradients": "keras_ig._api.methods",
     "explain": "keras_ig._api.explain",
+    "explain_generation": "keras_ig._api.generation",
+    "explain_text": "keras_ig._api.text",
     "guided_ig": "keras_ig._api.adaptive_paths",
     "idgi": "keras_ig._api.methods",
 }
@@ -46,13 +54,17 @@ __all__ = [
     "BaselineStack",
     "CompletenessWarning",
     "Explanation",
+    "GenerationExplanation",
     "InputBaseline",
     "IntegratedGradients",
     "MultiWorkerStrategy",
     "Noise",
+    "TextExplanation",
     "blur_ig",
     "expected_gradients",
     "explain",
+    "explain_generation",
+    "explain_text",
     "guided_ig",
     "idgi",
     "metrics",

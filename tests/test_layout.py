@@ -42,7 +42,12 @@ LAYERS = {
 # The one upward import the layout allows: `Explanation.save` and
 # `.to_images` are thin conveniences over the renderer of explanations, which
 # itself knows nothing of the `Explanation` class.
-ALLOWED_UPWARD = {("keras_ig._api.explanation", "keras_ig._io.pictures")}
+# The text records' `save`/`_repr_html_` are the same kind of convenience
+# over their own renderer.
+ALLOWED_UPWARD = {
+    ("keras_ig._api.explanation", "keras_ig._io.pictures"),
+    ("keras_ig._api.text_results", "keras_ig._io.text_pictures"),
+}
 LAYER_NAMES = ("pure numpy", "engine", "faces", "I/O", "command line", "package root")
 
 

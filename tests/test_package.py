@@ -22,6 +22,8 @@ PURE = [
     "keras_ig.datasets",
     "keras_ig._numpy.metrics",
     "keras_ig._numpy.faithfulness",
+    "keras_ig._numpy.words",
+    "keras_ig._io.text_pictures",
 ]
 
 

@@ -111,6 +111,10 @@ def _patched_call(layer: keras.layers.Layer, replacement: Any = None) -> Iterato
     calls: list = []
 
     def hook(call: Callable, obj: Any, *args, **kwargs):
+        if _is_reverse_call(obj, args, kwargs):
+            # A tied embedding used as the output head (`emb(h, reverse=True)`,
+            # KerasHub's language models) is not the embedding's output.
+            return call(obj, *args, **kwargs)
         if replacement is None:
             out = call(obj, *args, **kwargs)
         else:
@@ -120,6 +124,15 @@ def _patched_call(layer: keras.layers.Layer, replacement: Any = None) -> Iterato
 
     with _intercept(layer, hook):
         yield calls
+
+
+def _is_reverse_call(obj: Any, args: tuple, kwargs: dict) -> bool:
+    """True for `ReversibleEmbedding.call(inputs, reverse=True)` (logits, not embeddings)."""
+    reversible = getattr(keras.layers, "ReversibleEmbedding", None)
+    if reversible is None or not isinstance(obj, reversible):
+        return False
+    reverse = kwargs.get("reverse", args[1] if len(args) > 1 else False)
+    return isinstance(reverse, bool) and reverse
 
 
 def _linear_activation(layer: keras.layers.Layer) -> contextlib.AbstractContextManager:
@@ -140,7 +153,7 @@ def resolve_layer(model: object, layer: object, name: str = "layer") -> keras.la
     if not isinstance(model, keras.Model):
         raise TypeError(f"{name}= needs a keras.Model, got {type(model).__name__}")
     if isinstance(layer, keras.layers.Layer):
-        if layer not in _all_layers(model):
+        if not any(layer is lyr for lyr in _all_layers(model, nested=True)):
             raise ValueError(f"{name}: layer {layer.name!r} is not part of the model")
         return layer
     if isinstance(layer, str):
@@ -184,14 +197,33 @@ def embedding_vocabularies(model: object, layer: object, n_inputs: int) -> list[
     return sizes
 
 
-def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    found, stack = [], list(model.layers)
+def _all_layers(model: keras.Model, nested: bool = False) -> list[keras.layers.Layer]:
+    """The model's layers, those of nested models, and with `nested` also the
+    layers that layers hold as attributes (e.g. the token embedding inside
+    KerasHub's `TokenAndPositionEmbedding`), found by their public attributes."""
+    found, stack, seen = [], list(model.layers), set()
     while stack:
         lyr = stack.pop(0)
+        if id(lyr) in seen:
+            continue
+        seen.add(id(lyr))
         found.append(lyr)
         if isinstance(lyr, keras.Model):
             stack.extend(lyr.layers)
+        elif nested:
+            stack.extend(_sublayers(lyr))
     return found
+
+
+def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """Layers held in `layer`'s public attributes (directly or in a list/tuple)."""
+    held = []
+    for name, value in vars(layer).items():
+        if name.startswith("_"):
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        held += [v for v in values if isinstance(v, keras.layers.Layer) and v is not layer]
+    return held
 
 
 class ScoreFunction:

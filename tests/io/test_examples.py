@@ -37,6 +37,9 @@ def test_every_example_has_a_test() -> None:
         "tabular_regression",
         "class_contrast",
         "serving",
+        # KerasHub examples, tested in tests/text/test_hub_examples.py.
+        "text_classifier_hub",
+        "text_generation",
     }
     # Modules starting with "_" (the shared `_shapes`) are helpers, not examples.
     assert {p.stem for p in EXAMPLES.glob("[!_]*.py")} <= tested
