@@ -33,6 +33,7 @@ from keras_ig.callbacks import (
     _background,
     _claims,
     _messages,
+    _methods,
     _probe_checks,
     _quality,
     _settings,
@@ -128,7 +129,11 @@ class IGCallback(keras.callbacks.Callback):
             `int[P]`, or a callable `f(outputs) -> [P]`.
         baseline: as in `keras_ig.explain`.
         steps: quadrature points.
-        method: quadrature rule.
+        method: a quadrature rule of Integrated Gradients (as in
+            `keras_ig.explain`), or another path method: `"idgi"`,
+            `"blur_ig"`, `"guided_ig"` or `"expected_gradients"` (which
+            needs `method_options={"background": ...}`); `steps`, `baseline`
+            and `seed` are passed where the method takes them.
         layer: attribute at this layer's output (e.g. the `Embedding` for
             token ids).
         output: as in `keras_ig.explain` (e.g. `"logits"`).
@@ -161,6 +166,9 @@ class IGCallback(keras.callbacks.Callback):
             attributions, `history` and warnings about them are always
             computed before `on_epoch_end` returns. False: write before
             returning, so each epoch is on disk when the next one starts.
+        method_options: the path method's own keywords (e.g.
+            `{"max_sigma": 20.0}` for Blur IG, `{"background": x[:100],
+            "samples": 16}` for Expected Gradients).
         metrics: names from `("deletion", "insertion", "infidelity")`: each
             logged epoch, the probes' maps are scored with `keras_ig.metrics`
             (deletion/insertion at 20 steps, features replaced by zeros or
@@ -221,13 +229,25 @@ class IGCallback(keras.callbacks.Callback):
         warn_completeness: bool = True,
         background_writes: bool = True,
         metrics: Sequence[str] | None = None,
+        method_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.probes, self.num_probes = _settings.as_probes(probes)
         self.log_dir = _settings.check_log_dir(log_dir)
         self.target = _settings.check_target(target, self.num_probes)
         self.baseline = baseline
-        quadrature(method, steps)  # raises on a bad method or steps
+        if _methods.is_path_method(method):
+            _checks.integer(steps, "steps", 1)
+        else:
+            try:
+                quadrature(method, steps)  # raises on a bad method or steps
+            except ValueError as err:
+                if "method" not in str(err):
+                    raise
+                raise ValueError(
+                    f"{err}; or one of the path methods {sorted(_methods.PATH_METHODS)}"
+                ) from None
+        self.method_options = _methods.check_options(method, method_options)
         self.steps, self.method = int(steps), method
         if layer is not None and not isinstance(layer, str | keras.layers.Layer):
             raise TypeError(f"layer must be a layer or its name, got {type(layer).__name__}")
@@ -409,8 +429,26 @@ class IGCallback(keras.callbacks.Callback):
             steps=self.steps,
             method=self.method,
             batch_size=self.batch_size,
+            method_run=self._method_run(),
         )
         return dry
+
+    def _method_run(self) -> Callable[[], Explanation] | None:
+        if not _methods.is_path_method(self.method):
+            return None
+        return _methods.runner(
+            self.method,
+            self.model,
+            self.probes,
+            target=self.target,
+            baseline=self.baseline,
+            steps=self.steps,
+            output=self.output,
+            layer=self.layer,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            options=self.method_options,
+        )
 
     # -- one epoch ------------------------------------------------------------
     def _log_epoch(self, epoch: int) -> None:

@@ -105,6 +105,7 @@ def dry_run(
     steps: int,
     method: str,
     batch_size: int | None,
+    method_run: Callable[[], Explanation] | None = None,
 ) -> tuple[Explanation, Callable[[], Explanation]]:
     """IG of the probes with one quadrature point, and the epochs' runner.
 
@@ -113,6 +114,9 @@ def dry_run(
     the graph that every epoch then reuses through the returned runner:
     alphas and weights are inputs of the graph, so `steps` and `method` do
     not retrace.
+
+    `method_run`, for a path method other than IG (`callbacks/_methods.py`),
+    is that method's full run: its first call is the check and the compile.
 
     Returns:
         `(dry, run)`: the one-step `Explanation`, and a zero-argument
@@ -125,6 +129,8 @@ def dry_run(
             `__cause__`).
     """
     try:
+        if method_run is not None:
+            return method_run(), method_run
         job = explainer.prepare(
             probes,
             target=target,
