@@ -22,6 +22,7 @@ import tensorflow as tf
 from keras_ig._engine.integral import Engine
 from keras_ig._engine.path import PathIntegral, PathPoints
 from keras_ig._engine.plan import Plan
+from keras_ig._engine.straight import Tiles
 
 
 def idgi_integral(engine: Engine, plan: Plan) -> PathIntegral:
@@ -37,23 +38,13 @@ def idgi_integral(engine: Engine, plan: Plan) -> PathIntegral:
 
     def integral(path: PathPoints, batch_size: tf.Tensor) -> list[tf.Tensor]:
         _, x, base, base_index, x_index, z_x, alphas, _, resolved, scores = path
-        r_total, m = tf.shape(x_index)[0], tf.shape(alphas)[0]
-        n_rows = tf.maximum(batch_size // m, 1)
-        n_steps = tf.minimum(batch_size, m)
-        step_blocks = (m + n_steps - 1) // n_steps
-        n_tiles = ((r_total + n_rows - 1) // n_rows) * step_blocks
+        tiles = Tiles.of(x_index, alphas, batch_size)
+        r_total, m, n_tiles = tiles.r_total, tiles.m, tiles.count
         end_scores = tf.gather(scores, x_index)  # float32[R]: F(x), after the last point
 
         def body(i, carry_s, *state):
             acc, carry_u = state[:n_z], state[n_z:]
-            r0 = (i // step_blocks) * n_rows
-            r1 = tf.minimum(r0 + n_rows, r_total)
-            s0 = (i % step_blocks) * n_steps
-            s1 = tf.minimum(s0 + n_steps, m)
-            rows = tf.range(r0, r1)
-            rows_n, k = r1 - r0, s1 - s0
-            xrows = tf.repeat(tf.gather(x_index, rows), k)
-            a = alphas[s0:s1]
+            rows, rows_n, k, s0, s1, xrows, a = tiles.tile(i, x_index, alphas)
             z = []
             for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
                 b_rows = tf.cast(tf.gather(b, tf.gather(bi, rows)), tf.float32)

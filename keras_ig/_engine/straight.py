@@ -10,7 +10,7 @@ whose F is differentiated (`Engine.scores_and_gradients`).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import tensorflow as tf
 
@@ -56,6 +56,41 @@ def path_pairs(engine: Any, path: PathPoints, static: int) -> list[tf.Tensor]:
     return chunk_loop(r_total * m, static, static, chunk, acc0)
 
 
+class Tiles(NamedTuple):
+    """How `R` rows x `m` steps split into tiles of at most `batch_size` pairs.
+
+    A tile is rows `[r0, r1)` at steps `[s0, s1)`: `batch_size // m` whole
+    rows when `batch_size >= m`, else one row and `batch_size` steps.
+    """
+
+    r_total: tf.Tensor
+    m: tf.Tensor
+    n_rows: tf.Tensor
+    n_steps: tf.Tensor
+    step_blocks: tf.Tensor
+    count: tf.Tensor
+
+    @classmethod
+    def of(cls, x_index: tf.Tensor, alphas: tf.Tensor, batch_size: tf.Tensor) -> Tiles:
+        """The tiling of `int32[R]` rows at `float32[m]` alphas."""
+        r_total, m = tf.shape(x_index)[0], tf.shape(alphas)[0]
+        n_rows = tf.maximum(batch_size // m, 1)
+        n_steps = tf.minimum(batch_size, m)
+        step_blocks = (m + n_steps - 1) // n_steps
+        count = ((r_total + n_rows - 1) // n_rows) * step_blocks
+        return cls(r_total, m, n_rows, n_steps, step_blocks, count)
+
+    def tile(self, i: tf.Tensor, x_index: tf.Tensor, alphas: tf.Tensor) -> tuple:
+        """Tile `i`: `(rows, rows_n, k, s0, s1, xrows [rows_n * k], alphas [k])`."""
+        r0 = (i // self.step_blocks) * self.n_rows
+        r1 = tf.minimum(r0 + self.n_rows, self.r_total)
+        s0 = (i % self.step_blocks) * self.n_steps
+        s1 = tf.minimum(s0 + self.n_steps, self.m)
+        rows = tf.range(r0, r1)
+        k = s1 - s0
+        return rows, r1 - r0, k, s0, s1, tf.repeat(tf.gather(x_index, rows), k), alphas[s0:s1]
+
+
 def path_tiles(engine: Any, path: PathPoints, batch_size: tf.Tensor) -> list[tf.Tensor]:
     """The path integral over tiles of rows x steps (dynamic chunks).
 
@@ -70,23 +105,12 @@ def path_tiles(engine: Any, path: PathPoints, batch_size: tf.Tensor) -> list[tf.
     of the tile instead).
     """
     plan, x, base, base_index, x_index, z_x, alphas, weights, resolved = path[:9]
-    r_total = tf.shape(x_index)[0]
-    m = tf.shape(alphas)[0]
-    n_rows = tf.maximum(batch_size // m, 1)
-    n_steps = tf.minimum(batch_size, m)
-    step_blocks = (m + n_steps - 1) // n_steps
-    n_tiles = ((r_total + n_rows - 1) // n_rows) * step_blocks
+    tiles = Tiles.of(x_index, alphas, batch_size)
+    r_total, n_tiles = tiles.r_total, tiles.count
     flat = [math.prod(s) for s in plan.z_shapes]
 
     def body(i, *acc):
-        r0 = (i // step_blocks) * n_rows
-        r1 = tf.minimum(r0 + n_rows, r_total)
-        s0 = (i % step_blocks) * n_steps
-        s1 = tf.minimum(s0 + n_steps, m)
-        rows = tf.range(r0, r1)
-        rows_n, k = r1 - r0, s1 - s0
-        xrows = tf.repeat(tf.gather(x_index, rows), k)
-        a = alphas[s0:s1]
+        rows, rows_n, k, s0, s1, xrows, a = tiles.tile(i, x_index, alphas)
         coef = tf.stack([a, tf.ones_like(a)], 1)[None]  # [1, k, 2]
         z = []
         for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
