@@ -28,7 +28,6 @@ from keras_ig._api.explanation import CompletenessWarning, Explanation, incomple
 from keras_ig._io import pictures as _images
 from keras_ig._numpy import checks as _checks
 from keras_ig._numpy import metrics as _metrics
-from keras_ig._numpy.quadrature import quadrature
 from keras_ig.callbacks import (
     _background,
     _claims,
@@ -236,17 +235,7 @@ class IGCallback(keras.callbacks.Callback):
         self.log_dir = _settings.check_log_dir(log_dir)
         self.target = _settings.check_target(target, self.num_probes)
         self.baseline = baseline
-        if _methods.is_path_method(method):
-            _checks.integer(steps, "steps", 1)
-        else:
-            try:
-                quadrature(method, steps)  # raises on a bad method or steps
-            except ValueError as err:
-                if "method" not in str(err):
-                    raise
-                raise ValueError(
-                    f"{err}; or one of the path methods {sorted(_methods.PATH_METHODS)}"
-                ) from None
+        _methods.check_method(method, steps)
         self.method_options = _methods.check_options(method, method_options)
         self.steps, self.method = int(steps), method
         if layer is not None and not isinstance(layer, str | keras.layers.Layer):

@@ -17,6 +17,8 @@ from typing import Any
 from keras_ig._api.adaptive_paths import blur_ig, guided_ig
 from keras_ig._api.explanation import Explanation
 from keras_ig._api.methods import expected_gradients, idgi
+from keras_ig._numpy import checks
+from keras_ig._numpy.quadrature import quadrature
 
 PATH_METHODS: dict[str, Callable[..., Explanation]] = {
     "idgi": idgi,
@@ -33,6 +35,23 @@ _OWN = ("model", "x", "target", "output", "layer", "batch_size", "warn", "verbos
 def is_path_method(method: Any) -> bool:
     """Whether `method` names one of `PATH_METHODS` (not a quadrature rule)."""
     return isinstance(method, str) and method in PATH_METHODS
+
+
+def check_method(method: Any, steps: Any) -> None:
+    """A quadrature rule with valid `steps`, or a path method name.
+
+    Raises:
+        TypeError, ValueError: naming `method` or `steps`.
+    """
+    if is_path_method(method):
+        checks.integer(steps, "steps", 1)
+        return
+    try:
+        quadrature(method, steps)  # raises on a bad method or steps
+    except ValueError as err:
+        if "method" not in str(err):
+            raise
+        raise ValueError(f"{err}; or one of the path methods {sorted(PATH_METHODS)}") from None
 
 
 def check_options(method: Any, options: Any) -> dict[str, Any]:
