@@ -22,12 +22,15 @@ from keras_ig import completeness
 from keras_ig._api.cache import explainer_for
 from keras_ig._api.explainer import Explainer
 from keras_ig._api.explanation import Explanation, warn_if_incomplete
+from keras_ig._api.noise import with_noise
+from keras_ig._api.results import write_out
 from keras_ig._api.stream import check_out, explain_dataset
 from keras_ig._engine.blur import MATRICES, BlurEngine, work_dtype
 from keras_ig._engine.guided import GuidedEngine
 from keras_ig._engine.job import Job, chunk_rows
 from keras_ig._numpy import checks
 from keras_ig._numpy.blur import blur_path
+from keras_ig._numpy.noise import Noise, check_noise
 
 __all__ = ["blur_ig", "guided_ig"]
 
@@ -79,6 +82,27 @@ def _finish(explainer: Explainer, job: Job, raw: dict, steps: int, method: str, 
     return exp
 
 
+def _smoothed(
+    run, x: Any, explainer: Explainer, target: Any, baseline: Any, noise: Noise, out, warn
+) -> Explanation:
+    """`run` over noisy copies of x, combined by `noise` (`keras_ig._api.noise`)."""
+    if isinstance(x, tf.data.Dataset):
+        raise ValueError("noise: pass an array x (noise over a dataset is explain's and idgi's)")
+    exp = with_noise(
+        lambda copies, t, b: run(copies, None, False, t, b),
+        x,
+        model=explainer.model,
+        target=target,
+        baseline=baseline,
+        noise=noise,
+        predict=lambda batch: explainer.predict(batch, target),
+    )
+    exp = write_out(exp, out)
+    if warn:
+        warn_if_incomplete(exp, completeness.TOLERANCE)
+    return exp
+
+
 def _dataset(run, x: tf.data.Dataset, explainer: Explainer, out, verbose, warn) -> Explanation:
     return explain_dataset(
         lambda batch: run(batch, None, False),
@@ -104,6 +128,7 @@ def blur_ig(
     out: str | os.PathLike | None = None,
     verbose: int | str = "auto",
     warn: bool = True,
+    noise: Noise | None = None,
 ) -> Explanation:
     """Blur IG attributions (Xu et al., CVPR 2020), as PAIR saliency's `BlurIG`.
 
@@ -125,7 +150,8 @@ def blur_ig(
         layer: not supported (the path lives in input space); must be None.
         batch_size: most rows (path points) per model call; None: about 4M
             input elements.
-        out, verbose, warn: as in `keras_ig.explain`.
+        out, verbose, warn, noise: as in `keras_ig.explain` (`noise`:
+            SmoothGrad over Blur IG, for an array `x`).
 
     Returns:
         An `Explanation`: `attributions` `[N, H, W, C]`, `baseline` the fully
@@ -144,11 +170,14 @@ def blur_ig(
     _common(steps, batch_size, out, False, layer)
     max_sigma = _real(max_sigma, "max_sigma", 0.0, open_low=True)
     grad_step = _real(grad_step, "grad_step", 0.0, open_low=True)
+    noise = check_noise(noise)
     explainer = explainer_for(model, target=target, layer=None, output=output)
     engine = _engine(explainer, BlurEngine)
 
-    def run(batch: Any, out_: Any, warn_: bool) -> Explanation:
-        job = explainer.prepare(batch, target=target, baseline="zeros")
+    def run(
+        batch: Any, out_: Any, warn_: bool, target_: Any = target, _: Any = None
+    ) -> Explanation:
+        job = explainer.prepare(batch, target=target_, baseline="zeros")
         if job.plan.structure is not None:
             # Blurring one input of several has no agreed meaning (nor a PAIR reference).
             raise ValueError(
@@ -175,6 +204,8 @@ def blur_ig(
         )
         return _finish(explainer, job, raw, steps, "blur_ig", out_, warn_)
 
+    if noise is not None:
+        return _smoothed(run, x, explainer, target, "zeros", noise, out, warn)
     if isinstance(x, tf.data.Dataset):
         return _dataset(run, x, explainer, out, verbose, warn)
     return run(x, out, warn)
@@ -197,6 +228,7 @@ def guided_ig(
     out: str | os.PathLike | None = None,
     verbose: int | str = "auto",
     warn: bool = True,
+    noise: Noise | None = None,
 ) -> Explanation:
     """Guided IG attributions (Kapishnikov et al., CVPR 2021), as PAIR saliency's `GuidedIG`.
 
@@ -223,7 +255,8 @@ def guided_ig(
             straight line, in `[0, 1]`; 0 is Integrated Gradients' line with
             the left Riemann rule, 1 the unbounded Guided IG.
         target, output, layer, batch_size, n_baselines, seed, out, verbose,
-            warn: as in `keras_ig.explain` (`batch_size`: rows per model call).
+            warn, noise: as in `keras_ig.explain` (`batch_size`: rows per model
+            call; `noise`: SmoothGrad over Guided IG, for an array `x`).
 
     Returns:
         An `Explanation` with `delta = sum(attributions) - (F(x) - F(baseline))`
@@ -240,12 +273,15 @@ def guided_ig(
     _common(steps, batch_size, out, True, layer)
     fraction = _real(fraction, "fraction", 0.0, 1.0, open_low=True)
     max_dist = _real(max_dist, "max_dist", 0.0, 1.0, open_low=False)
+    noise = check_noise(noise)
     explainer = explainer_for(model, target=target, layer=layer, output=output)
     engine = _engine(explainer, GuidedEngine)
 
-    def run(batch: Any, out_: Any, warn_: bool) -> Explanation:
+    def run(
+        batch: Any, out_: Any, warn_: bool, target_: Any = target, baseline_: Any = baseline
+    ) -> Explanation:
         job = explainer.prepare(
-            batch, target=target, baseline=baseline, n_baselines=n_baselines, seed=seed
+            batch, target=target_, baseline=baseline_, n_baselines=n_baselines, seed=seed
         )
         _check_job(job, out_)
         plan = job.plan
@@ -272,6 +308,8 @@ def guided_ig(
         raw["attributions"] = [a.numpy() for a in result["attributions"]]
         return _finish(explainer, job, raw, steps, "guided_ig", out_, warn_)
 
+    if noise is not None:
+        return _smoothed(run, x, explainer, target, baseline, noise, out, warn)
     if isinstance(x, tf.data.Dataset):
         return _dataset(run, x, explainer, out, verbose, warn)
     return run(x, out, warn)
