@@ -51,13 +51,23 @@ class WriterThread:
         self._owner = threading.get_ident()
         self._on_exit = on_exit
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False  # set by the thread as it stops: later jobs run inline
         self._thread = threading.Thread(target=self._loop, name="IGCallback", daemon=True)
         self._thread.start()
 
     def submit(self, job: Callable[[], Any]) -> Future:
-        """Queue `job`; its result (or exception) arrives in the future."""
+        """Queue `job`; its result (or exception) arrives in the future.
+
+        Once the thread has stopped (its `fit` seemed gone: hooks called
+        from outside `fit`, say), `job` runs here, so no future waits forever.
+        """
         future: Future = Future()
-        self._jobs.put((future, job))
+        with self._lock:
+            if not self._closed:
+                self._jobs.put((future, job))
+                return future
+        _run(future, job)
         return future
 
     def stop(self) -> None:
@@ -90,15 +100,28 @@ class WriterThread:
                     break  # fit left without on_train_end (an exception)
                 if item is None:
                     break
-                future, job = item
-                if future.set_running_or_notify_cancel():
-                    try:
-                        future.set_result(job())
-                    except BaseException as err:  # handed to whoever waits
-                        future.set_exception(err)
+                _run(*item)
         finally:
+            with self._lock:
+                self._closed = True
+            while True:  # jobs queued before the close still run, in order
+                try:
+                    item = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    _run(*item)
             self._fit_frame = None  # do not keep fit's locals alive
             self._on_exit()
+
+
+def _run(future: Future, job: Callable[[], Any]) -> None:
+    """Run `job` into `future` (its result or its exception)."""
+    if future.set_running_or_notify_cancel():
+        try:
+            future.set_result(job())
+        except BaseException as err:  # handed to whoever waits
+            future.set_exception(err)
 
 
 def _yield_to_training() -> None:
