@@ -172,7 +172,15 @@ def test_history_has_exactly_the_documented_keys(run):
     history = run["cb"].history
     assert [h["epoch"] for h in history] == [0, 1, 2]
     for h in history:
-        assert set(h) == {"epoch", "delta", "localization", "localization_mean", "stability_mean"}
+        assert set(h) == {
+            "epoch",
+            "delta",
+            "localization",
+            "localization_mean",
+            "stability_mean",
+            "metrics",
+        }
+        assert h["metrics"] is None  # no metrics= given
         assert h["delta"].shape == (PROBES,)
         assert h["localization"].shape == (PROBES,)
         assert isinstance(h["localization_mean"], float)
