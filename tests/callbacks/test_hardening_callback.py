@@ -311,7 +311,8 @@ def _readme_tags() -> set[str]:
 
 
 def test_tags_have_one_name_per_idea_and_match_the_readme(shapes, tmp_path):
-    cb = IGCallback(shapes.images[:2], tmp_path, masks=shapes.masks[:2])
+    names = ("deletion", "insertion", "infidelity")
+    cb = IGCallback(shapes.images[:2], tmp_path, masks=shapes.masks[:2], metrics=names)
     fit(image_model(), shapes, [cb], epochs=2)
     written = set(read_events(tmp_path / TAG))
     assert {f"{TAG}/stability/probe_0", f"{TAG}/stability/mean"} <= written
@@ -320,6 +321,8 @@ def test_tags_have_one_name_per_idea_and_match_the_readme(shapes, tmp_path):
         read_events(tmp_path / TAG)[f"{TAG}/stability/mean"][1], rel=1e-5
     )
     documented = _readme_tags()
+    assert f"{TAG}/metrics/<name>" in documented
+    documented = documented - {f"{TAG}/metrics/<name>"} | {f"{TAG}/metrics/{m}" for m in names}
     assert len(documented) >= 12
     assert documented - {f"{TAG}/tokens/probe_0"} <= written  # text models only
     assert not [t for t in documented if "drift" in t or "localisation" in t]
