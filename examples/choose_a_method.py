@@ -1,6 +1,6 @@
 """Choose an attribution method by measurement: eight methods, four metrics, one table.
 
-    python examples/choose_a_method.py            # about a minute on 2 CPU cores
+    python examples/choose_a_method.py            # about 30 s on 2 CPU cores
     python examples/choose_a_method.py --out runs/compare
 
 A small CNN learns the synthetic shapes of `keras_ig.datasets.make_shapes`,
@@ -42,8 +42,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         `{"comparison": keras_ig.Comparison, "picture": Path, "accuracy": float}`.
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=int, default=1500, help="training images")
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--train", type=int, default=3000, help="training images")
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--probes", type=int, default=16, help="held-out images compared")
     parser.add_argument("--steps", type=int, default=32, help="path steps of every method")
     parser.add_argument("--filters", type=int, default=16, help="channels of the first conv")

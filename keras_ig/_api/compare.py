@@ -293,6 +293,12 @@ def compare(
     steps = checks.integer(steps, "steps", 1)
     batch_size = checks.integer(batch_size, "batch_size", 1, optional=True)
     seed = checks.integer(seed, "seed", 0)
+    if background is not None and "expected_gradients" in chosen.values():
+        rows = np.asarray(background)
+        if rows.ndim != xs.ndim or rows.shape[1:] != xs.shape[1:] or len(rows) == 0:
+            raise ValueError(
+                f"background must hold rows shaped like x's {xs.shape[1:]}, got {rows.shape}"
+            )
     notes = []
     if methods is None and not (xs.ndim == 4):
         for name, why in _IMAGES_ONLY.items():

@@ -214,6 +214,7 @@ class _Untouchable:
         ({"steps": 0}, ValueError, "steps"),
         ({"batch_size": 1.5}, TypeError, "batch_size"),
         ({"seed": -1}, ValueError, "seed"),
+        ({"background": np.zeros((2, 8, 8, 1), "float32")}, ValueError, "background"),
     ],
 )
 def test_bad_input_names_the_argument_before_any_work(kwargs, error, name):
