@@ -35,6 +35,7 @@ def setup():
     x = np.random.default_rng(0).random((N, SIZE, SIZE, 1)).astype("float32")
     masks = np.zeros((N, SIZE, SIZE), bool)
     masks[:, 3:9, 5:12] = True
+    weights = [w.copy() for w in model.get_weights()]
     result = keras_ig.compare(
         model,
         x,
@@ -42,6 +43,8 @@ def setup():
         masks=masks,
         metrics=("deletion", "insertion", "infidelity", "localization"),
     )
+    for before, after in zip(weights, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)  # the user's model is never changed
     return model, x, masks, result
 
 
