@@ -10,138 +10,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from keras_ig import metrics as quality
-from keras_ig._api.adaptive_paths import blur_ig, guided_ig
 from keras_ig._api.cache import explainer_for
+from keras_ig._api.compare_methods import BUILT_IN, DEFAULT_METHODS, IMAGES_ONLY, Settings
 from keras_ig._api.comparison import METRICS, Comparison
-from keras_ig._api.explain import explain
 from keras_ig._api.explanation import Explanation
-from keras_ig._api.methods import expected_gradients, idgi
 from keras_ig._numpy import checks
-from keras_ig._numpy.noise import Noise
 
 __all__ = ["DEFAULT_METHODS", "compare"]
-
-# SmoothGrad's noise level, as a share of the inputs' range (Smilkov et al.
-# found 10-20% best), and its number of noisy copies.
-_SMOOTH_SHARE = 0.15
-_SMOOTH_SAMPLES = 8
-
-
-@dataclass(frozen=True)
-class _Settings:
-    """What every built-in method is called with."""
-
-    target: Any  # int32[N], or the user's callable target
-    output: Any
-    steps: int
-    batch_size: int | None
-    seed: int
-    background: Any
-    span: float  # max(x) - min(x), for SmoothGrad's noise
-
-
-def _ig(baseline: str) -> Callable[[Any, np.ndarray, _Settings], Explanation]:
-    def run(model: Any, x: np.ndarray, s: _Settings) -> Explanation:
-        return explain(
-            model,
-            x,
-            target=s.target,
-            output=s.output,
-            baseline=baseline,
-            steps=s.steps,
-            batch_size=s.batch_size,
-            seed=s.seed,
-            warn=False,
-        )
-
-    return run
-
-
-def _smoothgrad_ig(model: Any, x: np.ndarray, s: _Settings) -> Explanation:
-    noise = Noise(samples=_SMOOTH_SAMPLES, stdev=_SMOOTH_SHARE * s.span, seed=s.seed)
-    return explain(
-        model,
-        x,
-        target=s.target,
-        output=s.output,
-        steps=s.steps,
-        batch_size=s.batch_size,
-        noise=noise,
-        warn=False,
-    )
-
-
-def _expected(model: Any, x: np.ndarray, s: _Settings) -> Explanation:
-    background = x if s.background is None else s.background
-    return expected_gradients(
-        model,
-        x,
-        background,
-        samples=s.steps,
-        seed=s.seed,
-        target=s.target,
-        output=s.output,
-        batch_size=s.batch_size,
-        warn=False,
-    )
-
-
-def _idgi(model: Any, x: np.ndarray, s: _Settings) -> Explanation:
-    return idgi(
-        model,
-        x,
-        target=s.target,
-        output=s.output,
-        steps=s.steps,
-        batch_size=s.batch_size,
-        warn=False,
-    )
-
-
-def _blur_ig(model: Any, x: np.ndarray, s: _Settings) -> Explanation:
-    return blur_ig(
-        model,
-        x,
-        target=s.target,
-        output=s.output,
-        steps=s.steps,
-        batch_size=s.batch_size,
-        warn=False,
-    )
-
-
-def _guided_ig(model: Any, x: np.ndarray, s: _Settings) -> Explanation:
-    return guided_ig(
-        model,
-        x,
-        target=s.target,
-        output=s.output,
-        steps=s.steps,
-        batch_size=s.batch_size,
-        warn=False,
-    )
-
-
-# The default set, in the order of the table. Blur (as IG's baseline and as
-# Blur IG's path) needs images.
-_BUILT_IN = {
-    "ig_zeros": _ig("zeros"),
-    "ig_blur": _ig("blur"),
-    "ig_uniform": _ig("uniform"),
-    "smoothgrad_ig": _smoothgrad_ig,
-    "expected_gradients": _expected,
-    "idgi": _idgi,
-    "blur_ig": _blur_ig,
-    "guided_ig": _guided_ig,
-}
-DEFAULT_METHODS = tuple(_BUILT_IN)
-_IMAGES_ONLY = {"ig_blur": "a blurred baseline", "blur_ig": "a blurred path"}
 
 
 def _check_x(x: Any) -> np.ndarray:
@@ -171,13 +51,13 @@ def _check_methods(methods: Any) -> dict[str, Callable | str]:
         return dict(methods)
     if isinstance(methods, str) or not isinstance(methods, Sequence):
         raise TypeError(
-            "methods must be None, a list of names from keras_ig.compare's DEFAULT_METHODS or "
+            f"methods must be None, a list of names from {DEFAULT_METHODS} or "
             f"a dict name -> callable; got {type(methods).__name__}"
         )
     if not methods:
         raise ValueError("methods must not be empty")
     for name in methods:
-        if name not in _BUILT_IN:
+        if name not in BUILT_IN:
             raise ValueError(f"methods: unknown method {name!r}; known: {DEFAULT_METHODS}")
     if len(set(methods)) != len(methods):
         raise ValueError(f"methods: a name is repeated in {list(methods)}")
@@ -201,6 +81,33 @@ def _check_metrics(metrics: Any, masks: Any, x: np.ndarray) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _check_background(background: Any, chosen: dict, xs: np.ndarray) -> None:
+    if background is None or "expected_gradients" not in chosen.values():
+        return
+    rows = np.asarray(background)
+    if rows.ndim != xs.ndim or rows.shape[1:] != xs.shape[1:] or len(rows) == 0:
+        raise ValueError(
+            f"background must hold rows shaped like x's {xs.shape[1:]}, got {rows.shape}"
+        )
+
+
+def _images_only(chosen: dict, default: bool, xs: np.ndarray) -> list[str]:
+    """Drop the blur methods from the default set for non-images (the notes say so)."""
+    if xs.ndim == 4:
+        return []
+    if not default:
+        if any(chosen[n] == n for n in chosen if n in IMAGES_ONLY):
+            raise ValueError(
+                f"methods: {sorted(IMAGES_ONLY)} need images [N, H, W, C]; x is {xs.shape}"
+            )
+        return []
+    notes = []
+    for name, why in IMAGES_ONLY.items():
+        del chosen[name]
+        notes.append(f"{name} left out: {why} needs images [N, H, W, C], x is {xs.shape}")
+    return notes
+
+
 def _attributions(result: Any, x: np.ndarray, name: str) -> np.ndarray:
     a = np.asarray(getattr(result, "attributions", result), dtype=np.float64)
     if a.shape != x.shape:
@@ -210,25 +117,35 @@ def _attributions(result: Any, x: np.ndarray, name: str) -> np.ndarray:
     return a
 
 
+def _gap(result: Any, n: int) -> np.ndarray:
+    """`float64[N]`: the relative completeness gap; NaN for bare attributions."""
+    if isinstance(result, Explanation):
+        return np.asarray(result.relative_delta, dtype=np.float64)
+    return np.full(n, np.nan)
+
+
 def _score(
     metric: str,
     model: Any,
     x: np.ndarray,
     a: np.ndarray,
     explain_fn: Callable,
-    s: _Settings,
+    s: Settings,
     masks: Any,
 ) -> np.ndarray:
+    """`float64[N]`: `metric` of the map `a` of x, on the resolved targets."""
     common = {"target": s.target, "output": s.output, "batch_size": s.batch_size}
     if metric == "deletion":
-        return quality.deletion(model, x, a, **common).scores
-    if metric == "insertion":
-        return quality.insertion(model, x, a, **common).scores
-    if metric == "infidelity":
-        return quality.infidelity(model, x, a, seed=s.seed, **common)
-    if metric == "localization":
-        return quality.localization(a, masks)
-    return quality.sensitivity_max(explain_fn, x, seed=s.seed)
+        value = quality.deletion(model, x, a, **common).scores
+    elif metric == "insertion":
+        value = quality.insertion(model, x, a, **common).scores
+    elif metric == "infidelity":
+        value = quality.infidelity(model, x, a, seed=s.seed, **common)
+    elif metric == "localization":
+        value = quality.localization(a, masks)
+    else:  # sensitivity_max: re-explains perturbed copies of x with the method
+        value = quality.sensitivity_max(explain_fn, x, seed=s.seed)
+    return np.asarray(value, dtype=np.float64)
 
 
 def compare(
@@ -249,7 +166,7 @@ def compare(
 
     The targets are resolved once (the class predicted at x when None) and
     every method explains them and every metric scores them, so the numbers
-    compare. The built-in methods (`DEFAULT_METHODS`): `ig_zeros`,
+    compare. The built-in methods (the default set, in this order): `ig_zeros`,
     `ig_blur`, `ig_uniform` (`keras_ig.explain` with that baseline),
     `smoothgrad_ig` (IG under `keras_ig.Noise`, 8 copies, noise 15% of x's
     range), `expected_gradients` (background `background`, or x itself),
@@ -293,25 +210,12 @@ def compare(
     steps = checks.integer(steps, "steps", 1)
     batch_size = checks.integer(batch_size, "batch_size", 1, optional=True)
     seed = checks.integer(seed, "seed", 0)
-    if background is not None and "expected_gradients" in chosen.values():
-        rows = np.asarray(background)
-        if rows.ndim != xs.ndim or rows.shape[1:] != xs.shape[1:] or len(rows) == 0:
-            raise ValueError(
-                f"background must hold rows shaped like x's {xs.shape[1:]}, got {rows.shape}"
-            )
-    notes = []
-    if methods is None and not (xs.ndim == 4):
-        for name, why in _IMAGES_ONLY.items():
-            del chosen[name]
-            notes.append(f"{name} left out: {why} needs images [N, H, W, C], x is {xs.shape}")
-    elif xs.ndim != 4 and any(n in _IMAGES_ONLY for n in chosen if chosen[n] == n):
-        raise ValueError(
-            f"methods: {sorted(_IMAGES_ONLY)} need images [N, H, W, C]; x is {xs.shape}"
-        )
+    _check_background(background, chosen, xs)
+    notes = _images_only(chosen, methods is None, xs)
     # One resolution of the targets for all (None back for a callable target).
     explainer = explainer_for(model, target=target, layer=None, output=output)
     resolved = explainer.predict(xs, target)
-    s = _Settings(
+    s = Settings(
         target=target if resolved is None else resolved,
         output=output,
         steps=steps,
@@ -324,21 +228,14 @@ def compare(
     for name, how in chosen.items():
 
         def run(batch: np.ndarray, how=how) -> Any:
-            return _BUILT_IN[how](model, batch, s) if isinstance(how, str) else how(model, batch)
+            return BUILT_IN[how](model, batch, s) if isinstance(how, str) else how(model, batch)
 
         start = time.perf_counter()
-        result = run(xs)
+        explanations[name] = run(xs)
         seconds[name] = time.perf_counter() - start
-        a = _attributions(result, xs, name)
-        explanations[name] = result
-        gaps[name] = (
-            np.asarray(result.relative_delta, dtype=np.float64)
-            if isinstance(result, Explanation)
-            else np.full(len(xs), np.nan)
-        )
-        scores[name] = {
-            m: np.asarray(_score(m, model, xs, a, run, s, masks), dtype=np.float64) for m in names
-        }
+        a = _attributions(explanations[name], xs, name)
+        gaps[name] = _gap(explanations[name], len(xs))
+        scores[name] = {m: _score(m, model, xs, a, run, s, masks) for m in names}
     return Comparison(
         metrics=names,
         scores=scores,
