@@ -186,7 +186,21 @@ def test_a_chosen_subset_and_sensitivity(setup):
     np.testing.assert_allclose(r.scores["ig_zeros"]["sensitivity_max"], want, rtol=1e-5)
 
 
-def test_non_images_leave_blur_out_with_a_note():
+def test_a_callable_target_is_used_by_every_method_and_metric(setup):
+    model, x, _, _ = setup
+
+    def contrast(y):
+        return y[:, 0] - y[:, 1]
+
+    r = keras_ig.compare(model, x, target=contrast, methods=["ig_zeros", "idgi"], steps=STEPS)
+    assert r.target is None
+    ig = keras_ig.explain(model, x, target=contrast, steps=STEPS, warn=False)
+    np.testing.assert_allclose(r.explanations["ig_zeros"].attributions, ig.attributions, rtol=1e-5)
+    want = metrics.deletion(model, x, ig.attributions, target=contrast).scores
+    np.testing.assert_allclose(r.scores["ig_zeros"]["deletion"], want, rtol=1e-6)
+
+
+def test_non_images_leave_blur_out_with_a_note(tmp_path):
     keras.utils.set_random_seed(1)
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(2)])
     x = np.random.default_rng(1).normal(size=(3, 5)).astype("float32")
@@ -194,6 +208,10 @@ def test_non_images_leave_blur_out_with_a_note():
     assert "ig_blur" not in r.methods and "blur_ig" not in r.methods
     assert len(r.methods) == 6
     assert any("blur_ig" in n for n in r.notes) and any("ig_blur" in n for n in r.notes)
+    assert str(r).splitlines()[-2:] == [f"note: {n}" for n in r.notes]
+    r.save(tmp_path / "rows.png", max_inputs=2)  # bar charts, no inputs' row
+    with Image.open(tmp_path / "rows.png") as picture:
+        assert picture.format == "PNG"
 
 
 class _Untouchable:
