@@ -19,6 +19,8 @@ from keras_ig._version import __version__
 if TYPE_CHECKING:
     from keras_ig import metrics
     from keras_ig._api.adaptive_paths import blur_ig, guided_ig
+    from keras_ig._api.compare import compare
+    from keras_ig._api.comparison import Comparison
     from keras_ig._api.explain import explain
     from keras_ig._api.explanation import CompletenessWarning, Explanation
     from keras_ig._api.generation import explain_generation
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "BaselineStack": "keras_ig.baselines",
+    "Comparison": "keras_ig._api.comparison",
     "CompletenessWarning": "keras_ig._api.explanation",
     "Explanation": "keras_ig._api.explanation",
     "GenerationExplanation": "keras_ig._api.text_results",
@@ -42,6 +45,7 @@ _HOMES = {
     "Noise": "keras_ig._numpy.noise",
     "TextExplanation": "keras_ig._api.text_results",
     "blur_ig": "keras_ig._api.adaptive_paths",
+    "compare": "keras_ig._api.compare",
     "expected_gradients": "keras_ig._api.methods",
     "explain": "keras_ig._api.explain",
     "explain_generation": "keras_ig._api.generation",
@@ -52,6 +56,7 @@ _HOMES = {
 
 __all__ = [
     "BaselineStack",
+    "Comparison",
     "CompletenessWarning",
     "Explanation",
     "GenerationExplanation",
@@ -61,6 +66,7 @@ __all__ = [
     "Noise",
     "TextExplanation",
     "blur_ig",
+    "compare",
     "expected_gradients",
     "explain",
     "explain_generation",

@@ -43,10 +43,11 @@ LAYERS = {
 # `.to_images` are thin conveniences over the renderer of explanations, which
 # itself knows nothing of the `Explanation` class.
 # The text records' `save`/`_repr_html_` are the same kind of convenience
-# over their own renderer.
+# over their own renderer, and so is `Comparison.save`.
 ALLOWED_UPWARD = {
     ("keras_ig._api.explanation", "keras_ig._io.pictures"),
     ("keras_ig._api.text_results", "keras_ig._io.text_pictures"),
+    ("keras_ig._api.comparison", "keras_ig._io.compare_pictures"),
 }
 LAYER_NAMES = ("pure numpy", "engine", "faces", "I/O", "command line", "package root")
 

@@ -37,6 +37,7 @@ def test_every_example_has_a_test() -> None:
         "tabular_regression",
         "class_contrast",
         "serving",
+        "choose_a_method",
         # KerasHub examples, tested in tests/text/test_hub_examples.py.
         "text_classifier_hub",
         "text_generation",
@@ -48,6 +49,22 @@ def test_every_example_has_a_test() -> None:
 def test_quickstart(capsys) -> None:
     _load("quickstart").main()
     assert "completeness gap" in capsys.readouterr().out
+
+
+def test_choose_a_method_prints_the_table_and_saves_the_picture(tmp_path: Path, capsys) -> None:
+    argv = ["--train", "128", "--epochs", "1", "--probes", "4", "--steps", "4", "--filters", "4"]
+    result = _load("choose_a_method").main([*argv, "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    comparison = result["comparison"]
+    assert str(comparison) in out
+    assert "localization (higher is better)" in out
+    for row in comparison.table:
+        assert f"| {row['method']} " in out
+        assert 0.0 <= row["localization"] <= 1.0
+    assert len(comparison.methods) == 8
+    assert result["picture"] == tmp_path / "compare.png"
+    with Image.open(result["picture"]) as picture:
+        assert picture.format == "PNG"
 
 
 def test_image_classifier_logs_localization_per_epoch(tmp_path: Path, capsys) -> None:
