@@ -27,6 +27,8 @@ from tests.helpers.hub_models import bert_classifier, gpt2_lm
 TEXTS = ["a good movie", "the cat sat on the mat"]
 FILE_TEXTS = ["not a bad movie", "", "the dog"]  # the blank line is skipped
 PROMPT = "the cat"
+WORDS_TEXT = "the movies was goods"  # "movies" and "goods" are two pieces each
+CONTINUATION = " sat on the mat"
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,14 @@ def runs(models: dict) -> dict:
         "gen": _start(
             root, "explain-generation", "lm.keras", "--prompt", PROMPT,
             "--max-new-tokens", "3", "--steps", "8", "--score", "prob", "--out", "g",
+        ),
+        "words": _start(
+            root, "explain-text", "clf.keras", "--text", WORDS_TEXT, "--merge", "words",
+            "--baseline", "zeros", "--steps", "8", "--out", "w",
+        ),
+        "given": _start(
+            root, "explain-generation", "lm.keras", "--prompt", PROMPT, "--continuation",
+            CONTINUATION, "--baseline", "zeros", "--score", "logit", "--steps", "8", "--out", "c",
         ),
     }  # fmt: skip
     done = {}
@@ -132,6 +142,40 @@ def test_explain_generation_csv_equals_explain_generation(models: dict, runs: di
 
 TEXT_ARGV = ["explain-text", "m.keras", "--text", "a", "--out", "o"]
 GEN_ARGV = ["explain-generation", "m.keras", "--prompt", "a", "--out", "o"]
+
+
+@pytest.mark.slow
+def test_merged_words_and_a_zero_baseline_reach_explain_text(models: dict, runs: dict) -> None:
+    proc = runs["words"]
+    assert proc.returncode == 0, proc.stderr
+    exp = keras_ig.explain_text(
+        models["clf"], [WORDS_TEXT], baseline="zeros", steps=8, merge="words", warn=False
+    )
+    assert len(exp.pieces[0]) > len(exp.tokens[0])  # something was merged
+    rows = _rows(models["root"] / "w" / "text.csv")
+    assert [r["token"] for r in rows] == exp.tokens[0]
+    np.testing.assert_allclose(
+        [float(r["attribution"]) for r in rows], exp.attributions[0], rtol=1e-5, atol=1e-7
+    )
+
+
+@pytest.mark.slow
+def test_a_given_continuation_is_scored_as_explain_generation_scores_it(
+    models: dict, runs: dict
+) -> None:
+    proc = runs["given"]
+    assert proc.returncode == 0, proc.stderr
+    assert "given token(s), mean logit" in proc.stdout
+    gen = keras_ig.explain_generation(
+        models["lm"], PROMPT, continuation=CONTINUATION, baseline="zeros", score="logit",
+        steps=8, warn=False,
+    )  # fmt: skip
+    rows = _rows(models["root"] / "c" / "gen.csv")
+    assert [r["token"] for r in rows] == gen.generated_tokens
+    np.testing.assert_allclose([float(r["score"]) for r in rows], gen.scores, rtol=1e-5)
+    np.testing.assert_allclose(
+        np.load(models["root"] / "c" / "gen.npy"), gen.attributions, rtol=1e-5, atol=1e-7
+    )
 
 
 @pytest.mark.parametrize(
