@@ -15,7 +15,7 @@ import numpy as np
 
 from keras_ig._api.explanation import Explanation
 from keras_ig._io import pictures
-from keras_ig.callbacks import _messages, _summaries
+from keras_ig.callbacks import _messages, _summaries, _text_probes
 
 TAG = "integrated_gradients"
 """Subfolder of `log_dir` and prefix of every tag the callback writes."""
@@ -116,12 +116,15 @@ class EpochSummaries:
         """Pictures, histograms and token tables of the shown, finite probes."""
         if not rows:
             return
+        # Texts of a KerasHub classifier: drawn as TextExplanation.to_images draws them.
+        drawn = _text_probes.pictures(exp, self.clip_percentile)
         for i in range(self.shown):
             if not finite[i]:
                 continue
             row = rows[i]
             try:
-                batch.image(f"{TAG}/probe_{i}", self._picture(row, i), self.describe(row, i))
+                picture = self._picture(row, i) if drawn is None else drawn[i]
+                batch.image(f"{TAG}/probe_{i}", picture, self.describe(row, i))
             except Exception as err:
                 problems.append(f"epoch {epoch}: cannot draw probe {i} ({_messages.short(err)})")
             if self.histograms:

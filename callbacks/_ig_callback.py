@@ -38,6 +38,7 @@ from keras_ig.callbacks import (
     _settings,
     _statistics,
     _summaries,
+    _text_probes,
     _workers,
 )
 from keras_ig.callbacks._epoch_summaries import TAG, EpochSummaries, config_markdown, describe
@@ -119,7 +120,12 @@ class IGCallback(keras.callbacks.Callback):
 
     Args:
         probes: `[P, ...]` inputs to follow, as the model takes them (a list
-            or dict of arrays for a multi-input model). Copied.
+            or dict of arrays for a multi-input model). Copied. Or `P` texts
+            (a list of str) for a KerasHub text classifier with its
+            preprocessor: each logged epoch runs `keras_ig.explain_text` on
+            them (`target`, `baseline` — also `"pad"` or a token id —,
+            `steps`, `method`, `batch_size`), and `last_explanation` is its
+            `TextExplanation`.
         log_dir: TensorBoard log folder; summaries go to its
             `integrated_gradients/` subfolder. Created at train begin.
         target: what to explain, as in `keras_ig.explain`: None (the only
@@ -232,6 +238,7 @@ class IGCallback(keras.callbacks.Callback):
     ) -> None:
         super().__init__()
         self.probes, self.num_probes = _settings.as_probes(probes)
+        self._texts = _text_probes.texts(self.probes)  # for a KerasHub text classifier
         self.log_dir = _settings.check_log_dir(log_dir)
         self.target = _settings.check_target(target, self.num_probes)
         self.baseline = baseline
@@ -263,6 +270,12 @@ class IGCallback(keras.callbacks.Callback):
         self.background_writes = _checks.boolean(background_writes, "background_writes")
         self.metrics = _quality.check(metrics)
         _quality.check_usable(self.metrics, layer)
+        if self._texts is not None:
+            _text_probes.check_options(
+                method, steps, layer=layer, output=output, masks=masks, kind=kind,
+                vocabulary=vocabulary, feature_names=feature_names, metrics=self.metrics,
+                method_options=method_options,
+            )  # fmt: skip
 
         self.history: list[dict[str, Any]] = []
         self.last_explanation: Explanation | None = None
@@ -332,6 +345,13 @@ class IGCallback(keras.callbacks.Callback):
         self._config_written = False
         self._warned_incomplete = False
         self._vocab = _images.resolve_vocabulary(self.vocabulary)
+        if self._texts is not None:  # explain_text at each epoch, checked with one step now
+            self._run = _text_probes.runner(
+                model, self._texts, target=self.target, baseline=self.baseline,
+                steps=self.steps, method=self.method, batch_size=self.batch_size,
+            )  # fmt: skip
+            prepare_log_dir(self.run_dir, self.log_dir)
+            return
         try:
             self._explainer = explainer_for(
                 model, target=self.target, layer=self.layer, output=self.output
@@ -464,7 +484,11 @@ class IGCallback(keras.callbacks.Callback):
         self.last_explanation = exp
         record["delta"] = np.asarray(exp.delta, np.float32).copy()
         try:
-            rows = _images.views(exp, kind=self.kind, vocabulary=self._vocab, pad_id=self.pad_id)
+            rows = (
+                _text_probes.views(exp)
+                if self._texts is not None
+                else _images.views(exp, kind=self.kind, vocabulary=self._vocab, pad_id=self.pad_id)
+            )
         except Exception as err:
             _warn(f"epoch {epoch}: cannot read the attributions ({_messages.short(err)})")
             rows = None
@@ -560,7 +584,6 @@ class IGCallback(keras.callbacks.Callback):
                 CompletenessWarning,
                 stacklevel=3,
             )
-
 
     def _config_markdown(self) -> str:
         settings = {

@@ -38,7 +38,13 @@ def leaf(value: Any, name: str) -> np.ndarray:
 
 
 def as_probes(probes: Any) -> tuple[Any, int]:
-    """Probes as numpy (a dict or list of arrays for multi-input models) and P."""
+    """Probes as numpy (a dict or list of arrays for multi-input models) and P.
+
+    A non-empty list or tuple of str is texts for a KerasHub classifier
+    (`callbacks/_text_probes.py`), kept as a list of str.
+    """
+    if isinstance(probes, list | tuple) and probes and all(isinstance(p, str) for p in probes):
+        return list(probes), len(probes)
     if isinstance(probes, dict):
         if not probes:
             raise ValueError("probes must not be empty")

@@ -1,7 +1,9 @@
-"""The `keras-ig` command line: `keras-ig demo` and `keras-ig explain`.
+"""The `keras-ig` command line: `demo`, `explain`, `explain-text`, `explain-generation`.
 
     keras-ig demo                                   # train, watch in TensorBoard
     keras-ig explain model.keras cat.png dog.png --out ig/
+    keras-ig explain-text clf.keras --text "a good movie" --out ig/
+    keras-ig explain-generation lm.keras --prompt "the cat" --out ig/
 
 This is the I/O layer on top of the library: argument parsing, reading models
 and inputs from disk, writing pictures and arrays. Every failure the user can
@@ -27,9 +29,11 @@ from keras_ig import baselines
 from keras_ig._numpy.quadrature import ALIASES, RULES
 from keras_ig._version import __version__
 from keras_ig.cli._errors import PROG, CLIError, cli_words, fail, first_line
+from keras_ig.cli._flags import positive_int, target_index
 from keras_ig.cli._models import input_spec, load_model
 from keras_ig.cli._run import relative_gap_text, run_explain, summary_row
 from keras_ig.cli._startup import start_tensorflow
+from keras_ig.cli._text import add_text_commands
 
 # What tests, examples and users reach as `keras_ig.cli.<name>`.
 __all__ = [
@@ -52,31 +56,6 @@ BASELINE_NAMES = baselines.NAMED
 # argument parsing
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _target(text: str) -> int | None:
-    """`predicted` -> None (the model's own class); otherwise a unit index."""
-    if text == "predicted":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an output index or 'predicted', got {text!r}"
-        ) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 def _baseline(text: str) -> str | float:
     if text in BASELINE_NAMES:
         return text
@@ -89,7 +68,7 @@ def _baseline(text: str) -> str | float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `keras-ig` argument parser, with its `demo` and `explain` commands."""
+    """The `keras-ig` argument parser: `demo`, `explain` and the KerasHub commands."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Integrated Gradients for Keras 3 models.",
@@ -108,11 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     demo.add_argument(
-        "--epochs", type=_positive_int, metavar="N", help="training epochs (default 8)"
+        "--epochs", type=positive_int, metavar="N", help="training epochs (default 8)"
     )
     demo.add_argument(
         "--steps",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="integration steps per attribution (default 32)",
     )
@@ -149,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--out", required=True, metavar="DIR", help="output directory")
     explain.add_argument(
         "--target",
-        type=_target,
+        type=target_index,
         default=None,
         metavar="N|predicted",
         help="output unit to explain (default: the predicted class; the single unit "
@@ -164,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument(
         "--steps",
-        type=_positive_int,
+        type=positive_int,
         default=64,
         metavar="N",
         help="integration steps (default 64)",
@@ -188,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="most rows sent through the model at once",
     )
@@ -210,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.epilog = "example: keras-ig explain model.keras cat.png dog.jpg --out ig/ --logits"
     explain.set_defaults(handler=run_explain)
+    add_text_commands(commands)
     return parser
 
 

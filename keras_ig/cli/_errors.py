@@ -43,6 +43,13 @@ _FLAGS = {
     "layer": "--layer",
     "method": "--method",
     "seed": "--seed",
+    # explain-text and explain-generation
+    "task_model": "MODEL",
+    "causal_lm": "MODEL",
+    "max_new_tokens": "--max-new-tokens",
+    "continuation": "--continuation",
+    "prompt": "--prompt",
+    "merge": "--merge",
 }
 _PHRASES = (
     ("use output=None", "leave out --logits"),
