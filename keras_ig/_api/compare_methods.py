@@ -86,40 +86,27 @@ def _expected(model: Any, x: np.ndarray, s: Settings) -> Explanation:
     )
 
 
+def _shared(s: Settings) -> dict[str, Any]:
+    """The keywords every path method takes from the comparison's settings."""
+    return {
+        "target": s.target,
+        "output": s.output,
+        "steps": s.steps,
+        "batch_size": s.batch_size,
+        "warn": False,
+    }
+
+
 def _idgi(model: Any, x: np.ndarray, s: Settings) -> Explanation:
-    return idgi(
-        model,
-        x,
-        target=s.target,
-        output=s.output,
-        steps=s.steps,
-        batch_size=s.batch_size,
-        warn=False,
-    )
+    return idgi(model, x, **_shared(s))
 
 
 def _blur_ig(model: Any, x: np.ndarray, s: Settings) -> Explanation:
-    return blur_ig(
-        model,
-        x,
-        target=s.target,
-        output=s.output,
-        steps=s.steps,
-        batch_size=s.batch_size,
-        warn=False,
-    )
+    return blur_ig(model, x, **_shared(s))
 
 
 def _guided_ig(model: Any, x: np.ndarray, s: Settings) -> Explanation:
-    return guided_ig(
-        model,
-        x,
-        target=s.target,
-        output=s.output,
-        steps=s.steps,
-        batch_size=s.batch_size,
-        warn=False,
-    )
+    return guided_ig(model, x, **_shared(s))
 
 
 # The default set, in the order of the table. Blur (as IG's baseline and as
