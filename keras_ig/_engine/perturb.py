@@ -21,6 +21,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from keras_ig._engine.chunks import over_chunks
 from keras_ig._engine.score import ScoreFunction
 
 
@@ -174,14 +175,5 @@ def _chunks(
     fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
     init: tf.Tensor,
 ) -> tf.Tensor:
-    """Run `fn(rows, state) -> state` over `[0, total)` in chunks of `batch_size`."""
-    n_chunks = (total + batch_size - 1) // batch_size
-
-    def body(i, state):
-        rows = tf.range(i * batch_size, tf.minimum((i + 1) * batch_size, total))
-        return i + 1, fn(rows, state)
-
-    _, state = tf.while_loop(
-        lambda i, _: i < n_chunks, body, [tf.constant(0), init], parallel_iterations=1
-    )
-    return state
+    """`fn(rows, state) -> state` over `[0, total)` in chunks (one state tensor)."""
+    return over_chunks(total, batch_size, lambda rows, state: [fn(rows, state[0])], [init])[0]
