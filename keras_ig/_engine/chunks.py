@@ -77,11 +77,7 @@ def scores(
     of the layer's output.
     """
     outputs, calls = score_fn.outputs(inputs, replacement)
-    if score_fn.layer is not None and len(calls) != 1:
-        raise ValueError(
-            f"layer: {score_fn.layer.name!r} ran {len(calls)} times in one "
-            "forward pass; attribution needs a layer that runs exactly once"
-        )
+    score_fn.check_calls(calls)
     s, resolved = score_fn.score(outputs, targets)
     return s, resolved, calls
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from keras_ig._engine import straight
+from keras_ig._engine import chunks, straight
 from keras_ig._engine.chunks import chunk_loop
 from keras_ig._engine.path import PathIntegral, PathPoints
 from keras_ig._engine.plan import Plan
@@ -98,14 +98,7 @@ class Engine:
                 flat[i] = zi
         elif z is not None:
             replacement = z[0]
-        outputs, calls = self.score_fn.outputs(self._pack(plan, flat), replacement)
-        if self.score_fn.layer is not None and len(calls) != 1:
-            raise ValueError(
-                f"layer: {self.score_fn.layer.name!r} ran {len(calls)} times in one "
-                "forward pass; attribution needs a layer that runs exactly once"
-            )
-        scores, resolved = self.score_fn.score(outputs, targets)
-        return scores, resolved, calls
+        return chunks.scores(self.score_fn, self._pack(plan, flat), targets, replacement)
 
     # -- the graph -----------------------------------------------------------
     def _graph(

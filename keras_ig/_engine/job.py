@@ -183,11 +183,7 @@ class JobBuilder:
             raise ValueError(f"x does not fit the model: {msg}") from None
         info: dict = {"outputs": outputs}
         if self.score_fn.layer is not None:
-            if len(calls) != 1:
-                raise ValueError(
-                    f"layer: {self.score_fn.layer.name!r} ran {len(calls)} times in one "
-                    "forward pass; attribution needs a layer that runs exactly once"
-                )
+            self.score_fn.check_calls(calls)
             act = calls[0]
             if not isinstance(act, tf.Tensor):
                 raise ValueError(f"layer: {self.score_fn.layer.name!r} must return one tensor")

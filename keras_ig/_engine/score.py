@@ -332,6 +332,18 @@ class ScoreFunction:
                 out = captured[0]
         return out, layer_calls
 
+    def check_calls(self, calls: list) -> None:
+        """Refuse a `layer` that ran other than once in a forward pass.
+
+        Raises:
+            ValueError: naming `layer`.
+        """
+        if self.layer is not None and len(calls) != 1:
+            raise ValueError(
+                f"layer: {self.layer.name!r} ran {len(calls)} times in one "
+                "forward pass; attribution needs a layer that runs exactly once"
+            )
+
     def score(self, outputs: Any, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Scores `float32[rows]` and the resolved targets `int32[rows]`.
 

@@ -63,11 +63,7 @@ class SequenceEngine:
 
     def _logits(self, inputs: dict, replacement: tf.Tensor | None = None) -> tuple:
         out, calls = self.score_fn.outputs(inputs, replacement)
-        if len(calls) != 1:
-            raise ValueError(
-                f"layer: {self.score_fn.layer.name!r} ran {len(calls)} times in one "
-                "forward pass; attribution needs a layer that runs exactly once"
-            )
+        self.score_fn.check_calls(calls)  # the token embedding is always the layer here
         return out, calls[0]
 
     # -- attributions --------------------------------------------------------
