@@ -321,3 +321,12 @@ def test_tolerance_without_steps_starts_small() -> None:
     exp = keras_ig.explain(model, x, tolerance=0.5)
     assert exp.steps_used.tolist() == [8, 8]
     assert keras_ig.explain(model, x).steps == 64
+
+
+def test_a_layer_that_runs_twice_is_refused_naming_layer():
+    inp = keras.Input((4,))
+    shared = keras.layers.Dense(4, name="shared")
+    model = keras.Model(inp, keras.layers.Dense(1)(shared(shared(inp))))
+    x = np.ones((2, 4), np.float32)
+    with pytest.raises(ValueError, match=r"layer: 'shared' ran 2 times"):
+        keras_ig.explain(model, x, layer="shared", steps=4)
