@@ -206,3 +206,25 @@ def describe(value: Any) -> str:
     if hasattr(value, "shape"):
         return f"{type(value).__name__} {tuple(value.shape)}"
     return repr(value)
+
+
+def settings_markdown(settings: Any) -> str:
+    """The Text `integrated_gradients/config`: the callback's main settings in a table.
+
+    Args:
+        settings: the callback (the attributes of `_settings.Settings`).
+    """
+    s = settings
+    return config_markdown(
+        {
+            "probes": str(s.num_probes),
+            "target": describe(s.target),
+            "baseline": describe(s.baseline),
+            "steps": str(s.steps),
+            "method": s.method,
+            "layer": describe(s.layer),
+            "output": describe(s.output),
+            "every_n_epochs": str(s.every_n_epochs),
+            "masks": "yes" if s.masks is not None else "no",
+        }
+    )

@@ -11,7 +11,6 @@ letting a failure stop training.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import warnings
 import weakref
@@ -23,25 +22,21 @@ import keras
 import numpy as np
 
 from keras_ig import completeness
-from keras_ig._api.explain import Explainer, explainer_for
+from keras_ig._api.explain import Explainer
 from keras_ig._api.explanation import CompletenessWarning, Explanation, incompleteness
 from keras_ig._io import pictures as _images
-from keras_ig._numpy import checks as _checks
-from keras_ig._numpy import metrics as _metrics
 from keras_ig.callbacks import (
     _background,
     _claims,
+    _epoch_record,
     _messages,
-    _methods,
     _probe_checks,
-    _quality,
     _settings,
-    _statistics,
     _summaries,
-    _text_probes,
     _workers,
 )
-from keras_ig.callbacks._epoch_summaries import TAG, EpochSummaries, config_markdown, describe
+from keras_ig.callbacks._epoch_record import EpochRecord
+from keras_ig.callbacks._epoch_summaries import TAG, EpochSummaries, settings_markdown
 from keras_ig.callbacks._writer import EpochWriter, prepare_log_dir
 
 
@@ -237,45 +232,17 @@ class IGCallback(keras.callbacks.Callback):
         method_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.probes, self.num_probes = _settings.as_probes(probes)
-        self._texts = _text_probes.texts(self.probes)  # for a KerasHub text classifier
-        self.log_dir = _settings.check_log_dir(log_dir)
-        self.target = _settings.check_target(target, self.num_probes)
-        self.baseline = baseline
-        _methods.check_method(method, steps)
-        self.method_options = _methods.check_options(method, method_options)
-        self.steps, self.method = int(steps), method
-        if layer is not None and not isinstance(layer, str | keras.layers.Layer):
-            raise TypeError(f"layer must be a layer or its name, got {type(layer).__name__}")
-        self.layer, self.output = layer, output
-        self.every_n_epochs = _checks.integer(every_n_epochs, "every_n_epochs", 1)
-        self.masks = _images.check_masks(masks, self.num_probes)
-        if vocabulary is not None and not callable(getattr(vocabulary, "get_vocabulary", None)):
-            _images.resolve_vocabulary(vocabulary)  # check a plain list now
-        self.vocabulary = vocabulary
-        self.feature_names = _images.check_feature_names(feature_names)
-        self.signed = _checks.boolean(signed, "signed")
-        self.clip_percentile = _checks.percentile(clip_percentile)
-        self.batch_size = _checks.integer(batch_size, "batch_size", 1, optional=True)
-        self.histograms = _checks.boolean(histograms, "histograms")
-        self.max_probes = _checks.integer(max_probes, "max_probes", 1, optional=True)
-        if kind is not None and kind not in _images.KINDS:
-            raise ValueError(f"kind must be None or one of {list(_images.KINDS)}, got {kind!r}")
-        self.kind = kind
-        self.min_size = _checks.integer(min_size, "min_size", 0)
-        self.pad_id = _checks.integer(pad_id, "pad_id", optional=True)
-        self.n_baselines = _checks.integer(n_baselines, "n_baselines", 1)
-        self.seed = _checks.integer(seed, "seed", 0, optional=True)
-        self.warn_completeness = _checks.boolean(warn_completeness, "warn_completeness")
-        self.background_writes = _checks.boolean(background_writes, "background_writes")
-        self.metrics = _quality.check(metrics)
-        _quality.check_usable(self.metrics, layer)
-        if self._texts is not None:
-            _text_probes.check_options(
-                method, steps, layer=layer, output=output, masks=masks, kind=kind,
-                vocabulary=vocabulary, feature_names=feature_names, metrics=self.metrics,
-                method_options=method_options,
-            )  # fmt: skip
+        checked = _settings.check(
+            probes, log_dir, target=target, baseline=baseline, steps=steps, method=method,
+            layer=layer, output=output, every_n_epochs=every_n_epochs, masks=masks,
+            vocabulary=vocabulary, feature_names=feature_names, signed=signed,
+            clip_percentile=clip_percentile, batch_size=batch_size, histograms=histograms,
+            max_probes=max_probes, kind=kind, min_size=min_size, pad_id=pad_id,
+            n_baselines=n_baselines, seed=seed, warn_completeness=warn_completeness,
+            background_writes=background_writes, metrics=metrics, method_options=method_options,
+        )  # fmt: skip
+        vars(self).update(checked.attributes())  # self.probes, self.steps, ...
+        self._texts = checked.texts  # for a KerasHub text classifier
 
         self.history: list[dict[str, Any]] = []
         self.last_explanation: Explanation | None = None
@@ -292,17 +259,14 @@ class IGCallback(keras.callbacks.Callback):
         self._warned_incomplete = False
         self._worker: _background.WriterThread | None = None
         self._pending: Future | None = None
-        shown = self.num_probes if max_probes is None else min(self.num_probes, self.max_probes)
-        self._epoch_summaries = EpochSummaries(
-            target=self.target,
-            masks=self.masks,
-            shown=shown,
-            feature_names=self.feature_names,
-            signed=self.signed,
-            clip_percentile=self.clip_percentile,
-            min_size=self.min_size,
-            histograms=self.histograms,
+        shown = (
+            self.num_probes if self.max_probes is None else min(self.num_probes, self.max_probes)
         )
+        self._epoch_summaries = EpochSummaries(
+            target=self.target, masks=self.masks, shown=shown, feature_names=self.feature_names,
+            signed=self.signed, clip_percentile=self.clip_percentile, min_size=self.min_size,
+            histograms=self.histograms,
+        )  # fmt: skip
         self._idle = False  # a non-chief worker of a multi-worker fit: no IG, no events
 
     # -- paths ----------------------------------------------------------------
@@ -345,31 +309,8 @@ class IGCallback(keras.callbacks.Callback):
         self._config_written = False
         self._warned_incomplete = False
         self._vocab = _images.resolve_vocabulary(self.vocabulary)
-        if self._texts is not None:  # explain_text at each epoch, checked with one step now
-            self._run = _text_probes.runner(
-                model, self._texts, target=self.target, baseline=self.baseline,
-                steps=self.steps, method=self.method, batch_size=self.batch_size,
-            )  # fmt: skip
-            prepare_log_dir(self.run_dir, self.log_dir)
-            return
-        try:
-            self._explainer = explainer_for(
-                model, target=self.target, layer=self.layer, output=self.output
-            )
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"IGCallback: {err}") from None
-        # One quadrature point: checks probes/target/layer/baseline against
-        # the model and compiles the graph every epoch then reuses (alphas
-        # and weights are graph inputs, so `steps` does not retrace).
-        _probe_checks.check_against(
-            self._dry_run(),
-            probes=self.probes,
-            num_probes=self.num_probes,
-            kind=self.kind,
-            vocab=self._vocab,
-            pad_id=self.pad_id,
-            masks=self.masks,
-            feature_names=self.feature_names,
+        self._explainer, self._run = _probe_checks.prepare(
+            model, self, vocab=self._vocab, texts=self._texts, layer=self.layer, output=self.output
         )
         prepare_log_dir(self.run_dir, self.log_dir)
 
@@ -423,122 +364,48 @@ class IGCallback(keras.callbacks.Callback):
         if worker is not None:
             worker.stop()
 
-    # -- train begin ----------------------------------------------------------
-    def _dry_run(self) -> Explanation:
-        """The one-step run of `_probe_checks.dry_run`; keeps this fit's runner."""
-        if self._explainer is None:
-            raise RuntimeError("IGCallback: on_train_begin has not run")
-        dry, self._run = _probe_checks.dry_run(
-            self._explainer,
-            self.probes,
-            target=self.target,
-            baseline=self.baseline,
-            n_baselines=self.n_baselines,
-            seed=self.seed,
-            steps=self.steps,
-            method=self.method,
-            batch_size=self.batch_size,
-            method_run=self._method_run(),
-        )
-        return dry
-
-    def _method_run(self) -> Callable[[], Explanation] | None:
-        if not _methods.is_path_method(self.method):
-            return None
-        return _methods.runner(
-            self.method,
-            self.model,
-            self.probes,
-            target=self.target,
-            baseline=self.baseline,
-            steps=self.steps,
-            output=self.output,
-            layer=self.layer,
-            batch_size=self.batch_size,
-            seed=self.seed,
-            options=self.method_options,
-        )
-
     # -- one epoch ------------------------------------------------------------
     def _log_epoch(self, epoch: int) -> None:
-        n = self.num_probes
-        record: dict[str, Any] = {
-            "epoch": epoch,
-            "delta": np.full(n, np.nan, np.float32),
-            "localization": None if self.masks is None else np.full(n, np.nan),
-            "localization_mean": None if self.masks is None else math.nan,
-            "stability_mean": None,
-            "metrics": {name: math.nan for name in self.metrics} if self.metrics else None,
-        }
-        self.history.append(record)  # one entry per logged epoch, whatever happens
-        try:
-            if self._run is None:
-                raise RuntimeError("on_train_begin has not run")
-            exp = self._run()
-        except Exception as err:  # never stop training
-            _warn(
-                f"Integrated Gradients failed at epoch {epoch}; nothing is logged "
-                f"for it ({_messages.short(err)})"
-            )
+        problems, job = self._epoch(epoch, self._run, self.model)
+        self._warn_all(problems)
+        if job is None:
             return
-        self.last_explanation = exp
-        record["delta"] = np.asarray(exp.delta, np.float32).copy()
-        try:
-            rows = (
-                _text_probes.views(exp)
-                if self._texts is not None
-                else _images.views(exp, kind=self.kind, vocabulary=self._vocab, pad_id=self.pad_id)
-            )
-        except Exception as err:
-            _warn(f"epoch {epoch}: cannot read the attributions ({_messages.short(err)})")
-            rows = None
-        stats = _statistics.of_epoch(exp.delta, rows, n, self.masks, self._previous)
-        finite, stability = stats.finite, stats.stability
-        if not finite.all():
-            bad = np.flatnonzero(~finite).tolist()
-            _warn(
-                f"epoch {epoch}: attributions or completeness gap are not finite for "
-                f"probes {bad[:8]}{'...' if len(bad) > 8 else ''} (NaN or inf in the "
-                "weights or outputs?); their images and statistics are skipped"
-            )
-        if stats.localization is not None:
-            record["localization"] = stats.localization
-            mean = _metrics.finite_mean(stats.localization)
-            record["localization_mean"] = math.nan if mean is None else mean
-        record["stability_mean"] = _metrics.finite_mean(stability)
-        if self.metrics:
-            try:
-                record["metrics"] = _quality.epoch_scores(
-                    self.metrics,
-                    self.model,
-                    self.probes,
-                    exp,
-                    target=self.target,
-                    output=self.output,
-                    baseline=self.baseline,
-                    batch_size=self.batch_size,
-                    seed=self.seed,
-                )
-            except Exception as err:  # never stop training
-                _warn(f"epoch {epoch}: cannot compute metrics ({_messages.short(err)})")
-
-        self._maybe_warn_incomplete(exp, epoch)
-        job = functools.partial(self._write_epoch, epoch, exp, rows, finite, stability, record)
         if not self.background_writes or self._worker is None:
             self._warn_all(job())
             return
         self._wait_for_writes()  # at most one epoch in flight: bounded memory
         self._pending = self._worker.submit(job)
 
-    def _write_epoch(
-        self,
-        epoch: int,
-        exp: Explanation,
-        rows: list | None,
-        finite: np.ndarray,
-        stability: np.ndarray,
-        record: dict,
-    ) -> list[str]:
+    def _epoch(
+        self, epoch: int, run: Callable[[], Explanation] | None, model: keras.Model
+    ) -> tuple[list[str | Warning], Callable[[], list[str]] | None]:
+        """Explain with `run` (IG of `model`), record: `(problems, write job or None)`."""
+        record = _epoch_record.empty(epoch, self.num_probes, self.masks, self.metrics)
+        self.history.append(record)  # one entry per logged epoch, whatever happens
+        try:
+            if run is None:
+                raise RuntimeError("on_train_begin has not run")
+            exp = run()
+        except Exception as err:  # never stop training
+            return [
+                f"Integrated Gradients failed at epoch {epoch}; nothing is logged "
+                f"for it ({_messages.short(err)})"
+            ], None
+        self.last_explanation = exp
+        done = _epoch_record.fill(
+            record, exp, text=self._texts is not None, kind=self.kind, vocab=self._vocab,
+            pad_id=self.pad_id, masks=self.masks, previous=self._previous,
+            metrics=self.metrics, model=model, probes=self.probes, target=self.target,
+            output=self.output, baseline=self.baseline, batch_size=self.batch_size,
+            seed=self.seed,
+        )  # fmt: skip
+        problems: list[str | Warning] = list(done.problems)
+        incomplete = self._incomplete(exp, epoch)
+        if incomplete is not None:
+            problems.append(incomplete)
+        return problems, functools.partial(self._write_epoch, epoch, exp, done)
+
+    def _write_epoch(self, epoch: int, exp: Explanation, done: EpochRecord) -> list[str]:
         """Draw, encode and write one epoch; returns the problems met.
 
         Runs on the writer thread with `background_writes`: it only reads
@@ -549,9 +416,9 @@ class IGCallback(keras.callbacks.Callback):
         problems: list[str] = []
         try:
             batch = _summaries.SummaryBatch()
-            config = None if self._config_written else self._config_markdown()
-            self._epoch_summaries.add_scalars(batch, exp, record, stability, config)
-            self._epoch_summaries.add_probes(batch, exp, rows, finite, epoch, problems)
+            config = None if self._config_written else settings_markdown(self)
+            self._epoch_summaries.add_scalars(batch, exp, done.record, done.stability, config)
+            self._epoch_summaries.add_probes(batch, exp, done.rows, done.finite, epoch, problems)
         except Exception as err:
             problems.append(f"epoch {epoch}: cannot build the summaries ({_messages.short(err)})")
             return problems
@@ -567,38 +434,28 @@ class IGCallback(keras.callbacks.Callback):
             self._warn_all(pending.result())
 
     @staticmethod
-    def _warn_all(problems: list[str]) -> None:
-        for message in problems:
-            _warn(message)
+    def _warn_all(problems: Sequence[str | Warning]) -> None:
+        """Warn each problem: a str as an `IGCallbackWarning`, a warning as itself."""
+        for problem in problems:
+            if isinstance(problem, Warning):
+                warnings.warn(problem, stacklevel=3)
+            else:
+                _warn(problem)
 
-    def _maybe_warn_incomplete(self, exp: Explanation, epoch: int) -> None:
+    def _incomplete(self, exp: Explanation, epoch: int) -> CompletenessWarning | None:
+        """The `CompletenessWarning` of a too large gap, once per fit (else None)."""
         if not self.warn_completeness or self._warned_incomplete:
-            return
+            return None
         # Non-finite gaps are warned about with the epoch's other failures.
         message = incompleteness(exp, completeness.TOLERANCE, finite_only=True)
-        if message is not None:
-            self._warned_incomplete = True
-            warnings.warn(
-                f"IGCallback: epoch {epoch}: {message} (see the completeness_gap "
-                "scalars). Warned once per fit.",
-                CompletenessWarning,
-                stacklevel=3,
-            )
-
-    def _config_markdown(self) -> str:
-        settings = {
-            "probes": str(self.num_probes),
-            "target": describe(self.target),
-            "baseline": describe(self.baseline),
-            "steps": str(self.steps),
-            "method": self.method,
-            "layer": describe(self.layer),
-            "output": describe(self.output),
-            "every_n_epochs": str(self.every_n_epochs),
-            "masks": "yes" if self.masks is not None else "no",
-        }
-        return config_markdown(settings)
+        if message is None:
+            return None
+        self._warned_incomplete = True
+        return CompletenessWarning(
+            f"IGCallback: epoch {epoch}: {message} (see the completeness_gap "
+            "scalars). Warned once per fit."
+        )
 
 
 def _warn(message: str) -> None:
-    warnings.warn(f"IGCallback: {message}", IGCallbackWarning, stacklevel=3)
+    warnings.warn(f"IGCallback: {message}", IGCallbackWarning, stacklevel=4)
