@@ -6,6 +6,7 @@ written, before `fit` starts.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import os
 import re
@@ -130,10 +131,16 @@ class Settings:
     warn_completeness: bool
     background_writes: bool
     metrics: tuple[str, ...]
+    background_ig: bool | None
 
     def attributes(self) -> dict[str, Any]:
         """The public attributes, by name (all fields but `texts`)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "texts"}
+
+
+def arguments(given: dict[str, Any]) -> dict[str, Any]:
+    """The entries of `given` (`IGCallback.__init__`'s `locals()`) that `check` takes."""
+    return {name: given[name] for name in inspect.signature(check).parameters}
 
 
 def check(
@@ -164,6 +171,7 @@ def check(
     background_writes: Any,
     metrics: Any,
     method_options: Any,
+    background_ig: Any,
 ) -> Settings:
     """Every `IGCallback.__init__` argument checked, in the order of its signature.
 
@@ -204,6 +212,8 @@ def check(
             vocabulary=vocabulary, feature_names=feature_names, metrics=metrics,
             method_options=method_options,
         )  # fmt: skip
+    if background_ig is not None:
+        background_ig = checks.boolean(background_ig, "background_ig")
     return Settings(
         probes=probes,
         num_probes=num_probes,
@@ -233,4 +243,5 @@ def check(
         warn_completeness=warn_completeness,
         background_writes=background_writes,
         metrics=metrics,
+        background_ig=background_ig,
     )

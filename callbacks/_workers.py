@@ -31,3 +31,8 @@ def writes_here(model: Any) -> bool:
     the other workers of a `MultiWorkerMirroredStrategy`.
     """
     return workers.is_chief(strategy_of(model))
+
+
+def multi_worker(model: Any) -> bool:
+    """Whether `model` trains under a `MultiWorkerMirroredStrategy` on several workers."""
+    return workers.is_multi_worker(strategy_of(model))
