@@ -138,7 +138,7 @@ class IGCallback(keras.callbacks.Callback):
         background_writes: draw, encode and write the pictures on one background thread while the
             next epoch trains (at most one epoch in flight; all flushed by `on_train_end`); the
             attributions, `history` and their warnings are still computed before `on_epoch_end`
-            returns (unless `background_ig`). False: each epoch is on disk when the next starts.
+            returns (unless `background_ig`). False: written before returning (see `background_ig`).
         method_options: the path method's own keywords (e.g. `{"max_sigma": 20.0}` for Blur IG,
             `{"background": x[:100], "samples": 16}` for Expected Gradients).
         metrics: names from `("deletion", "insertion", "infidelity")`: each logged epoch, the

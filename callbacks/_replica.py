@@ -1,7 +1,7 @@
 """IG off the training thread: a clone of the model at the epoch's weights.
 
 In a multi-worker `fit` the chief's Integrated Gradients in `on_epoch_end`
-hold every other worker at the next step's all-reduce. With background IG
+holds every other worker at the next step's all-reduce. With background IG
 the chief's `on_epoch_end` only copies the weights to the host
 (`model.get_weights()`); the writer thread loads them into a clone of the
 model and explains, scores and writes there while training goes on.
@@ -9,8 +9,11 @@ model and explains, scores and writes there while training goes on.
 The clone is made on the writer thread: `tf.distribute` strategy scopes are
 thread-local, so its variables are plain ones whatever scope the training
 thread is in (creating a `MultiWorkerMirroredStrategy` variable is a
-collective op the other workers would not join). The user's model is only
-read: its config (to clone it) and its weights.
+collective op the other workers would not join). Checked with Keras 3.15 and
+TensorFlow 2.21: inside `strategy.scope()` on one thread, another thread sees
+no strategy; and Keras' `fit` calls the hooks outside the scope anyway, so
+the thread is the safe place whichever holds. The user's model is only read:
+its config (to clone it) and its weights.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import pytest
 
 import keras_ig
 from keras_ig import datasets
-from keras_ig.callbacks import IGCallback, IGCallbackWarning
+from keras_ig.callbacks import IGCallback, IGCallbackWarning, _replica
 from keras_ig.callbacks._ig_callback import TAG
 from tests.helpers.events import read_events
 
@@ -170,3 +170,18 @@ def test_a_model_that_cannot_be_cloned_is_explained_in_on_epoch_end(shapes, tmp_
 def test_background_ig_must_be_none_or_a_bool(shapes, tmp_path):
     with pytest.raises(TypeError, match="background_ig must be a bool"):
         IGCallback(shapes.images[:2], tmp_path, background_ig="yes")
+
+
+def test_counterpart_finds_a_nested_layer_in_the_clone_and_passes_names_through():
+    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dense(2)])
+    x = keras.Input((3,))
+    model = keras.Model(x, keras.layers.Dense(1)(inner(x)))
+    copy = keras.models.clone_model(model)
+    target = inner.layers[1]
+    found = _replica.counterpart(model, copy, target, "layer")
+    assert found is not target and found.name == target.name
+    assert found is copy.layers[1].layers[1]
+    np.testing.assert_array_equal(found.kernel.shape, target.kernel.shape)
+    assert _replica.counterpart(model, copy, "dense_name", "layer") == "dense_name"
+    stranger = keras.layers.Dense(1)
+    assert _replica.counterpart(model, copy, stranger, "layer") is stranger
