@@ -1,11 +1,10 @@
 """`IGCallback`: how attributions of fixed probes evolve during `model.fit`.
 
-The callback sits on top of the library's layers: the compiled engine
-(`keras_ig._api.explain.Explainer`, one graph reused at every epoch since only the
-weights change), the pictures of `keras_ig._io.pictures` (the same ones
-`Explanation.to_images` draws) and the numpy statistics of `keras_ig._numpy.metrics`. Its own
-job is the I/O: when to compute, what to write to TensorBoard, and never
-letting a failure stop training.
+The hooks decide when to explain and hand the work on: `_settings` checks the arguments,
+`_probe_checks` builds the compiled engine (`keras_ig._api.explain.Explainer`, one graph reused
+at every epoch since only the weights change), `_replica` the clone that background IG explains,
+`_epoch_record` reads an epoch's explanation into `history`, `_epoch_summaries` and `_writer`
+write it to TensorBoard on the `_background` thread. A failure never stops training.
 """
 
 from __future__ import annotations
@@ -332,8 +331,7 @@ class IGCallback(keras.callbacks.Callback):
             worker.stop()
 
     def _log_epoch(self, epoch: int) -> None:
-        if self._replica is not None and self._worker is not None:
-            # Background IG: here only a host copy of the weights (cheap).
+        if self._replica is not None:  # background IG: here only a host copy of the weights
             weights = self.model.get_weights()
             job = _replica.epoch_job(self._replica, weights, epoch, lambda: self._run, self._epoch)
         else:
@@ -341,11 +339,11 @@ class IGCallback(keras.callbacks.Callback):
             _warn_all(problems)
             if job is None:
                 return
-            if not self.background_writes or self._worker is None:
-                _warn_all(job())
-                return
         self._wait_for_writes()  # at most one epoch in flight: bounded memory
-        self._pending = self._worker.submit(job)
+        if self._worker is None or not (self.background_writes or self._replica is not None):
+            _warn_all(job())
+        else:
+            self._pending = self._worker.submit(job)
 
     def _epoch(
         self, epoch: int, run: Callable[[], Explanation] | None, model: keras.Model
