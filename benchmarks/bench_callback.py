@@ -24,7 +24,10 @@ background thread draws while the next epoch trains (the second epoch waits
 for them at its end). The arms: no callback, `IGCallback` (default: pictures
 drawn and written on its background thread),
 `IGCallback(background_writes=False)`, `IGCallback(metrics=("deletion",
-"insertion"))` (the quality scores of the probes' maps each epoch), and a
+"insertion"))` (the quality scores of the probes' maps each epoch),
+`IGCallback(background_ig=True)` (IG of a clone on the writer thread, as the
+chief of a multi-worker fit does by default: `on_epoch_end` only copies the
+weights), and a
 calibration arm that sleeps a
 known `--pause-ms` at `on_epoch_end`, which shows how closely the harness
 recovers a known cost on the machine of the day. Every block holds one pair
@@ -73,12 +76,13 @@ from keras_ig._io.demo import DEFAULT, build_model, pick_probes
 from keras_ig.callbacks import IGCallback, _background
 from keras_ig.datasets import make_shapes
 
-ARMS = ("without", "with", "with_sync", "with_metrics", "pause")
+ARMS = ("without", "with", "with_sync", "with_metrics", "with_bg", "pause")
 LABELS = {
     "without": "no callback",
     "with": "IGCallback",
     "with_sync": "IGCallback, background_writes=False",
     "with_metrics": "IGCallback, metrics=deletion,insertion",
+    "with_bg": "IGCallback, background_ig=True",
     "pause": "calibration: a known pause",
 }
 
@@ -258,8 +262,9 @@ def main() -> None:
                 warn_completeness=False,
                 background_writes=arm != "with_sync",
                 metrics=("deletion", "insertion") if arm == "with_metrics" else None,
+                background_ig=arm == "with_bg",
             )
-            for arm in ("with", "with_sync", "with_metrics")
+            for arm in ("with", "with_sync", "with_metrics", "with_bg")
         }
         callbacks["pause"] = Pause(args.pause_ms / 1e3)
         background = time_background_writes(callbacks["with"])
@@ -279,7 +284,7 @@ def main() -> None:
         floor_s = statistics.median(floor() for _ in range(30))
         traces = {
             arm: callbacks[arm]._explainer.engine.traces
-            for arm in ("with", "with_sync", "with_metrics")
+            for arm in ("with", "with_sync", "with_metrics", "with_bg")
         }
 
     starts = np.array(timer.starts)

@@ -12,18 +12,23 @@ on 1,024 `make_shapes` images of 32x32, global batch 64, with
 `keras_ig.MultiWorkerStrategy`. The callback arm adds `IGCallback` on
 `--probes` images with their labels and masks, `--steps` Gauss-Legendre
 points, its default output (pictures, histograms): the chief
-explains and writes, the other worker does nothing for IG.
+explains and writes, the other worker does nothing for IG. Two callback
+arms: `sync` (`background_ig=False`: the chief explains inside
+`on_epoch_end`) and `bg` (the default on a multi-worker chief: it copies the
+weights and explains a clone on its writer thread while training goes on).
 
-Method. Each worker alternates the arms (ABBA...), `--rounds` times each, one
-`model.fit(epochs=--epochs)` per arm and round, on the same model. An epoch
-is timed from its `on_epoch_begin` to the next one's (training plus every
-callback, the chief's IG included); the first epoch of each fit is left out
-(it holds the fit's set-up). The script prints, per worker, the median epoch
-time of each arm and their ratio, and on the chief the median time its
-`IGCallback.on_epoch_end` held the training loop. Synchronous training
-makes the other worker wait at the next step's all-reduce for that time, so
-both workers' ratios should be close, and the chief-only design shows in
-what the other worker does not do (no IG, no pictures, no event file).
+Method. Each worker runs the three arms in alternating order (ABC, CBA, ...),
+`--rounds` times each, one `model.fit(epochs=--epochs)` per arm and round, on
+the same model. An epoch is timed from its `on_epoch_begin` to the next
+one's (training plus every callback, the chief's IG included); the first
+epoch of each fit is left out (it holds the fit's set-up). The script
+prints, per worker, the median epoch time of each arm, the callback arms'
+ratios to no callback, and on the chief the median time its
+`IGCallback.on_epoch_end` held the training loop in each arm. Synchronous
+training makes the other worker wait at the next step's all-reduce for that
+time, so both workers' ratios should be close; with `bg` the hold is the
+weight copy (plus waiting for the previous epoch's IG if it is still
+running), and the IG competes with training for the chief's CPU instead.
 """
 
 from __future__ import annotations
@@ -77,29 +82,39 @@ class Timer(keras.callbacks.Callback):
 
 
 class Held(IGCallback):
-    held = []
-
     def on_epoch_end(self, epoch, logs=None):
         start = time.perf_counter()
         super().on_epoch_end(epoch, logs)
         self.held.append(time.perf_counter() - start)
 
 
-ig = Held(data.images[1024:], os.path.join(shared, "logs"), target=data.labels[1024:],
-          masks=data.masks[1024:], steps=steps)
+def held(background_ig, arm):
+    cb = Held(data.images[1024:], os.path.join(shared, "logs", arm), target=data.labels[1024:],
+              masks=data.masks[1024:], steps=steps, background_ig=background_ig)
+    cb.held = []
+    return cb
+
+
+callbacks = {"none": None, "sync": held(False, "sync"), "bg": held(None, "bg")}
 model.fit(train, epochs=1, verbose=0)  # warm-up: traces the train step
-times = {"none": [], "ig": []}
+times = {arm: [] for arm in callbacks}
+arms = list(callbacks)
 for r in range(rounds):
-    for arm in ("none", "ig") if r % 2 == 0 else ("ig", "none"):  # no order bias
+    for arm in arms if r % 2 == 0 else arms[::-1]:  # no order bias
         timer = Timer()
-        model.fit(train, epochs=epochs, verbose=0,
-                  callbacks=[timer] + ([ig] if arm == "ig" else []))
+        extra = [] if callbacks[arm] is None else [callbacks[arm]]
+        model.fit(train, epochs=epochs, verbose=0, callbacks=[timer] + extra)
         times[arm] += list(np.diff(timer.begins)[1:])
 med = {arm: statistics.median(t) for arm, t in times.items()}
-print(json.dumps({"worker": index, "none_s": med["none"], "ig_s": med["ig"],
-                  "ratio": med["ig"] / med["none"],
-                  "held_s": statistics.median(ig.held) if ig.held else None,
-                  "history": len(ig.history)}), flush=True)
+row = {"worker": index}
+for arm in arms:
+    row[arm + "_s"] = med[arm]
+for arm in ("sync", "bg"):
+    cb = callbacks[arm]
+    row[arm + "_ratio"] = med[arm] / med["none"]
+    row[arm + "_held_s"] = statistics.median(cb.held) if cb.history else None
+    row[arm + "_history"] = len(cb.history)
+print(json.dumps(row), flush=True)
 """
 
 
@@ -147,15 +162,18 @@ def main() -> None:
                 sys.exit(f"a worker failed (exit {p.returncode})")
             rows.append(json.loads(out.strip().splitlines()[-1]))
     print(
-        f"{'worker':>6} {'epoch, no IG':>13} {'epoch, IG':>10} {'ratio':>6} "
-        f"{'IG held loop':>13} {'history':>8}"
+        f"{'worker':>6} {'arm':>5} {'epoch':>9} {'ratio to no IG':>15} "
+        f"{'on_epoch_end held loop':>23} {'history':>8}"
     )
     for r in sorted(rows, key=lambda r: r["worker"]):
-        held = "-" if r["held_s"] is None else f"{r['held_s'] * 1e3:.0f} ms"
-        print(
-            f"{r['worker']:>6} {r['none_s'] * 1e3:>10.0f} ms {r['ig_s'] * 1e3:>7.0f} ms "
-            f"{r['ratio']:>6.2f} {held:>13} {r['history']:>8}"
-        )
+        print(f"{r['worker']:>6} {'none':>5} {r['none_s'] * 1e3:>6.0f} ms")
+        for arm in ("sync", "bg"):
+            held = r[arm + "_held_s"]
+            held = "-" if held is None else f"{held * 1e3:.1f} ms"
+            print(
+                f"{r['worker']:>6} {arm:>5} {r[arm + '_s'] * 1e3:>6.0f} ms "
+                f"{r[arm + '_ratio']:>15.2f} {held:>23} {r[arm + '_history']:>8}"
+            )
 
 
 if __name__ == "__main__":

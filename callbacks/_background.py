@@ -1,5 +1,9 @@
 """The callback's writer thread, which also outlives no `fit`.
 
+It runs each logged epoch's writes (`background_writes`), and with
+`background_ig` the epoch's whole explanation of the model's clone
+(`callbacks/_replica.py`).
+
 Keras 3 calls `on_train_end` only when `fit` returns: an exception (a
 `KeyboardInterrupt`, a failing callback) leaves through `fit` without any
 hook. So the thread watches the training thread's stack: once the frame of

@@ -16,6 +16,7 @@ import numpy as np
 from keras_ig._api.explanation import Explanation
 from keras_ig._io import pictures
 from keras_ig.callbacks import _messages, _summaries, _text_probes
+from keras_ig.callbacks._epoch_record import EpochRecord
 
 TAG = "integrated_gradients"
 """Subfolder of `log_dir` and prefix of every tag the callback writes."""
@@ -57,6 +58,17 @@ class EpochSummaries:
         # Per (probe, input): `pictures.draw`'s cache of what depends on the
         # probe and mask only, drawn at the first logged epoch and reused.
         self._cache: dict[tuple[int, int], dict] = {}
+
+    @classmethod
+    def of(cls, settings: Any) -> EpochSummaries:
+        """The summaries of a callback's settings (the attributes of `_settings.Settings`)."""
+        s = settings
+        shown = s.num_probes if s.max_probes is None else min(s.num_probes, s.max_probes)
+        return cls(
+            target=s.target, masks=s.masks, shown=shown, feature_names=s.feature_names,
+            signed=s.signed, clip_percentile=s.clip_percentile, min_size=s.min_size,
+            histograms=s.histograms,
+        )  # fmt: skip
 
     def forget_pictures(self) -> None:
         """Drop the cached panels (a new fit may see other views)."""
@@ -103,6 +115,26 @@ class EpochSummaries:
             batch.scalar(f"{TAG}/metrics/{name}", value)  # NaN (failed) is left out
         if config is not None:
             batch.text(f"{TAG}/config", config)
+
+    def batch(
+        self, done: EpochRecord, config: str | None
+    ) -> tuple[_summaries.SummaryBatch | None, list[str]]:
+        """One epoch's summaries, drawn and encoded: `(batch or None, problems met)`; never raises.
+
+        Args:
+            done: the epoch's explanation and record (`_epoch_record.fill`).
+            config: the Text `config` table (the first written epoch of a fit) or None.
+        """
+        exp, epoch = done.exp, done.record["epoch"]
+        problems: list[str] = []
+        try:
+            batch = _summaries.SummaryBatch()
+            self.add_scalars(batch, exp, done.record, done.stability, config)
+            self.add_probes(batch, exp, done.rows, done.finite, epoch, problems)
+        except Exception as err:
+            problems.append(f"epoch {epoch}: cannot build the summaries ({_messages.short(err)})")
+            return None, problems
+        return batch, problems
 
     def add_probes(
         self,
@@ -206,3 +238,25 @@ def describe(value: Any) -> str:
     if hasattr(value, "shape"):
         return f"{type(value).__name__} {tuple(value.shape)}"
     return repr(value)
+
+
+def settings_markdown(settings: Any) -> str:
+    """The Text `integrated_gradients/config`: the callback's main settings in a table.
+
+    Args:
+        settings: the callback (the attributes of `_settings.Settings`).
+    """
+    s = settings
+    return config_markdown(
+        {
+            "probes": str(s.num_probes),
+            "target": describe(s.target),
+            "baseline": describe(s.baseline),
+            "steps": str(s.steps),
+            "method": s.method,
+            "layer": describe(s.layer),
+            "output": describe(s.output),
+            "every_n_epochs": str(s.every_n_epochs),
+            "masks": "yes" if s.masks is not None else "no",
+        }
+    )

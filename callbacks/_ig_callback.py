@@ -1,17 +1,15 @@
 """`IGCallback`: how attributions of fixed probes evolve during `model.fit`.
 
-The callback sits on top of the library's layers: the compiled engine
-(`keras_ig._api.explain.Explainer`, one graph reused at every epoch since only the
-weights change), the pictures of `keras_ig._io.pictures` (the same ones
-`Explanation.to_images` draws) and the numpy statistics of `keras_ig._numpy.metrics`. Its own
-job is the I/O: when to compute, what to write to TensorBoard, and never
-letting a failure stop training.
+The hooks decide when to explain and hand the work on: `_settings` checks the arguments,
+`_probe_checks` builds the compiled engine (`keras_ig._api.explain.Explainer`, one graph reused
+at every epoch since only the weights change), `_replica` the clone that background IG explains,
+`_epoch_record` reads an epoch's explanation into `history`, `_epoch_summaries` and `_writer`
+write it to TensorBoard on the `_background` thread. A failure never stops training.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import os
 import warnings
 import weakref
@@ -22,26 +20,20 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_ig import completeness
-from keras_ig._api.explain import Explainer, explainer_for
-from keras_ig._api.explanation import CompletenessWarning, Explanation, incompleteness
+from keras_ig._api.explain import Explainer
+from keras_ig._api.explanation import Explanation
 from keras_ig._io import pictures as _images
-from keras_ig._numpy import checks as _checks
-from keras_ig._numpy import metrics as _metrics
 from keras_ig.callbacks import (
     _background,
     _claims,
-    _messages,
-    _methods,
+    _epoch_record,
     _probe_checks,
-    _quality,
+    _replica,
     _settings,
-    _statistics,
-    _summaries,
-    _text_probes,
     _workers,
 )
-from keras_ig.callbacks._epoch_summaries import TAG, EpochSummaries, config_markdown, describe
+from keras_ig.callbacks._epoch_record import EpochRecord
+from keras_ig.callbacks._epoch_summaries import TAG, EpochSummaries, settings_markdown
 from keras_ig.callbacks._writer import EpochWriter, prepare_log_dir
 
 
@@ -49,154 +41,134 @@ class IGCallbackWarning(UserWarning):
     """Part of an epoch's Integrated Gradients summaries could not be made."""
 
 
-# --------------------------------------------------------------------------
-# the callback
-
-
 class IGCallback(keras.callbacks.Callback):
     """Log Integrated Gradients of fixed probes to TensorBoard during training.
 
-    At the end of every `every_n_epochs`-th epoch (epochs whose 0-based index
-    `epoch` has `(epoch + 1) % every_n_epochs == 0`) the callback explains
-    `probes` with the model's current weights and writes, with `epoch` as
-    the step (so a run resumed with `initial_epoch` continues the curves),
-    into `os.path.join(log_dir, "integrated_gradients")` (next to
-    `keras.callbacks.TensorBoard`'s `train/` and `validation/` when they
-    share `log_dir`):
+    At the end of every `every_n_epochs`-th epoch (epochs whose 0-based index `epoch` has `(epoch +
+    1) % every_n_epochs == 0`) the callback explains `probes` with the model's current weights and
+    writes, with `epoch` as the step (so a run resumed with `initial_epoch` continues the curves),
+    into `os.path.join(log_dir, "integrated_gradients")` (next to `keras.callbacks.TensorBoard`'s
+    `train/` and `validation/` when they share `log_dir`):
 
-    - Images `integrated_gradients/probe_{i}`: probe | map | overlay for
-      image inputs (mask outlined in green), tokens on coloured backgrounds
-      for text, a bar chart for tabular rows — `Explanation.to_images`'s
-      pictures. Their description says what the panel shows and stays the
-      same at every step (TensorBoard shows a tag's first description
-      only); the epoch's numbers are the scalars below;
-    - Scalars `integrated_gradients/completeness_gap/max_abs`, `/mean_abs`,
-      `/relative_max`, `/relative_mean` (`|delta|`, and `|delta|` over
-      `|F(x) - F(baseline)|`, over the probes whose gap is finite: a probe
-      with a NaN or inf gap is warned about and left out, never counted as
-      0), and per probe `integrated_gradients/completeness_gap/probe_{i}`
-      (`delta`), `integrated_gradients/score/probe_{i}` (F(x)) and, when
-      `target` is None or a callable, `integrated_gradients/target/probe_{i}`;
-    - Scalars `integrated_gradients/stability/probe_{i}` and
-      `/stability/mean`: the Spearman rank correlation between a probe's
-      map now and at the previous logged epoch (1: same ranking, the map
-      has settled; near 0: it changed; from the second logged epoch on);
-    - with `masks`: Scalars `integrated_gradients/localization/probe_{i}`
-      and `/localization/mean`, the share of positive attribution inside
-      the mask;
-    - with `metrics`: Scalars `integrated_gradients/metrics/<name>`, the
-      probes' mean deletion / insertion area or infidelity;
-    - with `histograms`: Histograms `integrated_gradients/attributions/
-      probe_{i}` of the map's values;
-    - for text: Text `integrated_gradients/tokens/probe_{i}`, a table of
-      tokens and scores; and once per `fit`, Text
-      `integrated_gradients/config` with the settings.
+    - Images `integrated_gradients/probe_{i}`: probe | map | overlay for image inputs (mask
+      outlined in green), tokens on coloured backgrounds for text, a bar chart for tabular rows —
+      `Explanation.to_images`'s pictures. Their description says what the panel shows and stays the
+      same at every step (TensorBoard shows a tag's first description only); the epoch's numbers
+      are the scalars below;
+    - Scalars `integrated_gradients/completeness_gap/max_abs`, `/mean_abs`, `/relative_max`,
+      `/relative_mean` (`|delta|`, and `|delta|` over `|F(x) - F(baseline)|`, over the probes whose
+      gap is finite: a probe with a NaN or inf gap is warned about and left out, never counted as
+      0), and per probe `integrated_gradients/completeness_gap/probe_{i}` (`delta`),
+      `integrated_gradients/score/probe_{i}` (F(x)) and, when `target` is None or a callable,
+      `integrated_gradients/target/probe_{i}`;
+    - Scalars `integrated_gradients/stability/probe_{i}` and `/stability/mean`: the Spearman rank
+      correlation between a probe's map now and at the previous logged epoch (1: same ranking, the
+      map has settled; near 0: it changed; from the second logged epoch on);
+    - with `masks`: Scalars `integrated_gradients/localization/probe_{i}` and `/localization/mean`,
+      the share of positive attribution inside the mask;
+    - with `metrics`: Scalars `integrated_gradients/metrics/<name>`, the probes' mean deletion /
+      insertion area or infidelity;
+    - with `histograms`: Histograms `integrated_gradients/attributions/probe_{i}` of the map's
+      values;
+    - for text: Text `integrated_gradients/tokens/probe_{i}`, a table of tokens and scores; and
+      once per `fit`, Text `integrated_gradients/config` with the settings.
 
-    In a multi-worker `fit` (`MultiWorkerMirroredStrategy`, e.g.
-    `keras_ig.MultiWorkerStrategy`) only the chief (the `chief` task, else
-    `worker` 0) explains and writes; the other workers' callbacks compute
-    nothing, write nothing and keep `history` empty.
+    In a multi-worker `fit` (`MultiWorkerMirroredStrategy`, e.g. `keras_ig.MultiWorkerStrategy`)
+    only the chief (the `chief` task, else `worker` 0) explains and writes, in the background
+    (`background_ig`), so no worker waits for its IG; the other workers' callbacks compute nothing,
+    write nothing and keep `history` empty. Maps are per probe: image attributions summed over
+    channels `[H, W]`, text attributions summed over the embedding `[T]`, tabular rows `[F]`.
 
-    Maps are per probe: image attributions summed over channels `[H, W]`,
-    text attributions summed over the embedding `[T]`, tabular rows `[F]`.
-
-    The compiled engine is built once (in the first `on_train_begin`, where
-    a one-step run also checks probes, target, layer and baseline against
-    the model) and reused at every epoch and by later `fit` calls. Pictures
-    are drawn and written on a background thread while the next epoch
-    trains (`background_writes`); the writer is flushed after every logged
-    epoch and closed at train end — also when `fit` ends in an exception
-    such as `KeyboardInterrupt` (Keras then skips `on_train_end`; the thread
-    notices that `fit` has gone, writes what is queued, closes the writer and
-    stops). A failure at an epoch (e.g. NaN weights) gives an
-    `IGCallbackWarning` and skips what cannot be written; training goes on.
-    A write that fails (a full disk: TensorFlow's writer does not report it,
-    so the event file's growth is checked) is warned about once, naming
-    `log_dir`; each later logged epoch tries again in a new event file, and
-    the first that succeeds is warned about as resumed. One `log_dir` takes
-    one callback at a time: a second `IGCallback` whose `fit` starts while
-    the first one's runs is refused (their steps would interleave under the
-    same tags).
+    The compiled engine is built at `on_train_begin` (where a one-step run also checks probes,
+    target, layer and baseline against the model) and reused at every epoch (and later fits).
+    Pictures are drawn and written on a background thread while the next epoch trains
+    (`background_writes`); the writer is flushed after every logged epoch and closed at train end —
+    also when `fit` ends in an exception such as `KeyboardInterrupt` (Keras then skips
+    `on_train_end`; the thread notices that `fit` has gone, writes what is queued, closes the
+    writer and stops). A failure at an epoch (e.g. NaN weights) gives an `IGCallbackWarning` and
+    skips what cannot be written; training goes on. A write that fails (a full disk: TensorFlow's
+    writer does not report it, so the event file's growth is checked) is warned about once, naming
+    `log_dir`; each later logged epoch tries again in a new event file, and the first that succeeds
+    is warned about as resumed. One `log_dir` takes one callback at a time: a second `IGCallback`
+    whose `fit` starts while the first one's runs is refused (their steps would interleave under
+    the same tags).
 
     Args:
-        probes: `[P, ...]` inputs to follow, as the model takes them (a list
-            or dict of arrays for a multi-input model). Copied. Or `P` texts
-            (a list of str) for a KerasHub text classifier with its
-            preprocessor: each logged epoch runs `keras_ig.explain_text` on
-            them (`target`, `baseline` — also `"pad"` or a token id —,
-            `steps`, `method`, `batch_size`), and `last_explanation` is its
-            `TextExplanation`.
-        log_dir: TensorBoard log folder; summaries go to its
-            `integrated_gradients/` subfolder. Created at train begin.
-        target: what to explain, as in `keras_ig.explain`: None (the only
-            unit, else the predicted class at each epoch — which can change
-            from epoch to epoch; pass the labels to follow one class), an int,
-            `int[P]`, or a callable `f(outputs) -> [P]`.
+        probes: `[P, ...]` inputs to follow, as the model takes them (a list or dict of arrays for
+            a multi-input model). Copied. Or `P` texts (a list of str) for a KerasHub text
+            classifier with its preprocessor: each logged epoch runs `keras_ig.explain_text` on
+            them (`target`, `baseline` — also `"pad"` or a token id —, `steps`, `method`,
+            `batch_size`), and `last_explanation` is its `TextExplanation`.
+        log_dir: TensorBoard log folder; summaries go to its `integrated_gradients/` subfolder.
+            Created at train begin.
+        target: what to explain, as in `keras_ig.explain`: None (the only unit, else the predicted
+            class at each epoch — which can change from epoch to epoch; pass the labels to follow
+            one class), an int, `int[P]`, or a callable `f(outputs) -> [P]`.
         baseline: as in `keras_ig.explain`.
         steps: quadrature points.
-        method: a quadrature rule of Integrated Gradients (as in
-            `keras_ig.explain`), or another path method: `"idgi"`,
-            `"blur_ig"`, `"guided_ig"` or `"expected_gradients"` (which
-            needs `method_options={"background": ...}`); `steps`, `baseline`
-            and `seed` are passed where the method takes them.
-        layer: attribute at this layer's output (e.g. the `Embedding` for
-            token ids).
+        method: a quadrature rule of Integrated Gradients (as in `keras_ig.explain`), or another
+            path method: `"idgi"`, `"blur_ig"`, `"guided_ig"` or `"expected_gradients"` (which
+            needs `method_options={"background": ...}`); `steps`, `baseline` and `seed` are passed
+            where the method takes them.
+        layer: attribute at this layer's output (e.g. the `Embedding` for token ids).
         output: as in `keras_ig.explain` (e.g. `"logits"`).
         every_n_epochs: log after epochs `n-1, 2n-1, ...` (0-based).
-        masks: `bool[P, H, W]` (generally `bool[P, *map]`): one region per
-            probe, for the localization score and the outline.
-        vocabulary: token strings by id: a list, or a `StringLookup` /
-            `TextVectorization` (its `get_vocabulary()` at train begin).
+        masks: `bool[P, H, W]` (generally `bool[P, *map]`): one region per probe, for the
+            localization score and the outline.
+        vocabulary: token strings by id: a list, or a `StringLookup` / `TextVectorization` (its
+            `get_vocabulary()` at train begin).
         feature_names: `F` names for tabular bar charts.
         signed: image maps by sign (blue/red) or by magnitude.
         clip_percentile: percentile of `|attr|` drawn at full colour.
-        batch_size: most rows per model call inside the engine (None: the
-            engine's default, about 4M elements).
+        batch_size: most rows per model call inside the engine (None: the engine's default, about
+            4M elements).
         histograms: write attribution histograms.
-        max_probes: draw images, histograms, text and per-probe scalars for
-            the first `max_probes` probes only (means and `history` use all);
-            None for all.
+        max_probes: draw images, histograms, text and per-probe scalars for the first `max_probes`
+            probes only (means and `history` use all); None for all.
         kind: None to infer from shapes, or `"image"`, `"text"`, `"tabular"`.
         min_size: image panels are enlarged to at least this short side.
         pad_id: trailing tokens with this id are not drawn (None: keep).
         n_baselines: random baselines for `"uniform"`/`"gaussian"`.
-        seed: seed of random baselines. They are drawn once per `fit`, so
-            every epoch uses the same ones (otherwise stability would
-            measure the noise); None draws fresh ones at each `fit`.
-        warn_completeness: warn (once per `fit`) when a relative completeness
-            gap exceeds 5% — a sign that `steps` is too low.
-        background_writes: draw, encode and write the pictures on one
-            background thread while the next epoch trains (at most one epoch
-            in flight; all finished and flushed by `on_train_end`). The
-            attributions, `history` and warnings about them are always
-            computed before `on_epoch_end` returns. False: write before
-            returning, so each epoch is on disk when the next one starts.
-        method_options: the path method's own keywords (e.g.
-            `{"max_sigma": 20.0}` for Blur IG, `{"background": x[:100],
-            "samples": 16}` for Expected Gradients).
-        metrics: names from `("deletion", "insertion", "infidelity")`: each
-            logged epoch, the probes' maps are scored with `keras_ig.metrics`
-            (deletion/insertion at 20 steps, features replaced by zeros or
-            by a constant `baseline`; infidelity with Gaussian perturbations
-            seeded by `seed`) and the mean over the probes is written as
-            Scalar `integrated_gradients/metrics/<name>`. Not with `layer=`.
+        seed: seed of random baselines. They are drawn once per `fit`, so every epoch uses the same
+            ones (otherwise stability would measure the noise); None draws fresh ones at each
+            `fit`.
+        warn_completeness: warn (once per `fit`) when a relative completeness gap exceeds 5% — a
+            sign that `steps` is too low.
+        background_writes: draw, encode and write the pictures on one background thread while the
+            next epoch trains (at most one epoch in flight; all flushed by `on_train_end`); the
+            attributions, `history` and their warnings are still computed before `on_epoch_end`
+            returns (unless `background_ig`). False: written before returning (see `background_ig`).
+        method_options: the path method's own keywords (e.g. `{"max_sigma": 20.0}` for Blur IG,
+            `{"background": x[:100], "samples": 16}` for Expected Gradients).
+        metrics: names from `("deletion", "insertion", "infidelity")`: each logged epoch, the
+            probes' maps are scored with `keras_ig.metrics` (deletion/insertion at 20 steps,
+            features replaced by zeros or by a constant `baseline`; infidelity with Gaussian
+            perturbations seeded by `seed`) and the mean over the probes is written as Scalar
+            `integrated_gradients/metrics/<name>`. Not with `layer=`.
+        background_ig: `on_epoch_end` only copies the weights (`model.get_weights()`) and returns;
+            the writer thread loads them into a clone of the model (`keras.models.clone_model` and
+            its compiled graph, made once per `fit`) and explains, scores and writes while the
+            next epoch trains. At most one epoch in flight: an epoch ending while the previous one
+            is explained waits for it; `on_train_end` waits for all. An epoch's `history`,
+            `last_explanation` and warnings (the synchronous path's values on the same weights)
+            arrive when its job ends, at the latest at the next logged epoch or train end. None:
+            on only for a multi-worker chief. A model that cannot be cloned (subclassed, without
+            `get_config`) and text probes run in `on_epoch_end`, with an `IGCallbackWarning` why.
 
     Attributes:
-        history: one dict per logged epoch, across `fit` calls on the same
-            model: `{"epoch": int, "delta": float32[P], "localization":
-            float64[P] | None, "localization_mean": float | None,
-            "stability_mean": float | None, "metrics": {name: float} | None}`
-            (NaN where undefined or failed; None without masks, without a
-            previous map for stability, or without `metrics`).
+        history: one dict per logged epoch, across `fit` calls on the same model: `{"epoch": int,
+            "delta": float32[P], "localization": float64[P] | None, "localization_mean": float |
+            None, "stability_mean": float | None, "metrics": {name: float} | None}` (NaN where
+            undefined or failed; None without masks, without a previous map for stability, or
+            without `metrics`).
         last_explanation: the latest `Explanation` (None before the first).
 
     Raises:
-        TypeError, ValueError: a bad argument (here), or at `on_train_begin`
-            probes, target, layer, baseline, masks, feature_names or log_dir
-            that do not fit the model or cannot be written, or a `log_dir`
-            another `IGCallback`'s running `fit` writes to.
-        RuntimeError: at `on_train_begin`, the model's own code raised in
-            the one-step dry run (the model's exception is its `__cause__`).
+        TypeError, ValueError: a bad argument (here), or at `on_train_begin` probes, target, layer,
+            baseline, masks, feature_names or log_dir that do not fit the model or cannot be
+            written, or a `log_dir` another `IGCallback`'s running `fit` writes to.
+        RuntimeError: at `on_train_begin`, the model's own code raised in the one-step dry run (the
+            model's exception is its `__cause__`).
 
     Example:
         >>> data = keras_ig.datasets.make_shapes(2000)
@@ -235,48 +207,12 @@ class IGCallback(keras.callbacks.Callback):
         background_writes: bool = True,
         metrics: Sequence[str] | None = None,
         method_options: dict[str, Any] | None = None,
+        background_ig: bool | None = None,
     ) -> None:
         super().__init__()
-        self.probes, self.num_probes = _settings.as_probes(probes)
-        self._texts = _text_probes.texts(self.probes)  # for a KerasHub text classifier
-        self.log_dir = _settings.check_log_dir(log_dir)
-        self.target = _settings.check_target(target, self.num_probes)
-        self.baseline = baseline
-        _methods.check_method(method, steps)
-        self.method_options = _methods.check_options(method, method_options)
-        self.steps, self.method = int(steps), method
-        if layer is not None and not isinstance(layer, str | keras.layers.Layer):
-            raise TypeError(f"layer must be a layer or its name, got {type(layer).__name__}")
-        self.layer, self.output = layer, output
-        self.every_n_epochs = _checks.integer(every_n_epochs, "every_n_epochs", 1)
-        self.masks = _images.check_masks(masks, self.num_probes)
-        if vocabulary is not None and not callable(getattr(vocabulary, "get_vocabulary", None)):
-            _images.resolve_vocabulary(vocabulary)  # check a plain list now
-        self.vocabulary = vocabulary
-        self.feature_names = _images.check_feature_names(feature_names)
-        self.signed = _checks.boolean(signed, "signed")
-        self.clip_percentile = _checks.percentile(clip_percentile)
-        self.batch_size = _checks.integer(batch_size, "batch_size", 1, optional=True)
-        self.histograms = _checks.boolean(histograms, "histograms")
-        self.max_probes = _checks.integer(max_probes, "max_probes", 1, optional=True)
-        if kind is not None and kind not in _images.KINDS:
-            raise ValueError(f"kind must be None or one of {list(_images.KINDS)}, got {kind!r}")
-        self.kind = kind
-        self.min_size = _checks.integer(min_size, "min_size", 0)
-        self.pad_id = _checks.integer(pad_id, "pad_id", optional=True)
-        self.n_baselines = _checks.integer(n_baselines, "n_baselines", 1)
-        self.seed = _checks.integer(seed, "seed", 0, optional=True)
-        self.warn_completeness = _checks.boolean(warn_completeness, "warn_completeness")
-        self.background_writes = _checks.boolean(background_writes, "background_writes")
-        self.metrics = _quality.check(metrics)
-        _quality.check_usable(self.metrics, layer)
-        if self._texts is not None:
-            _text_probes.check_options(
-                method, steps, layer=layer, output=output, masks=masks, kind=kind,
-                vocabulary=vocabulary, feature_names=feature_names, metrics=self.metrics,
-                method_options=method_options,
-            )  # fmt: skip
-
+        checked = _settings.check(**_settings.arguments(locals()))  # all of them, by name
+        vars(self).update(checked.attributes())  # self.probes, self.steps, ...
+        self._texts = checked.texts  # for a KerasHub text classifier
         self.history: list[dict[str, Any]] = []
         self.last_explanation: Explanation | None = None
         self._explainer: Explainer | None = None
@@ -292,20 +228,10 @@ class IGCallback(keras.callbacks.Callback):
         self._warned_incomplete = False
         self._worker: _background.WriterThread | None = None
         self._pending: Future | None = None
-        shown = self.num_probes if max_probes is None else min(self.num_probes, self.max_probes)
-        self._epoch_summaries = EpochSummaries(
-            target=self.target,
-            masks=self.masks,
-            shown=shown,
-            feature_names=self.feature_names,
-            signed=self.signed,
-            clip_percentile=self.clip_percentile,
-            min_size=self.min_size,
-            histograms=self.histograms,
-        )
+        self._epoch_summaries = EpochSummaries.of(self)
         self._idle = False  # a non-chief worker of a multi-worker fit: no IG, no events
+        self._replica: _replica.Replica | None = None  # this fit's clone, with background IG
 
-    # -- paths ----------------------------------------------------------------
     @property
     def run_dir(self) -> str:
         """Where the event files go: `log_dir/integrated_gradients`."""
@@ -316,7 +242,6 @@ class IGCallback(keras.callbacks.Callback):
         """The open TensorBoard writer, None between fits (kept for introspection)."""
         return self._out.events.writer
 
-    # -- Keras hooks ----------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Check everything against the model, build the graph, prepare log_dir."""
         model = self.model
@@ -325,13 +250,13 @@ class IGCallback(keras.callbacks.Callback):
         self._idle = not _workers.writes_here(model)
         if self._idle:
             return
-        self._claim_log_dir()
+        _claims.claim(self.run_dir, self, self._fit_running, self._finish_quietly, self.log_dir)
+        self._worker = _background.WriterThread(_background.caller_frame(), self._on_thread_exit)
         try:
             self._begin(model)
         except BaseException:
-            self._release_log_dir()
+            self._finish_quietly()  # the thread stops and frees log_dir
             raise
-        self._worker = _background.WriterThread(_background.caller_frame(), self._on_thread_exit)
 
     def _begin(self, model: keras.Model) -> None:
         self._epoch_summaries.forget_pictures()  # drawn afresh: the views may differ with the model
@@ -345,32 +270,22 @@ class IGCallback(keras.callbacks.Callback):
         self._config_written = False
         self._warned_incomplete = False
         self._vocab = _images.resolve_vocabulary(self.vocabulary)
-        if self._texts is not None:  # explain_text at each epoch, checked with one step now
-            self._run = _text_probes.runner(
-                model, self._texts, target=self.target, baseline=self.baseline,
-                steps=self.steps, method=self.method, batch_size=self.batch_size,
-            )  # fmt: skip
-            prepare_log_dir(self.run_dir, self.log_dir)
-            return
-        try:
-            self._explainer = explainer_for(
-                model, target=self.target, layer=self.layer, output=self.output
+        self._replica = None
+        if _replica.wanted(self.background_ig, model):
+            started = (
+                _replica.start(self._worker, model, self, self._vocab)
+                if self._texts is None
+                else "text probes explain the KerasHub task itself, which is not cloned"
             )
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"IGCallback: {err}") from None
-        # One quadrature point: checks probes/target/layer/baseline against
-        # the model and compiles the graph every epoch then reuses (alphas
-        # and weights are graph inputs, so `steps` does not retrace).
-        _probe_checks.check_against(
-            self._dry_run(),
-            probes=self.probes,
-            num_probes=self.num_probes,
-            kind=self.kind,
-            vocab=self._vocab,
-            pad_id=self.pad_id,
-            masks=self.masks,
-            feature_names=self.feature_names,
-        )
+            if isinstance(started, str):
+                _warn(f"background_ig: {started}; Integrated Gradients run in on_epoch_end instead")
+            else:
+                self._replica, self._explainer, self._run = started
+        if self._replica is None:
+            self._explainer, self._run = _probe_checks.prepare(
+                model, self, vocab=self._vocab, texts=self._texts, layer=self.layer,
+                output=self.output,
+            )  # fmt: skip
         prepare_log_dir(self.run_dir, self.log_dir)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -380,12 +295,11 @@ class IGCallback(keras.callbacks.Callback):
         self._log_epoch(int(epoch))
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        """Finish pending writes, flush and close the writer, stop the thread.
+        """Finish pending work, flush and close the writer, stop the thread.
 
-        A later `fit` opens a new writer (a new event file in the same run).
-        A `fit` that ends in an exception (e.g. `KeyboardInterrupt`) does not
-        call this hook; the writer thread then does the same by itself, at
-        most `_background.POLL_SECONDS` after `fit` has gone.
+        A later `fit` opens a new writer (a new event file in the same run). A `fit` that ends in
+        an exception (e.g. `KeyboardInterrupt`) does not call this hook; the writer thread then
+        does the same by itself, at most `_background.POLL_SECONDS` after `fit` has gone.
         """
         self._finish()
 
@@ -398,20 +312,13 @@ class IGCallback(keras.callbacks.Callback):
         else:
             self._on_thread_exit()
         late, self._late = self._late, []
-        self._warn_all(late)
+        _warn_all(late)
 
     def _on_thread_exit(self) -> None:
         """Flush and close the writer and free `log_dir` (on the writer thread)."""
         problem = self._out.close()
         if problem is not None:
             self._late.append(problem)
-        self._release_log_dir()
-
-    # -- one callback per log_dir ---------------------------------------------
-    def _claim_log_dir(self) -> None:
-        _claims.claim(self.run_dir, self, self._fit_running, self._finish_quietly, self.log_dir)
-
-    def _release_log_dir(self) -> None:
         _claims.release(self.run_dir, self)
 
     def _fit_running(self) -> bool:
@@ -423,182 +330,69 @@ class IGCallback(keras.callbacks.Callback):
         if worker is not None:
             worker.stop()
 
-    # -- train begin ----------------------------------------------------------
-    def _dry_run(self) -> Explanation:
-        """The one-step run of `_probe_checks.dry_run`; keeps this fit's runner."""
-        if self._explainer is None:
-            raise RuntimeError("IGCallback: on_train_begin has not run")
-        dry, self._run = _probe_checks.dry_run(
-            self._explainer,
-            self.probes,
-            target=self.target,
-            baseline=self.baseline,
-            n_baselines=self.n_baselines,
-            seed=self.seed,
-            steps=self.steps,
-            method=self.method,
-            batch_size=self.batch_size,
-            method_run=self._method_run(),
-        )
-        return dry
-
-    def _method_run(self) -> Callable[[], Explanation] | None:
-        if not _methods.is_path_method(self.method):
-            return None
-        return _methods.runner(
-            self.method,
-            self.model,
-            self.probes,
-            target=self.target,
-            baseline=self.baseline,
-            steps=self.steps,
-            output=self.output,
-            layer=self.layer,
-            batch_size=self.batch_size,
-            seed=self.seed,
-            options=self.method_options,
-        )
-
-    # -- one epoch ------------------------------------------------------------
     def _log_epoch(self, epoch: int) -> None:
-        n = self.num_probes
-        record: dict[str, Any] = {
-            "epoch": epoch,
-            "delta": np.full(n, np.nan, np.float32),
-            "localization": None if self.masks is None else np.full(n, np.nan),
-            "localization_mean": None if self.masks is None else math.nan,
-            "stability_mean": None,
-            "metrics": {name: math.nan for name in self.metrics} if self.metrics else None,
-        }
-        self.history.append(record)  # one entry per logged epoch, whatever happens
-        try:
-            if self._run is None:
-                raise RuntimeError("on_train_begin has not run")
-            exp = self._run()
-        except Exception as err:  # never stop training
-            _warn(
-                f"Integrated Gradients failed at epoch {epoch}; nothing is logged "
-                f"for it ({_messages.short(err)})"
-            )
-            return
-        self.last_explanation = exp
-        record["delta"] = np.asarray(exp.delta, np.float32).copy()
-        try:
-            rows = (
-                _text_probes.views(exp)
-                if self._texts is not None
-                else _images.views(exp, kind=self.kind, vocabulary=self._vocab, pad_id=self.pad_id)
-            )
-        except Exception as err:
-            _warn(f"epoch {epoch}: cannot read the attributions ({_messages.short(err)})")
-            rows = None
-        stats = _statistics.of_epoch(exp.delta, rows, n, self.masks, self._previous)
-        finite, stability = stats.finite, stats.stability
-        if not finite.all():
-            bad = np.flatnonzero(~finite).tolist()
-            _warn(
-                f"epoch {epoch}: attributions or completeness gap are not finite for "
-                f"probes {bad[:8]}{'...' if len(bad) > 8 else ''} (NaN or inf in the "
-                "weights or outputs?); their images and statistics are skipped"
-            )
-        if stats.localization is not None:
-            record["localization"] = stats.localization
-            mean = _metrics.finite_mean(stats.localization)
-            record["localization_mean"] = math.nan if mean is None else mean
-        record["stability_mean"] = _metrics.finite_mean(stability)
-        if self.metrics:
-            try:
-                record["metrics"] = _quality.epoch_scores(
-                    self.metrics,
-                    self.model,
-                    self.probes,
-                    exp,
-                    target=self.target,
-                    output=self.output,
-                    baseline=self.baseline,
-                    batch_size=self.batch_size,
-                    seed=self.seed,
-                )
-            except Exception as err:  # never stop training
-                _warn(f"epoch {epoch}: cannot compute metrics ({_messages.short(err)})")
-
-        self._maybe_warn_incomplete(exp, epoch)
-        job = functools.partial(self._write_epoch, epoch, exp, rows, finite, stability, record)
-        if not self.background_writes or self._worker is None:
-            self._warn_all(job())
-            return
+        if self._replica is not None:  # background IG: here only a host copy of the weights
+            weights = self.model.get_weights()
+            job = _replica.epoch_job(self._replica, weights, epoch, lambda: self._run, self._epoch)
+        else:
+            problems, job = self._epoch(epoch, self._run, self.model)
+            _warn_all(problems)
+            if job is None:
+                return
         self._wait_for_writes()  # at most one epoch in flight: bounded memory
-        self._pending = self._worker.submit(job)
+        if self._worker is None or not (self.background_writes or self._replica is not None):
+            _warn_all(job())
+        else:
+            self._pending = self._worker.submit(job)
 
-    def _write_epoch(
-        self,
-        epoch: int,
-        exp: Explanation,
-        rows: list | None,
-        finite: np.ndarray,
-        stability: np.ndarray,
-        record: dict,
-    ) -> list[str]:
-        """Draw, encode and write one epoch; returns the problems met.
+    def _epoch(
+        self, epoch: int, run: Callable[[], Explanation] | None, model: keras.Model
+    ) -> tuple[list[str | Warning], Callable[[], list[str]] | None]:
+        """Explain with `run` (IG of `model`), record: `(problems, write job or None)`."""
+        done = _epoch_record.explain(
+            epoch, run, model, self, history=self.history, previous=self._previous,
+            vocab=self._vocab, text=self._texts is not None,
+        )  # fmt: skip
+        if done.exp is None:
+            return list(done.problems), None
+        self.last_explanation = done.exp
+        problems: list[str | Warning] = list(done.problems)
+        if self.warn_completeness and not self._warned_incomplete:  # once per fit
+            warning = _epoch_record.incompleteness_warning(done.exp, epoch)
+            self._warned_incomplete = warning is not None
+            problems += [warning] if warning is not None else []
+        return problems, functools.partial(self._write_epoch, done)
 
-        Runs on the writer thread with `background_writes`: it only reads
-        its arguments (fresh arrays of this epoch) and the callback's fixed
-        settings, and never raises; failed writes are reported as
+    def _write_epoch(self, done: EpochRecord) -> list[str]:
+        """Draw, encode and write one epoch; returns the problems met (never raises).
+
+        Runs on the writer thread with `background_writes`: it only reads its argument (fresh
+        arrays of this epoch) and the callback's fixed settings; failed writes are reported as
         `EpochWriter` says.
         """
-        problems: list[str] = []
-        try:
-            batch = _summaries.SummaryBatch()
-            config = None if self._config_written else self._config_markdown()
-            self._epoch_summaries.add_scalars(batch, exp, record, stability, config)
-            self._epoch_summaries.add_probes(batch, exp, rows, finite, epoch, problems)
-        except Exception as err:
-            problems.append(f"epoch {epoch}: cannot build the summaries ({_messages.short(err)})")
+        config = None if self._config_written else settings_markdown(self)
+        batch, problems = self._epoch_summaries.batch(done, config)
+        if batch is None:
             return problems
-        written, met = self._out.write(batch, epoch)
-        if written:
-            self._config_written = True
+        written, met = self._out.write(batch, done.record["epoch"])
+        self._config_written |= written
         return problems + met
 
     def _wait_for_writes(self) -> None:
         """Wait for the writer thread's epoch, then warn about its problems."""
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            self._warn_all(pending.result())
+            _warn_all(pending.result())
 
-    @staticmethod
-    def _warn_all(problems: list[str]) -> None:
-        for message in problems:
-            _warn(message)
 
-    def _maybe_warn_incomplete(self, exp: Explanation, epoch: int) -> None:
-        if not self.warn_completeness or self._warned_incomplete:
-            return
-        # Non-finite gaps are warned about with the epoch's other failures.
-        message = incompleteness(exp, completeness.TOLERANCE, finite_only=True)
-        if message is not None:
-            self._warned_incomplete = True
-            warnings.warn(
-                f"IGCallback: epoch {epoch}: {message} (see the completeness_gap "
-                "scalars). Warned once per fit.",
-                CompletenessWarning,
-                stacklevel=3,
-            )
-
-    def _config_markdown(self) -> str:
-        settings = {
-            "probes": str(self.num_probes),
-            "target": describe(self.target),
-            "baseline": describe(self.baseline),
-            "steps": str(self.steps),
-            "method": self.method,
-            "layer": describe(self.layer),
-            "output": describe(self.output),
-            "every_n_epochs": str(self.every_n_epochs),
-            "masks": "yes" if self.masks is not None else "no",
-        }
-        return config_markdown(settings)
+def _warn_all(problems: Sequence[str | Warning]) -> None:
+    """Warn each problem: a str as an `IGCallbackWarning`, a warning as itself."""
+    for problem in problems:
+        if isinstance(problem, Warning):
+            warnings.warn(problem, stacklevel=3)
+        else:
+            _warn(problem)
 
 
 def _warn(message: str) -> None:
-    warnings.warn(f"IGCallback: {message}", IGCallbackWarning, stacklevel=3)
+    warnings.warn(f"IGCallback: {message}", IGCallbackWarning, stacklevel=4)

@@ -1,4 +1,4 @@
-"""`IGCallback`'s dry run at train begin and its checks of the probes against the model.
+"""`IGCallback`'s set-up at train begin: the dry run, its checks of the probes against the model.
 
 They need the model (the dry run's `Explanation` says how many rows it saw
 and what each attributed input looks like), so they run at train begin.
@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_ig._api.explain import Explainer
+from keras_ig._api.explain import Explainer, explainer_for
 from keras_ig._api.explanation import Explanation
 from keras_ig._io import pictures
 from keras_ig._numpy import nest
-from keras_ig.callbacks import _messages, _settings
+from keras_ig.callbacks import _messages, _methods, _settings, _text_probes
 
 
 def check_against(
@@ -153,3 +153,62 @@ def dry_run(
             f"{_messages.short(err)}"
         ) from err
     return dry, explainer.runner(job, steps, method, batch_size)
+
+
+def prepare(
+    model: Any,
+    settings: Any,
+    *,
+    vocab: list[str] | None,
+    texts: list[str] | None,
+    layer: Any,
+    output: Any,
+) -> tuple[Explainer | None, Callable[[], Any]]:
+    """Check the settings against `model` with a one-step run; this fit's runner.
+
+    Args:
+        model: the model explained at each epoch (the user's, or its clone).
+        settings: the callback (the attributes of `_settings.Settings`).
+        vocab: the resolved vocabulary, or None.
+        texts: the probes as texts for a KerasHub classifier, or None.
+        layer, output: `settings.layer` / `settings.output`, or their
+            counterparts in `model`.
+
+    Returns:
+        `(explainer, run)`: the compiled engine (None for text probes) and a
+        zero-argument function giving this epoch's explanation.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as `dry_run` and `check_against`.
+    """
+    s = settings
+    if texts is not None:  # explain_text at each epoch, checked with one step now
+        run = _text_probes.runner(
+            model, texts, target=s.target, baseline=s.baseline,
+            steps=s.steps, method=s.method, batch_size=s.batch_size,
+        )  # fmt: skip
+        return None, run
+    try:
+        explainer = explainer_for(model, target=s.target, layer=layer, output=output)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"IGCallback: {err}") from None
+    method_run = None
+    if _methods.is_path_method(s.method):
+        method_run = _methods.runner(
+            s.method, model, s.probes, target=s.target, baseline=s.baseline,
+            steps=s.steps, output=output, layer=layer, batch_size=s.batch_size,
+            seed=s.seed, options=s.method_options,
+        )  # fmt: skip
+    # One quadrature point: checks probes/target/layer/baseline against
+    # the model and compiles the graph every epoch then reuses (alphas
+    # and weights are graph inputs, so `steps` does not retrace).
+    dry, run = dry_run(
+        explainer, s.probes, target=s.target, baseline=s.baseline,
+        n_baselines=s.n_baselines, seed=s.seed, steps=s.steps, method=s.method,
+        batch_size=s.batch_size, method_run=method_run,
+    )  # fmt: skip
+    check_against(
+        dry, probes=s.probes, num_probes=s.num_probes, kind=s.kind, vocab=vocab,
+        pad_id=s.pad_id, masks=s.masks, feature_names=s.feature_names,
+    )  # fmt: skip
+    return explainer, run

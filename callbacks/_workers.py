@@ -4,9 +4,11 @@ Under a `tf.distribute.MultiWorkerMirroredStrategy` on several workers every
 worker runs the callbacks, but one TensorBoard run is wanted: the chief (the
 `chief` task, else `worker` 0 of `TF_CONFIG`) explains the probes and writes;
 the other workers compute nothing for Integrated Gradients and write no
-events. The chief's IG reads its own replica of the model's (mirrored)
+events. By default the chief explains a clone of the model on its writer
+thread (`callbacks/_replica.py`), so no worker waits for it; with
+`background_ig=False` its IG reads its own replica of the model's (mirrored)
 variables in a graph without collectives, so no other worker takes part in
-it.
+it either way.
 """
 
 from __future__ import annotations
@@ -31,3 +33,8 @@ def writes_here(model: Any) -> bool:
     the other workers of a `MultiWorkerMirroredStrategy`.
     """
     return workers.is_chief(strategy_of(model))
+
+
+def multi_worker(model: Any) -> bool:
+    """Whether `model` trains under a `MultiWorkerMirroredStrategy` on several workers."""
+    return workers.is_multi_worker(strategy_of(model))

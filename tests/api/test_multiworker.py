@@ -44,7 +44,7 @@ def build_model():
 WORKER = (
     MODEL
     + """
-import json, os, sys
+import json, os, sys, threading
 import numpy as np
 import tensorflow as tf
 import keras
@@ -62,7 +62,24 @@ with strategy.scope():
     model.compile("sgd", "mse")
 cb = IGCallback(x[:4], os.path.join(shared, "logs"), target=%(targets)s, steps=%(steps)d)
 train = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
-model.fit(train, epochs=2, verbose=0, callbacks=[cb])
+returned = [threading.Event() for _ in range(2)]
+seen = []  # per chief epoch: its IG started only after its on_epoch_end had returned
+
+
+class Gate(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        inner = cb._run  # None on the other worker: it explains nothing
+        if inner is not None:
+            def run():
+                seen.append(returned[len(seen)].wait(60.0))
+                return inner()
+            cb._run = run
+
+    def on_epoch_end(self, epoch, logs=None):
+        returned[epoch].set()  # after cb.on_epoch_end has returned
+
+
+model.fit(train, epochs=2, verbose=0, callbacks=[cb, Gate()])
 last = cb.last_explanation
 
 xe = np.load(os.path.join(shared, "xe.npy"))
@@ -84,6 +101,8 @@ np.savez(
     os.path.join(shared, f"worker{index}.npz"),
     **{f"weight{j}": w for j, w in enumerate(model.get_weights())},
     history=len(cb.history),
+    background=cb._replica is not None,
+    seen=np.array(seen, bool),
     last=np.zeros(0) if last is None else last.attributions,
     delta=exp.delta,
     scores=exp.scores,
@@ -186,6 +205,10 @@ def test_fit_with_igcallback_writes_one_event_stream_from_the_chief(cluster):
     # Only the chief explained: worker 1 has no history and no explanation.
     assert int(w0["history"]) == 2 and int(w1["history"]) == 0
     assert w1["last"].size == 0
+    # The chief explained a clone on its writer thread: each epoch's IG began
+    # only once its on_epoch_end had returned, so no worker waited for it.
+    assert bool(w0["background"]) and not bool(w1["background"])
+    assert w0["seen"].tolist() == [True, True] and w1["seen"].size == 0
     files = list((cluster / "logs" / "integrated_gradients").glob("events.out.tfevents.*"))
     assert len(files) == 1, files
     scalars = read_events(files[0].parent)["scalars"]

@@ -97,3 +97,22 @@ def test_text_probes_on_a_model_without_preprocessor_fail_at_train_begin(tmp_pat
     cb.set_model(model)
     with pytest.raises(ValueError, match=r"IGCallback: text probes: model: .*no preprocessor"):
         cb.on_train_begin()
+
+
+@pytest.mark.slow
+def test_text_probes_with_background_ig_are_explained_in_on_epoch_end(tmp_path) -> None:
+    from keras_ig.callbacks import IGCallbackWarning
+
+    model = bert_classifier(num_classes=2, sequence_length=8, seed=3)
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    cb = IGCallback(PROBES, tmp_path, target=TARGET, baseline="pad", steps=8, background_ig=True)
+    texts, labels = _data()
+    with pytest.warns(IGCallbackWarning, match="background_ig: text probes"):
+        model.fit(texts, labels, epochs=1, batch_size=8, shuffle=False, verbose=0, callbacks=[cb])
+    assert cb._replica is None and [h["epoch"] for h in cb.history] == [0]
+    exp = keras_ig.explain_text(model, PROBES, target=TARGET, baseline="pad", steps=8, warn=False)
+    for mine, theirs in zip(cb.last_explanation.attributions, exp.attributions, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-8)
