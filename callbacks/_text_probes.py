@@ -1,10 +1,11 @@
 """`IGCallback` on a KerasHub text classifier: probes that are texts.
 
 `IGCallback(["a good movie", ...], log_dir)` on a KerasHub task with its
-preprocessor runs `keras_ig.explain_text` on the texts at each logged
-epoch. Its runner returns the `TextExplanation`; `views` turns that into
-the callback's per-probe `InputView`s (so statistics, histograms and token
-tables work unchanged) and `pictures` draws the tokens as
+preprocessor tokenizes the texts once per fit (`prepare_texts`) and runs
+`explain_text`'s attribution on them at each logged epoch. Its runner
+returns the `TextExplanation`; `views` turns that into the callback's
+per-probe `InputView`s (so statistics, histograms and token tables work
+unchanged) and `pictures` draws the tokens as
 `TextExplanation.to_images` does (`keras_ig._io.text_pictures`).
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from keras_ig._api.hub import hub_parts
-from keras_ig._api.text import explain_text
+from keras_ig._api.text import explain_prepared, prepare_texts
 from keras_ig._api.text_results import TextExplanation
 from keras_ig._io import text_pictures
 from keras_ig._io.input_views import InputView
@@ -77,17 +78,16 @@ def runner(
             KerasHub task with a preprocessor and token embedding, or target
             / baseline do not fit it.
     """
-    run = functools.partial(
-        explain_text,
-        model,
-        probes,
-        target=target,
-        baseline=baseline,
-        batch_size=batch_size,
-        warn=False,  # completeness is the callback's to warn about, once per fit
-    )
     try:
         hub_parts(model, "model")
+        # Tokenized once per fit: the texts and the tokenizer do not change.
+        run = functools.partial(
+            explain_prepared,
+            prepare_texts(model, probes, baseline=baseline),
+            target=target,
+            batch_size=batch_size,
+            warn=False,  # completeness is the callback's to warn about, once per fit
+        )
         run(steps=1, method="riemann_middle")  # checks target and baseline, compiles
     except (TypeError, ValueError) as err:
         raise type(err)(f"IGCallback: text probes: {err}") from None

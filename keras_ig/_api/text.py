@@ -8,13 +8,20 @@ embeddings of the baseline ids to those of the text.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from keras_ig._api.explain import explain
-from keras_ig._api.hub import as_numpy_inputs, baseline_embeddings, check_baseline, hub_parts
+from keras_ig._api.hub import (
+    HubParts,
+    as_numpy_inputs,
+    baseline_embeddings,
+    check_baseline,
+    hub_parts,
+)
 from keras_ig._api.text_results import TextExplanation
 from keras_ig._numpy import words
 
@@ -74,6 +81,47 @@ def explain_text(
         >>> exp = keras_ig.explain_text(classifier, ["a good movie"], steps=32)
         >>> list(zip(exp.tokens[0], exp.attributions[0]))
     """
+    batch = prepare_texts(task_model, texts, baseline=baseline, merge=merge)
+    return explain_prepared(
+        batch, target=target, steps=steps, method=method, batch_size=batch_size, warn=warn
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class TextBatch:
+    """Texts through a classifier's preprocessor, ready to explain at any weights.
+
+    What depends only on the texts and the tokenizer is made once; the
+    baseline's embeddings are not kept, as they change with the weights.
+
+    Attributes:
+        task_model: the KerasHub classifier.
+        parts: its `HubParts`.
+        x: the preprocessor's output as numpy (`token_ids` `int[N, T]`, ...).
+        real: `bool[N, T]`, the non-padding positions.
+        baseline: the checked baseline (`"pad"`, `"zeros"` or a token id).
+        scheme: the word scheme when merging pieces into words, else None.
+        token_ids, pieces: per text, its real token ids `int[T_i]` and strings.
+    """
+
+    task_model: Any
+    parts: HubParts
+    x: dict[str, np.ndarray]
+    real: np.ndarray
+    baseline: Any
+    scheme: str | None
+    token_ids: list[np.ndarray]
+    pieces: list[list[str]]
+
+
+def prepare_texts(
+    task_model: Any, texts: Sequence[str] | str, *, baseline: Any = "pad", merge: str | None = None
+) -> TextBatch:
+    """Check the arguments and tokenize `texts` once (see `explain_text`).
+
+    Raises:
+        ValueError, TypeError: naming the argument, as `explain_text`.
+    """
     parts = hub_parts(task_model)
     texts = check_texts(texts)
     baseline = check_baseline(baseline, parts)
@@ -87,10 +135,30 @@ def explain_text(
     x = as_numpy_inputs(parts.preprocessor(texts))
     ids = x["token_ids"]
     real = np.asarray(x.get("padding_mask", np.ones_like(ids)), bool)  # [N, T]
-    base = "zeros" if baseline == "zeros" else baseline_embeddings(ids, baseline, parts)
+    token_ids = [ids[i][real[i]] for i in range(len(texts))]
+    pieces = [parts.strings(t) for t in token_ids]
+    return TextBatch(task_model, parts, x, real, baseline, scheme, token_ids, pieces)
+
+
+def explain_prepared(
+    batch: TextBatch,
+    *,
+    target: Any = None,
+    steps: int = 64,
+    method: str = "gausslegendre",
+    batch_size: int | None = None,
+    warn: bool = True,
+) -> TextExplanation:
+    """`explain_text` on texts tokenized by `prepare_texts`, at the current weights."""
+    parts, ids, real = batch.parts, batch.x["token_ids"], batch.real
+    base = (
+        "zeros"
+        if batch.baseline == "zeros"
+        else baseline_embeddings(ids, batch.baseline, parts)  # the weights' own embeddings
+    )
     exp = explain(
-        task_model,
-        x,
+        batch.task_model,
+        batch.x,
         target=target,
         baseline=base,
         steps=steps,
@@ -100,14 +168,17 @@ def explain_text(
         warn=warn,
     )
     per_token = np.asarray(exp.attributions, np.float32).sum(axis=-1)  # [N, T, D] -> [N, T]
-    token_ids = [ids[i][real[i]] for i in range(len(texts))]
-    pieces = [parts.strings(t) for t in token_ids]
-    piece_attr = [per_token[i][real[i]] for i in range(len(texts))]
-    if scheme is None:
+    piece_attr = [per_token[i][real[i]] for i in range(len(ids))]
+    # Fresh lists per call: a caller may change its result's tokens.
+    pieces = [list(p) for p in batch.pieces]
+    token_ids = [t.copy() for t in batch.token_ids]
+    if batch.scheme is None:
         index = [np.arange(len(p)) for p in pieces]
         tokens, attributions = pieces, piece_attr
     else:
-        index, tokens, attributions = _merged(token_ids, pieces, piece_attr, parts.special, scheme)
+        index, tokens, attributions = _merged(
+            token_ids, pieces, piece_attr, parts.special, batch.scheme
+        )
     return TextExplanation(
         tokens=tokens,
         attributions=attributions,
@@ -117,7 +188,7 @@ def explain_text(
         target=exp.target,
         steps=exp.steps,
         method=exp.method,
-        baseline=baseline,
+        baseline=batch.baseline,
         token_ids=token_ids,
         pieces=pieces,
         piece_attributions=piece_attr,

@@ -34,7 +34,14 @@ def _data() -> tuple[list[str], np.ndarray]:
 
 
 @pytest.mark.slow
-def test_text_probes_log_token_pictures_and_tables_equal_to_explain_text(tmp_path) -> None:
+def test_text_probes_log_token_pictures_and_tables_equal_to_explain_text(
+    tmp_path, monkeypatch
+) -> None:
+    from keras_ig._api import text
+
+    tokenized = []
+    real_inputs = text.as_numpy_inputs
+    monkeypatch.setattr(text, "as_numpy_inputs", lambda x: tokenized.append(1) or real_inputs(x))
     model = bert_classifier(num_classes=2, sequence_length=8, seed=3)
     model.compile(
         optimizer=keras.optimizers.Adam(3e-3),
@@ -43,6 +50,7 @@ def test_text_probes_log_token_pictures_and_tables_equal_to_explain_text(tmp_pat
     cb = IGCallback(PROBES, tmp_path, target=TARGET, baseline="pad", steps=8)
     texts, labels = _data()
     model.fit(texts, labels, epochs=2, batch_size=8, shuffle=False, verbose=0, callbacks=[cb])
+    assert len(tokenized) == 1  # the probes are tokenized once per fit, not per epoch
 
     logged = read_events(tmp_path / TAG)
     for i in range(len(PROBES)):
