@@ -1,0 +1,166 @@
+"""A whole deletion or insertion run in one compiled graph.
+
+Everything after the arguments are checked happens on the device, in one
+call of one concrete function per signature: the features are ranked
+(`feature_positions`, equal to `keras_ig._numpy.faithfulness`'s ranking,
+ties included), then the `N * (steps + 1)` (input, step) rows are walked in
+chunks of at most `batch_size` inside the engine's chunk loop
+(`keras_ig._engine.chunks.over_chunks`), each chunk's perturbed rows built
+from the positions with one `where` (a feature has moved at step k when its
+position is below `counts[k]`), so no `N * (steps + 1)` copies of the inputs
+ever exist.
+
+The class predicted at x (`target=None`) costs no pass of its own: each
+input's rows are walked starting from the one equal to x (deletion's step
+0, insertion's last step), which is therefore in the same chunk as the
+input's other rows or in an earlier one; its outputs give the class that
+scores them all. Graphs have open batch dimensions and take `steps` and
+`batch_size` as tensors: other sizes never retrace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import tensorflow as tf
+
+from keras_ig._engine.chunks import over_chunks
+from keras_ig._engine.score import ScoreFunction
+
+
+def feature_scores(attributions: tf.Tensor) -> tf.Tensor:
+    """`float64[N, H, W]` channel sums for images `[N, H, W, C]`, else the attributions.
+
+    Channels are added left to right, as `faithfulness.feature_scores` adds
+    them: the same float64 sums, so the same ties.
+    """
+    a = tf.cast(attributions, tf.float64)
+    if a.shape.rank != 4:
+        return a
+    total = a[..., 0]
+    for c in range(1, a.shape[-1]):
+        total = total + a[..., c]
+    return total
+
+
+def feature_positions(scores: tf.Tensor) -> tf.Tensor:
+    """Each feature's place in its row's order, highest score first, ties in index order.
+
+    Args:
+        scores: `float[N, ...]` (see `feature_scores`).
+
+    Returns:
+        `int32[N, ...]` shaped like `scores`: 0 for the row's top feature.
+    """
+    flat = tf.reshape(scores, [tf.shape(scores)[0], -1])  # [N, n_features]
+    # Descending argsort is top_k, which puts equal values in index order.
+    order = tf.argsort(flat, axis=1, direction="DESCENDING", stable=True)
+    places = tf.argsort(order, axis=1, stable=True)  # the inverse permutation
+    return tf.reshape(places, tf.shape(scores))
+
+
+class CurveGraphs:
+    """Compiled deletion and insertion runs for one `ScoreFunction`."""
+
+    def __init__(self, score_fn: ScoreFunction) -> None:
+        self.score_fn = score_fn
+        self._compiled: dict[Any, Callable] = {}
+        self.traces = 0  # graphs built; tests check that repeated calls reuse them
+
+    def _graph(
+        self,
+        insertion: bool,
+        x: tf.Tensor,
+        base_values: tf.Tensor,
+        base_row: tf.Tensor,
+        attributions: tf.Tensor,
+        counts: tf.Tensor,
+        targets: tf.Tensor,
+        batch_size: tf.Tensor,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        self.traces += 1
+        n = tf.shape(x)[0]
+        points = tf.shape(counts)[0]  # steps + 1
+        positions = feature_positions(feature_scores(attributions))  # [N, *features]
+        pixel = positions.shape.rank < x.shape.rank  # image masks broadcast over C
+        ones = [1] * (positions.shape.rank - 1)
+
+        def body(pairs: tf.Tensor, state: list[tf.Tensor]) -> list[tf.Tensor]:
+            curves, resolved = state
+            # Work item p = input * (steps + 1) + j; j = 0 is the row equal to x.
+            rows, j = pairs // points, pairs % points
+            k = points - 1 - j if insertion else j  # the step row p is
+            limit = tf.reshape(tf.gather(counts, k), [-1, *ones])
+            moved = tf.gather(positions, rows) < limit  # [b, *features]
+            if pixel:
+                moved = moved[..., None]
+            xr = tf.gather(x, rows)
+            br = tf.gather(base_values, tf.gather(base_row, rows))
+            z = tf.where(moved, xr, br) if insertion else tf.where(moved, br, xr)
+            outputs, _ = self.score_fn.outputs(z)
+            # Rows whose input's class is not known yet take it from that
+            # input's x row, which this chunk holds (it comes first).
+            _, predicted = self.score_fn.score(outputs, -tf.ones_like(rows))
+            own = tf.gather(predicted, tf.maximum(rows * points - pairs[0], 0))
+            known = tf.gather(resolved, rows)
+            s, t = self.score_fn.score(outputs, tf.where(known < 0, own, known))
+            curves = tf.tensor_scatter_nd_update(curves, (rows * points + k)[:, None], s)
+            return [curves, tf.tensor_scatter_nd_update(resolved, rows[:, None], t)]
+
+        curves, resolved = over_chunks(
+            n * points, batch_size, body, [tf.zeros([n * points], tf.float32), targets]
+        )
+        return tf.reshape(curves, [n, points]), resolved
+
+    def run(
+        self,
+        x: Any,
+        base_values: Any,
+        base_row: Any,
+        attributions: Any,
+        counts: Any,
+        targets: Any,
+        batch_size: int,
+        *,
+        insertion: bool,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """F after each step of a deletion (or insertion) run.
+
+        Args:
+            x: `[N, ...]` inputs (`[N, H, W, C]` for images).
+            base_values: `[B, ...]` baseline rows; `base_row`: `int32[N]`,
+                the baseline row of each input.
+            attributions: `float64[N, ...]`, shaped like `x`.
+            counts: `int32[steps + 1]`, features moved after each step.
+            targets: `int32[N]`, -1 for the class predicted at x.
+            batch_size: most perturbed rows per model call.
+            insertion: start from the baseline and put x back (else start
+                from x and put the baseline in).
+
+        Returns:
+            `(curves float32[N, steps + 1], resolved targets int32[N])`.
+        """
+        row, dtype = tuple(x.shape[1:]), tf.as_dtype(x.dtype)
+        key = (insertion, row, dtype)
+        fn = self._compiled.get(key)
+        if fn is None:
+            spec = tf.TensorSpec((None, *row), dtype)
+            signature = [
+                spec,
+                spec,
+                tf.TensorSpec((None,), tf.int32),
+                tf.TensorSpec((None, *row), tf.float64),
+                tf.TensorSpec((None,), tf.int32),
+                tf.TensorSpec((None,), tf.int32),
+                tf.TensorSpec((), tf.int32),
+            ]
+            # The concrete function is called directly: no per-call signature
+            # matching (a few ms for a metric called every epoch).
+            fn = tf.function(
+                lambda *args: self._graph(insertion, *args),
+                input_signature=signature,
+                autograph=False,
+            ).get_concrete_function()
+            self._compiled[key] = fn
+        return fn(x, base_values, base_row, attributions, counts, targets, batch_size)
