@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from keras_ig._engine.chunks import over_chunks
@@ -70,7 +71,7 @@ class CurveGraphs:
 
     def _graph(
         self,
-        insertion: bool,
+        static: tuple[bool, bool, bool],
         x: tf.Tensor,
         base_values: tf.Tensor,
         base_row: tf.Tensor,
@@ -79,6 +80,7 @@ class CurveGraphs:
         targets: tf.Tensor,
         batch_size: tf.Tensor,
     ) -> tuple[tf.Tensor, tf.Tensor]:
+        insertion, resolve, shared_base = static
         self.traces += 1
         n = tf.shape(x)[0]
         points = tf.shape(counts)[0]  # steps + 1
@@ -96,17 +98,22 @@ class CurveGraphs:
             if pixel:
                 moved = moved[..., None]
             xr = tf.gather(x, rows)
-            br = tf.gather(base_values, tf.gather(base_row, rows))
+            # One baseline row for all inputs broadcasts: no copy per row.
+            br = base_values if shared_base else tf.gather(base_values, tf.gather(base_row, rows))
             z = tf.where(moved, xr, br) if insertion else tf.where(moved, br, xr)
             outputs, _ = self.score_fn.outputs(z)
-            # Rows whose input's class is not known yet take it from that
-            # input's x row, which this chunk holds (it comes first).
-            _, predicted = self.score_fn.score(outputs, -tf.ones_like(rows))
-            own = tf.gather(predicted, tf.maximum(rows * points - pairs[0], 0))
             known = tf.gather(resolved, rows)
-            s, t = self.score_fn.score(outputs, tf.where(known < 0, own, known))
+            if resolve:
+                # Rows whose input's class is not known yet take it from that
+                # input's x row, which this chunk holds (it comes first).
+                _, predicted = self.score_fn.score(outputs, -tf.ones_like(rows))
+                own = tf.gather(predicted, tf.maximum(rows * points - pairs[0], 0))
+                known = tf.where(known < 0, own, known)
+            s, t = self.score_fn.score(outputs, known)
             curves = tf.tensor_scatter_nd_update(curves, (rows * points + k)[:, None], s)
-            return [curves, tf.tensor_scatter_nd_update(resolved, rows[:, None], t)]
+            if resolve:
+                resolved = tf.tensor_scatter_nd_update(resolved, rows[:, None], t)
+            return [curves, resolved]
 
         curves, resolved = over_chunks(
             n * points, batch_size, body, [tf.zeros([n * points], tf.float32), targets]
@@ -115,13 +122,13 @@ class CurveGraphs:
 
     def run(
         self,
-        x: Any,
-        base_values: Any,
-        base_row: Any,
-        attributions: Any,
-        counts: Any,
-        targets: Any,
-        batch_size: int,
+        x: np.ndarray,
+        base_values: np.ndarray,
+        base_row: np.ndarray,
+        attributions: np.ndarray,
+        counts: np.ndarray,
+        targets: np.ndarray,
+        batch_size: tf.Tensor,
         *,
         insertion: bool,
     ) -> tuple[tf.Tensor, tf.Tensor]:
@@ -134,7 +141,7 @@ class CurveGraphs:
             attributions: `float64[N, ...]`, shaped like `x`.
             counts: `int32[steps + 1]`, features moved after each step.
             targets: `int32[N]`, -1 for the class predicted at x.
-            batch_size: most perturbed rows per model call.
+            batch_size: `int32[]`, most perturbed rows per model call.
             insertion: start from the baseline and put x back (else start
                 from x and put the baseline in).
 
@@ -142,7 +149,10 @@ class CurveGraphs:
             `(curves float32[N, steps + 1], resolved targets int32[N])`.
         """
         row, dtype = tuple(x.shape[1:]), tf.as_dtype(x.dtype)
-        key = (insertion, row, dtype)
+        # Known on the host, they pick the graph: no work for targets that
+        # are all given, no gather of a baseline all inputs share.
+        static = (insertion, bool(np.any(targets < 0)), len(base_values) == 1)
+        key = (static, row, dtype)
         fn = self._compiled.get(key)
         if fn is None:
             spec = tf.TensorSpec((None, *row), dtype)
@@ -158,7 +168,7 @@ class CurveGraphs:
             # The concrete function is called directly: no per-call signature
             # matching (a few ms for a metric called every epoch).
             fn = tf.function(
-                lambda *args: self._graph(insertion, *args),
+                lambda *args: self._graph(static, *args),
                 input_signature=signature,
                 autograph=False,
             ).get_concrete_function()

@@ -155,6 +155,19 @@ def test_predicted_class_is_the_one_at_x_whatever_the_chunks(fn):
         np.testing.assert_allclose(got.curves, given.curves, rtol=1e-6, atol=1e-7)
 
 
+def test_one_baseline_per_input_equals_the_shared_baseline_it_repeats():
+    model = mlp(n_in=6, n_out=3)
+    x, a, base = rand(4, 6, seed=15), rand(4, 6, seed=16, low=-1), rand(1, 6, seed=17)
+    for fn in (metrics.deletion, metrics.insertion):
+        shared = fn(model, x, a, baseline=base[0], steps=3, batch_size=5)
+        each = fn(model, x, a, baseline=np.repeat(base, 4, axis=0), steps=3, batch_size=5)
+        np.testing.assert_array_equal(each.curves, shared.curves)
+        # And the baseline really is what the curve starts (insertion) or ends (deletion) at.
+        f_base = model(base).numpy()[0, shared.targets]
+        end = shared.curves[:, 0] if fn is metrics.insertion else shared.curves[:, -1]
+        np.testing.assert_allclose(end, f_base, rtol=1e-5)
+
+
 def _ties(shape: tuple, seed: int) -> np.ndarray:
     """Attributions drawn from a few values (many ties), some of them -0.0."""
     values = np.array([-1.0, -0.0, 0.0, 0.5, 2.0])
