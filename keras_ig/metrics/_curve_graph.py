@@ -6,7 +6,7 @@ call of one concrete function per signature: the features are ranked
 ties included), then the `N * (steps + 1)` (input, step) rows are walked in
 chunks of at most `batch_size` inside the engine's chunk loop
 (`keras_ig._engine.chunks.over_chunks`), each chunk's perturbed rows built
-from the positions with one `where` (a feature has moved at step k when its
+from the positions with one `Select` (a feature has moved at step k when its
 position is below `counts[k]`), so no `N * (steps + 1)` copies of the inputs
 ever exist.
 
@@ -90,8 +90,11 @@ class CurveGraphs:
         n = tf.shape(x)[0]
         points = tf.shape(counts)[0]  # steps + 1
         positions = feature_positions(feature_scores(attributions))  # [N, *features]
-        pixel = positions.shape.rank < x.shape.rank  # image masks broadcast over C
-        ones = [1] * (positions.shape.rank - 1)
+        if positions.shape.rank < x.shape.rank:
+            # Images: a pixel's place repeated over its channels, once per
+            # call, so each chunk's mask is shaped like its rows.
+            positions = tf.broadcast_to(positions[..., None], tf.shape(x))
+        ones = [1] * (x.shape.rank - 1)
 
         def body(pairs: tf.Tensor, state: list[tf.Tensor]) -> list[tf.Tensor]:
             curves, resolved = state
@@ -99,13 +102,16 @@ class CurveGraphs:
             rows, j = pairs // points, pairs % points
             k = points - 1 - j if insertion else j  # the step row p is
             limit = tf.reshape(tf.gather(counts, k), [-1, *ones])
-            moved = tf.gather(positions, rows) < limit  # [b, *features]
-            if pixel:
-                moved = moved[..., None]
+            moved = tf.gather(positions, rows) < limit  # [b, ...]: moved by step k
             xr = tf.gather(x, rows)
-            # One baseline row for all inputs broadcasts: no copy per row.
-            br = base_values if shared_base else tf.gather(base_values, tf.gather(base_row, rows))
-            z = tf.where(moved, xr, br) if insertion else tf.where(moved, br, xr)
+            if shared_base:  # one baseline row for every input
+                br = tf.broadcast_to(base_values, tf.shape(xr))
+            else:
+                br = tf.gather(base_values, tf.gather(base_row, rows))
+            # Select on equal shapes: several times faster on CPU than
+            # tf.where (SelectV2), whose kernel broadcasts.
+            new, old = (xr, br) if insertion else (br, xr)
+            z = tf.raw_ops.Select(condition=moved, x=new, y=old)
             outputs, _ = self.score_fn.outputs(z)
             known = tf.gather(resolved, rows)
             if resolve:
