@@ -19,9 +19,9 @@ exactly that, a compiled `tf.function` walking the same number of rows,
 already built on the device, in the same chunks (`batch_size` rows per model
 call, a `tf.while_loop`), and reading one score per row; the rows are the
 very images each run perturbs (deletion's and insertion's differ).
-Everything else the metrics do (checking the arguments, one eager row
-through the model, the ranking on the host, the masks built on the device,
-the class predicted at x when `target=None`) is the overhead measured.
+Everything else the metrics do (checking the arguments, the ranking and
+the masks built in their graph, the class predicted at x when
+`target=None`) is the overhead measured.
 Target: <= 1.2x.
 
 Method: every arm is called once before timing (graphs traced); then
