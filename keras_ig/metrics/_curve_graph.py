@@ -1,11 +1,9 @@
 """A whole deletion or insertion run in one compiled graph.
 
-Everything after the arguments are checked happens in one call of one
-concrete function per signature. On a GPU the features are ranked there
-too (`feature_positions`, equal to `keras_ig._numpy.faithfulness`'s
-ranking, ties included); on a CPU numpy ranks them, about twice as fast as
-TensorFlow's `top_k` on the same machine. Then the `N * (steps + 1)` (input,
-step) rows are walked in
+Everything after the arguments are checked happens on the device, in one
+call of one concrete function per signature: the features are ranked
+(`feature_positions`, equal to `keras_ig._numpy.faithfulness`'s ranking,
+ties included), then the `N * (steps + 1)` (input, step) rows are walked in
 chunks of at most `batch_size` inside the engine's chunk loop
 (`keras_ig._engine.chunks.over_chunks`), each chunk's perturbed rows built
 from the positions with one `Select` (a feature has moved at step k when its
@@ -30,7 +28,6 @@ import tensorflow as tf
 
 from keras_ig._engine.chunks import over_chunks
 from keras_ig._engine.score import ScoreFunction
-from keras_ig._numpy import faithfulness
 
 
 def feature_scores(attributions: tf.Tensor) -> tf.Tensor:
@@ -70,20 +67,10 @@ def feature_positions(scores: tf.Tensor) -> tf.Tensor:
 
 
 class CurveGraphs:
-    """Compiled deletion and insertion runs for one `ScoreFunction`.
+    """Compiled deletion and insertion runs for one `ScoreFunction`."""
 
-    Args:
-        score_fn: F.
-        rank_in_graph: rank the features inside the graph (True), or with
-            numpy before it (False); None: in the graph when TensorFlow sees
-            a GPU. Both give the same positions, ties included.
-    """
-
-    def __init__(self, score_fn: ScoreFunction, rank_in_graph: bool | None = None) -> None:
+    def __init__(self, score_fn: ScoreFunction) -> None:
         self.score_fn = score_fn
-        if rank_in_graph is None:
-            rank_in_graph = bool(tf.config.list_logical_devices("GPU"))
-        self.rank_in_graph = rank_in_graph
         self._compiled: dict[Any, Callable] = {}
         self.traces = 0  # graphs built; tests check that repeated calls reuse them
 
@@ -93,7 +80,7 @@ class CurveGraphs:
         x: tf.Tensor,
         base_values: tf.Tensor,
         base_row: tf.Tensor,
-        ranked: tf.Tensor,
+        attributions: tf.Tensor,
         counts: tf.Tensor,
         targets: tf.Tensor,
         batch_size: tf.Tensor,
@@ -102,8 +89,7 @@ class CurveGraphs:
         self.traces += 1
         n = tf.shape(x)[0]
         points = tf.shape(counts)[0]  # steps + 1
-        # [N, *features]: `ranked` is the attributions, or already their positions.
-        positions = feature_positions(feature_scores(ranked)) if self.rank_in_graph else ranked
+        positions = feature_positions(feature_scores(attributions))  # [N, *features]
         if positions.shape.rank < x.shape.rank:
             # Images: a pixel's place repeated over its channels, once per
             # call, so each chunk's mask is shaped like its rows.
@@ -173,10 +159,6 @@ class CurveGraphs:
         Returns:
             `(curves float32[N, steps + 1], resolved targets int32[N])`.
         """
-        if self.rank_in_graph:
-            ranked = attributions
-        else:
-            ranked = faithfulness.feature_positions(faithfulness.feature_scores(attributions))
         row, dtype = tuple(x.shape[1:]), tf.as_dtype(x.dtype)
         # Known on the host, they pick the graph: no work for targets that
         # are all given, no gather of a baseline all inputs share.
@@ -189,7 +171,7 @@ class CurveGraphs:
                 spec,
                 spec,
                 tf.TensorSpec((None,), tf.int32),
-                tf.TensorSpec((None, *ranked.shape[1:]), tf.as_dtype(ranked.dtype)),
+                tf.TensorSpec((None, *row), tf.float64),
                 tf.TensorSpec((None,), tf.int32),
                 tf.TensorSpec((None,), tf.int32),
                 tf.TensorSpec((), tf.int32),
@@ -202,4 +184,4 @@ class CurveGraphs:
                 autograph=False,
             ).get_concrete_function()
             self._compiled[key] = fn
-        return fn(x, base_values, base_row, ranked, counts, targets, batch_size)
+        return fn(x, base_values, base_row, attributions, counts, targets, batch_size)

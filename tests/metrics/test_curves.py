@@ -5,11 +5,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras_ig
 from keras_ig import metrics
-from keras_ig._engine.score import ScoreFunction
 from keras_ig._numpy import faithfulness
 from keras_ig.metrics import _curve_graph, _setup
 from tests.helpers.models import mlp, rand
@@ -194,45 +192,6 @@ def test_on_device_ranking_equals_numpy_on_ties(shape):
     if len(shape) == 4 and shape[-1] >= 3:
         # The sums above: 0, then 1, then 0.5 -> pixel (0, 1) before (1, 0) before (0, 0).
         assert want[0, 0, 1] < want[0, 1, 0] < want[0, 0, 0]
-
-
-@pytest.mark.parametrize("insertion", [False, True])
-def test_ranked_in_the_graph_or_by_numpy_the_curves_are_the_same(insertion):
-    model = keras.Sequential(
-        [
-            keras.Input((4, 4, 3)),
-            keras.layers.Conv2D(3, 2, activation="tanh"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(3),
-        ]
-    )
-    x = rand(3, 4, 4, 3, seed=18)
-    a = _ties((3, 4, 4, 3), seed=19)  # many tied pixels
-    a[0, :2, :2] = 0.0
-    a[0, 0, 0] = [1.0, 1e16, -1e16]  # a sum the order of the additions decides
-    p = _setup.prepare(
-        model, x, a, target=None, output=None, baseline="zeros", batch_size=5, rows_per_input=8
-    )
-    counts = faithfulness.step_counts(faithfulness.n_features(x.shape), 7)
-    got = [
-        _curve_graph.CurveGraphs(ScoreFunction(model), rank_in_graph=flag).run(
-            p.x,
-            p.base_values,
-            p.base_row,
-            p.attributions,
-            counts,
-            p.targets,
-            tf.constant(5),
-            insertion=insertion,
-        )
-        for flag in (True, False)
-    ]
-    np.testing.assert_array_equal(got[0][0].numpy(), got[1][0].numpy())
-    np.testing.assert_array_equal(got[0][1].numpy(), got[1][1].numpy())
-    # And both are the public metric's curves.
-    fn = metrics.insertion if insertion else metrics.deletion
-    want = fn(model, x, a, steps=7, batch_size=5)
-    np.testing.assert_allclose(got[0][0].numpy(), want.curves, rtol=1e-6, atol=1e-7)
 
 
 def test_target_output_and_callable_target_agree():
