@@ -94,15 +94,17 @@ class CurveGraphs:
             # Images: a pixel's place repeated over its channels, once per
             # call, so each chunk's mask is shaped like its rows.
             positions = tf.broadcast_to(positions[..., None], tf.shape(x))
-        ones = [1] * (x.shape.rank - 1)
+        # Work item p = input * (steps + 1) + j walks each input's rows from
+        # the one equal to x: step j for deletion, step `steps - j` for
+        # insertion (whose curves are stored in walking order, reversed at
+        # the end). Each j's feature count, shaped to broadcast over a row:
+        walk = tf.reverse(counts, [0]) if insertion else counts
+        walk = tf.reshape(walk, [-1, *[1] * (x.shape.rank - 1)])  # [steps + 1, 1, ...]
 
         def body(pairs: tf.Tensor, state: list[tf.Tensor]) -> list[tf.Tensor]:
             curves, resolved = state
-            # Work item p = input * (steps + 1) + j; j = 0 is the row equal to x.
             rows, j = pairs // points, pairs % points
-            k = points - 1 - j if insertion else j  # the step row p is
-            limit = tf.reshape(tf.gather(counts, k), [-1, *ones])
-            moved = tf.gather(positions, rows) < limit  # [b, ...]: moved by step k
+            moved = tf.gather(positions, rows) < tf.gather(walk, j)  # [b, ...]
             xr = tf.gather(x, rows)
             if shared_base:  # one baseline row for every input
                 br = tf.broadcast_to(base_values, tf.shape(xr))
@@ -121,7 +123,7 @@ class CurveGraphs:
                 own = tf.gather(predicted, tf.maximum(rows * points - pairs[0], 0))
                 known = tf.where(known < 0, own, known)
             s, t = self.score_fn.score(outputs, known)
-            curves = tf.tensor_scatter_nd_update(curves, (rows * points + k)[:, None], s)
+            curves = tf.tensor_scatter_nd_update(curves, pairs[:, None], s)
             if resolve:
                 resolved = tf.tensor_scatter_nd_update(resolved, rows[:, None], t)
             return [curves, resolved]
@@ -129,7 +131,8 @@ class CurveGraphs:
         curves, resolved = over_chunks(
             n * points, batch_size, body, [tf.zeros([n * points], tf.float32), targets]
         )
-        return tf.reshape(curves, [n, points]), resolved
+        curves = tf.reshape(curves, [n, points])
+        return (tf.reverse(curves, [1]) if insertion else curves), resolved
 
     def run(
         self,
