@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from keras_ig._engine.chunks import over_chunks
 from keras_ig._engine.score import ScoreFunction
+from keras_ig._numpy import faithfulness
 
 
 def feature_scores(attributions: tf.Tensor) -> tf.Tensor:
@@ -37,7 +38,7 @@ def feature_scores(attributions: tf.Tensor) -> tf.Tensor:
     them: the same float64 sums, so the same ties.
     """
     a = tf.cast(attributions, tf.float64)
-    if a.shape.rank != 4:
+    if not faithfulness.is_image(a.shape):
         return a
     total = a[..., 0]
     for c in range(1, a.shape[-1]):
