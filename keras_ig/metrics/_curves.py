@@ -88,8 +88,9 @@ _ARGS_DOC = """
         x: `[N, ...]` inputs; for images `[N, H, W, C]`.
         attributions: `[N, ...]`, one map per input, shaped like `x`. For
             images a pixel's channels move together, ranked by their summed
-            attribution; otherwise every element is a feature. Ties keep
-            index order (row-major).
+            attribution (channels added left to right, in float64);
+            otherwise every element is a feature. Ties keep index order
+            (row-major).
         target, output: what F is, as in `keras_ig.explain` (None: the class
             predicted at x).
         baseline: what a removed feature becomes: `"zeros"`, a number, an
