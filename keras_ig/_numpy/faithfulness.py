@@ -1,10 +1,11 @@
 """The maths of attribution-quality metrics. Pure numpy, no TensorFlow.
 
-Feature ranking for deletion / insertion curves, their trapezoid areas,
-Captum's infidelity (with its `normalize` factor) and the ratio behind
-`sensitivity_max`. The model runs elsewhere (`keras_ig._engine.perturb`);
-everything here works on arrays, so it is tested against hand-computed
-answers.
+Feature ranking for deletion / insertion curves (the reference the
+compiled graph's ranking, `keras_ig.metrics._curve_graph`, is tested
+against), their step counts and trapezoid areas, Captum's infidelity (with
+its `normalize` factor) and the ratio behind `sensitivity_max`. The model
+runs elsewhere; everything here works on arrays, so it is tested against
+hand-computed answers.
 """
 
 from __future__ import annotations
@@ -12,8 +13,24 @@ from __future__ import annotations
 import numpy as np
 
 
+def is_image(shape: tuple) -> bool:
+    """True for rank-4 `[N, H, W, C]` batches, whose features are pixels."""
+    return len(shape) == 4
+
+
+def n_features(shape: tuple) -> int:
+    """Features in one row of a batch of `shape`: `H * W` for images, else all elements."""
+    row = shape[1:-1] if is_image(shape) else shape[1:]
+    return int(np.prod(row, dtype=np.int64))
+
+
 def feature_scores(attributions: np.ndarray) -> np.ndarray:
     """What ranks the features of each row: pixels for images, else elements.
+
+    A pixel's score is the sum of its channels added left to right
+    (`((a_0 + a_1) + a_2) + ...`, numpy's own order for fewer than 8
+    channels), an order the compiled graph reproduces exactly, so both rank
+    ties the same way.
 
     Args:
         attributions: `float[N, ...]`. Rank 4 (`[N, H, W, C]`) is read as
@@ -23,7 +40,12 @@ def feature_scores(attributions: np.ndarray) -> np.ndarray:
         `float64[N, H, W]` for images, else `float64[N, ...]` (a copy).
     """
     a = np.asarray(attributions, dtype=np.float64)
-    return a.sum(axis=-1) if a.ndim == 4 else a.copy()
+    if not is_image(a.shape):
+        return a.copy()
+    total = a[..., 0].copy()
+    for c in range(1, a.shape[-1]):
+        total += a[..., c]
+    return total
 
 
 def feature_positions(scores: np.ndarray) -> np.ndarray:

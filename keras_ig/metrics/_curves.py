@@ -61,15 +61,15 @@ def _run(
         batch_size=batch_size,
         rows_per_input=steps + 1,
     )
-    positions = faithfulness.feature_positions(faithfulness.feature_scores(p.attributions))
-    counts = faithfulness.step_counts(int(np.prod(positions.shape[1:])), steps)
-    curves, resolved = p.engine.curves(
-        tf.convert_to_tensor(p.x),
-        tf.convert_to_tensor(p.base),
-        tf.convert_to_tensor(positions),
-        tf.convert_to_tensor(counts),
-        tf.convert_to_tensor(p.targets),
-        p.batch_size,
+    counts = faithfulness.step_counts(faithfulness.n_features(p.x.shape), steps)
+    curves, resolved = p.curves.run(
+        p.x,
+        p.base_values,
+        p.base_row,
+        p.attributions,
+        counts,
+        p.targets,
+        tf.constant(p.batch_size, tf.int32),
         insertion=insertion,
     )
     curves = curves.numpy().astype(np.float64)
@@ -88,8 +88,9 @@ _ARGS_DOC = """
         x: `[N, ...]` inputs; for images `[N, H, W, C]`.
         attributions: `[N, ...]`, one map per input, shaped like `x`. For
             images a pixel's channels move together, ranked by their summed
-            attribution; otherwise every element is a feature. Ties keep
-            index order (row-major).
+            attribution (channels added left to right, in float64);
+            otherwise every element is a feature. Ties keep index order
+            (row-major).
         target, output: what F is, as in `keras_ig.explain` (None: the class
             predicted at x).
         baseline: what a removed feature becomes: `"zeros"`, a number, an

@@ -105,13 +105,14 @@ def infidelity(
     fx, targets = p.engine.scores(tf.convert_to_tensor(p.x), tf.constant(p.targets), p.batch_size)
     rng = np.random.default_rng(seed)
     with_base = perturb is not None and _positional_count(perturb) >= 2
+    base = p.base if with_base else None  # [N, ...], built once
     dots, diffs = [], []
     for _ in range(samples):
         if perturb is None:
             noise = rng.normal(0.0, stdev, size=p.x.shape).astype(p.x.dtype)
             moved = p.x - noise
         else:
-            got = perturb(p.x, p.base) if with_base else perturb(p.x)
+            got = perturb(p.x, base) if with_base else perturb(p.x)
             noise, moved = _check_perturbation(got, p.x)
         f_moved, _ = p.engine.scores(tf.convert_to_tensor(moved), targets, p.batch_size)
         noise64 = np.asarray(noise, np.float64).reshape(len(p.x), -1)

@@ -1,9 +1,10 @@
 """What the model-based metrics share: checked inputs and a per-model cache.
 
 `prepare` turns `(model, x, attributions, target, output, baseline)` into
-host arrays the `PerturbEngine` consumes, reusing the engine's `JobBuilder`
+host arrays the compiled graphs consume (`PerturbEngine` for infidelity,
+`CurveGraphs` for deletion and insertion), reusing the engine's `JobBuilder`
 (so x, target and baseline are read and refused exactly as `explain` reads
-them). The engine for a model is cached like explainers are
+them). The graphs for a model are cached like explainers are
 (`keras_ig._api.cache`): calling a metric again on the same model, e.g. once
 per epoch from a callback, reuses the compiled graphs.
 """
@@ -23,6 +24,7 @@ from keras_ig._engine.job import JobBuilder, chunk_rows
 from keras_ig._engine.perturb import PerturbEngine
 from keras_ig._engine.score import ScoreFunction
 from keras_ig._numpy import checks
+from keras_ig.metrics._curve_graph import CurveGraphs
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CACHE_SIZE = 8
@@ -33,8 +35,11 @@ class Prepared:
     """One metric call's inputs, checked.
 
     Attributes:
-        engine: the cached engine of the model and settings.
-        x: `[N, ...]` the inputs; `base`: their baselines, same shape.
+        engine: the cached engine of the model and settings (chunked F).
+        curves: the cached deletion / insertion graphs of the same.
+        x: `[N, ...]` the inputs.
+        base_values: `[B, ...]` the baseline rows, in x's dtype;
+            `base_row`: `int32[N]`, the one of each input.
         attributions: `float64[N, ...]`, shaped like `x`.
         targets: `int32[N]`, -1 where the predicted class is wanted (0 for
             a callable target, which ignores them).
@@ -42,20 +47,29 @@ class Prepared:
     """
 
     engine: PerturbEngine
+    curves: CurveGraphs
     x: np.ndarray
-    base: np.ndarray
+    base_values: np.ndarray
+    base_row: np.ndarray
     attributions: np.ndarray
     targets: np.ndarray
     batch_size: int
 
+    @property
+    def base(self) -> np.ndarray:
+        """`[N, ...]`: each input's baseline."""
+        return self.base_values[self.base_row]
 
-def _engine_for(model: Any, target: Any, output: Any) -> tuple[PerturbEngine, JobBuilder]:
+
+def _engine_for(
+    model: Any, target: Any, output: Any
+) -> tuple[PerturbEngine, JobBuilder, CurveGraphs]:
     target_fn = target if callable(target) else None
     key = (id(output) if isinstance(output, keras.layers.Layer) else output, target_key(target_fn))
 
-    def build(weak: bool) -> tuple[PerturbEngine, JobBuilder]:
+    def build(weak: bool) -> tuple[PerturbEngine, JobBuilder, CurveGraphs]:
         score_fn = ScoreFunction(model, target_fn=target_fn, output=output, weak=weak)
-        return PerturbEngine(score_fn), JobBuilder(score_fn)
+        return PerturbEngine(score_fn), JobBuilder(score_fn), CurveGraphs(score_fn)
 
     try:
         per_model = _CACHE.setdefault(model, OrderedDict())
@@ -115,7 +129,7 @@ def prepare(
     batch_size = checks.integer(batch_size, "batch_size", 1, optional=True)
     if isinstance(x, (list, tuple, dict)):
         raise TypeError("x: the metrics take one input tensor [N, ...], not a list or dict")
-    engine, builder = _engine_for(model, target, output)
+    engine, builder, curves = _engine_for(model, target, output)
     job = builder.build(x, target=target, baseline=baseline, n_baselines=1)
     if job.plan.structure is not None:
         raise TypeError("x: the metrics take models with one input tensor [N, ...]")
@@ -125,7 +139,7 @@ def prepare(
         )
     xs = job.leaves[0]
     a = attributions_like(attributions, xs)
-    base = job.base_values[0][job.base_index[0][:, 0]].astype(xs.dtype)  # [N, ...]
+    base_values = job.base_values[0].astype(xs.dtype, copy=False)  # [B, ...]
     targets = job.targets if engine.score_fn.target_fn is None else np.zeros_like(job.targets)
     rows = chunk_rows([xs.shape[1:]], batch_size, job.n * rows_per_input)
-    return Prepared(engine, xs, base, a, targets, rows)
+    return Prepared(engine, curves, xs, base_values, job.base_index[0][:, 0], a, targets, rows)

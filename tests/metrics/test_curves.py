@@ -8,7 +8,8 @@ import pytest
 
 import keras_ig
 from keras_ig import metrics
-from keras_ig.metrics import _setup
+from keras_ig._numpy import faithfulness
+from keras_ig.metrics import _curve_graph, _setup
 from tests.helpers.models import mlp, rand
 
 W = np.array([1.0, 2.0, 3.0, -1.0], np.float32)
@@ -130,13 +131,67 @@ def test_batch_size_never_changes_results_and_graphs_are_reused():
     model = mlp(n_in=5)
     x, a = rand(6, 5, seed=4), rand(6, 5, seed=5, low=-1)
     want = metrics.deletion(model, x, a, steps=5)
-    engine = _setup._engine_for(model, None, None)[0]
+    engine = _setup._engine_for(model, None, None)[2]
     traces = engine.traces
     for b in (1, 4, 7, 1000):
         got = metrics.deletion(model, x, a, steps=5, batch_size=b)
         np.testing.assert_allclose(got.curves, want.curves, rtol=1e-6, atol=1e-7)
     metrics.deletion(model, x[:2], a[:2], steps=9, batch_size=3)  # other N, steps: same graph
     assert engine.traces == traces
+
+
+@pytest.mark.parametrize("fn", [metrics.deletion, metrics.insertion])
+def test_predicted_class_is_the_one_at_x_whatever_the_chunks(fn):
+    # Many classes, so the class at x differs from those of the perturbed rows.
+    model = mlp(n_in=6, n_out=5)
+    x, a = rand(5, 6, seed=13), rand(5, 6, seed=14, low=-1)
+    predicted = np.argmax(model(x).numpy(), axis=-1)
+    assert len(set(predicted)) > 1
+    given = fn(model, x, a, target=predicted, steps=4)
+    # 5 rows per input: chunks of 1, 3, 4 and 7 split inputs at every offset.
+    for b in (None, 1, 3, 4, 7):
+        got = fn(model, x, a, steps=4, batch_size=b)
+        np.testing.assert_array_equal(got.targets, predicted)
+        np.testing.assert_allclose(got.curves, given.curves, rtol=1e-6, atol=1e-7)
+
+
+def test_one_baseline_per_input_equals_the_shared_baseline_it_repeats():
+    model = mlp(n_in=6, n_out=3)
+    x, a, base = rand(4, 6, seed=15), rand(4, 6, seed=16, low=-1), rand(1, 6, seed=17)
+    for fn in (metrics.deletion, metrics.insertion):
+        shared = fn(model, x, a, baseline=base[0], steps=3, batch_size=5)
+        each = fn(model, x, a, baseline=np.repeat(base, 4, axis=0), steps=3, batch_size=5)
+        np.testing.assert_array_equal(each.curves, shared.curves)
+        # And the baseline really is what the curve starts (insertion) or ends (deletion) at.
+        f_base = model(base).numpy()[0, shared.targets]
+        end = shared.curves[:, 0] if fn is metrics.insertion else shared.curves[:, -1]
+        np.testing.assert_allclose(end, f_base, rtol=1e-5)
+
+
+def _ties(shape: tuple, seed: int) -> np.ndarray:
+    """Attributions drawn from a few values (many ties), some of them -0.0."""
+    values = np.array([-1.0, -0.0, 0.0, 0.5, 2.0])
+    return np.random.default_rng(seed).choice(values, size=shape)
+
+
+@pytest.mark.parametrize(
+    "shape", [(3, 17), (2, 4, 5), (3, 4, 5, 1), (2, 3, 4, 3), (2, 4, 4, 9), (1, 1)]
+)
+def test_on_device_ranking_equals_numpy_on_ties(shape):
+    a = _ties(shape, seed=sum(shape))
+    if len(shape) == 4 and shape[-1] >= 3:
+        # Pixels whose channel sums depend on the order of the additions:
+        # left to right, 1 + 1e16 - 1e16 is 0 (and 1 the other way).
+        a[0, :2, :2] = 0.0
+        a[0, 0, 0, :3] = [1.0, 1e16, -1e16]
+        a[0, 0, 1, :3] = [1e16, -1e16, 1.0]
+        a[0, 1, 0, :3] = [0.5, 0.0, 0.0]
+    want = faithfulness.feature_positions(faithfulness.feature_scores(a))
+    got = _curve_graph.feature_positions(_curve_graph.feature_scores(a)).numpy()
+    np.testing.assert_array_equal(got, want)
+    if len(shape) == 4 and shape[-1] >= 3:
+        # The sums above: 0, then 1, then 0.5 -> pixel (0, 1) before (1, 0) before (0, 0).
+        assert want[0, 0, 1] < want[0, 1, 0] < want[0, 0, 0]
 
 
 def test_target_output_and_callable_target_agree():

@@ -17,6 +17,16 @@ def test_images_are_scored_per_pixel():
     np.testing.assert_array_equal(faithfulness.feature_scores(a), a.sum(-1))
     flat = np.ones((2, 5))
     np.testing.assert_array_equal(faithfulness.feature_scores(flat), flat)
+    assert faithfulness.n_features(a.shape) == 6
+    assert faithfulness.n_features(flat.shape) == 5
+
+
+def test_channels_are_added_left_to_right():
+    a = np.zeros((1, 1, 3, 9))
+    a[0, 0, 0, :3] = [1.0, 1e16, -1e16]  # (1 + 1e16) - 1e16 = 0
+    a[0, 0, 1, :3] = [1e16, -1e16, 1.0]  # (1e16 - 1e16) + 1 = 1
+    a[0, 0, 2, 1:] = [1e16, 1, 1, 1, 1, 1, 1, -1e16]  # each 1 is lost next to 1e16
+    np.testing.assert_array_equal(faithfulness.feature_scores(a), [[[0.0, 1.0, 0.0]]])
 
 
 def test_step_counts_round_half_to_even_like_python():
