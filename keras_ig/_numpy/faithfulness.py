@@ -1,7 +1,7 @@
 """The maths of attribution-quality metrics. Pure numpy, no TensorFlow.
 
 Feature ranking for deletion / insertion curves (the reference the
-compiled graph's ranking, `keras_ig.metrics._curve_graph`, is tested
+compiled graph's ranking, `keras_ig._engine.curves`, is tested
 against), their step counts and trapezoid areas, Captum's infidelity (with
 its `normalize` factor) and the ratio behind `sensitivity_max`. The model
 runs elsewhere; everything here works on arrays, so it is tested against

@@ -20,11 +20,11 @@ import keras
 import numpy as np
 
 from keras_ig._api.cache import target_key
+from keras_ig._engine.curves import CurveGraphs
 from keras_ig._engine.job import JobBuilder, chunk_rows
 from keras_ig._engine.perturb import PerturbEngine
 from keras_ig._engine.score import ScoreFunction
 from keras_ig._numpy import checks
-from keras_ig.metrics._curve_graph import CurveGraphs
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CACHE_SIZE = 8

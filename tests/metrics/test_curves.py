@@ -8,8 +8,9 @@ import pytest
 
 import keras_ig
 from keras_ig import metrics
+from keras_ig._engine import curves
 from keras_ig._numpy import faithfulness
-from keras_ig.metrics import _curve_graph, _setup
+from keras_ig.metrics import _setup
 from tests.helpers.models import mlp, rand
 
 W = np.array([1.0, 2.0, 3.0, -1.0], np.float32)
@@ -187,7 +188,7 @@ def test_on_device_ranking_equals_numpy_on_ties(shape):
         a[0, 0, 1, :3] = [1e16, -1e16, 1.0]
         a[0, 1, 0, :3] = [0.5, 0.0, 0.0]
     want = faithfulness.feature_positions(faithfulness.feature_scores(a))
-    got = _curve_graph.feature_positions(_curve_graph.feature_scores(a)).numpy()
+    got = curves.feature_positions(curves.feature_scores(a)).numpy()
     np.testing.assert_array_equal(got, want)
     if len(shape) == 4 and shape[-1] >= 3:
         # The sums above: 0, then 1, then 0.5 -> pixel (0, 1) before (1, 0) before (0, 0).
