@@ -11,9 +11,10 @@ is `sum_steps (z_new - z_old) * dF/dz(z_old)`.
 PAIR saliency runs this one example at a time in numpy. Here one
 `tf.function` runs a whole batch of rows: an outer `tf.while_loop` over
 steps (the gradient of every row, in chunks of at most `batch_size` rows),
-and inside it a second `tf.while_loop` over PAIR's selection rounds, with a
-per-row mask for the rows still short of their L1 target. The path state is
-float64, as PAIR's, so both follow the same path.
+and in each step PAIR's selection rounds in closed form (`select`: one sort
+per step, then a `tf.while_loop` over the rounds on `[R]`-sized values, with
+a per-row mask for the rows still short of their L1 target). The path state
+is float64, as PAIR's, so both follow the same path.
 
 Shapes: N inputs; R = N * K rows (input n, baseline k at r = n * K + k);
 F features of one row of the attributed tensors z (the inputs on the path,
@@ -27,7 +28,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
 from keras_ig._engine.chunks import gradient, over_chunks, scores
@@ -190,7 +190,20 @@ class GuidedEngine:
 
 
 def select(g, z, attr, zb, zx, diff, a_min, a_max, l1_target, l1_total, rank):
-    """One Guided IG step after its gradient: PAIR's selection rounds, all rows at once.
+    """One Guided IG step after its gradient: PAIR's selection rounds in closed form.
+
+    PAIR's rounds (per row): catch up to the band, stop if the L1 target is
+    met, else take the `rank`-th smallest `|g|` of the features not at the
+    band's upper edge (`inf` there) as the threshold, move every feature at
+    or below it to the edge, or, if that overshoots the target, by the
+    fraction `gamma` of the way that meets it exactly. Within a step `|g|` is
+    fixed, so the rounds walk one ascending order of `|g|` over the features
+    not at the edge: round j selects the positions `[c_{j-1}, c_j)`, `c_j`
+    the end of the run of values equal to the one at `c_{j-1} + rank` (or
+    all the rest). One sort per step, and the rounds' L1 sums as cumulative
+    sums in that order, replace a sort and a dozen `[R, F]` passes per round;
+    the rounds themselves are `[R]`-sized. Every round ends at the end of a
+    run of equal values, so "moved by the rounds up to c" is `|g| <= v[c-1]`.
 
     Args:
         g: `float64[R, F]`, dF/dz at the step's start `z` (`[R, F]`).
@@ -204,49 +217,71 @@ def select(g, z, attr, zb, zx, diff, a_min, a_max, l1_target, l1_total, rank):
     Returns:
         `(z, attr)` at the step's end.
     """
+    f = tf.shape(z)[1]
     z_min, z_max = zb + diff * a_min, zb + diff * a_max
-    # Each unfinished round moves >= 1 feature to the band's edge: at most F + 1 rounds.
-    cap = tf.shape(z)[1] + 1
     # Where z(x) == z(b) alpha is undefined; PAIR reads it as a_max, never behind the band.
     moving = diff != 0
-    safe_diff = tf.where(moving, diff, 1.0)
-    abs_g = tf.abs(g)
-    biggest = tf.constant(np.finfo(np.float64).max, tf.float64)
+    behind = moving & ((z - zb) / tf.where(moving, diff, 1.0) < a_min)
+    z_c = tf.where(behind, z_min, z)  # catch up to the band (only round 1 can move a feature)
+    at_edge = z_c == z_max
+    # PAIR sets |g| to inf at the edge; numpy's quantile(|g|, fraction, "lower") is the
+    # rank-th smallest. Non-negative float64s order like their bits as int64 (sorted faster).
+    a = tf.where(at_edge, tf.constant(math.inf, tf.float64), tf.abs(g))
+    neg, order = tf.math.top_k(-tf.bitcast(a, tf.int64), k=f)
+    ascending = -neg  # [R, F]: the bits of a, ascending
+    to_edge = z_max - z_c
+    # done_at[c]: the L1 the rounds moving positions [0, c) to the edge take off.
+    cum = tf.cumsum(tf.gather(tf.abs(to_edge), order, batch_dims=1), axis=1)
+    l1_start = tf.reduce_sum(tf.abs(z_c - zx), 1)
+    free = f - tf.reduce_sum(tf.cast(at_edge, tf.int32), 1)  # features not at the edge
+    zero = tf.zeros_like(l1_start)
 
-    # Every [R, F] op counts (a round is elementwise-bound on CPU): rows that
-    # are done need no masks where their values cannot change anyway.
-    def round_(i, z, attr, active):
-        behind = active[:, None] & moving & ((z - zb) / safe_diff < a_min)
-        z_c = tf.where(behind, z_min, z)  # catch up to the band
-        l1_cur = tf.reduce_sum(tf.abs(z_c - zx), 1)
+    def done_at(c):
+        return tf.where(c > 0, tf.gather(cum, tf.maximum(c - 1, 0), batch_dims=1), zero)
+
+    def round_end(c):
+        p = c + rank
+        v = tf.gather(ascending, tf.minimum(p, f - 1), batch_dims=1)
+        end = tf.searchsorted(ascending, v[:, None], side="right")[:, 0]
+        # Past the free features the threshold is inf: PAIR selects all that are left.
+        return tf.where(p < free, end, free)
+
+    def round_(i, c, active, c_end, gamma_out):
+        done = done_at(c)
+        l1_cur = l1_start - done
         close = tf.abs(l1_target - l1_cur) <= tf.maximum(
             EPSILON * tf.maximum(tf.abs(l1_target), tf.abs(l1_cur)), EPSILON
         )
         go = active & ~close
-        # PAIR sets |g| to inf at the band's edge and takes numpy's
-        # quantile(|g|, fraction, "lower"): the rank-th smallest value.
-        # Non-negative float64s order like their bits as int64, and
-        # TensorFlow sorts int64 several times faster than float64.
-        a = tf.where(z_c == z_max, tf.constant(math.inf, tf.float64), abs_g)
-        bits = tf.sort(tf.bitcast(a, tf.int64), axis=1)
-        threshold = tf.bitcast(tf.gather(bits, rank, axis=1), tf.float64)
-        # Selected: |g| <= threshold, never at the edge (inf), none in rows not going on.
-        threshold = tf.where(go, tf.minimum(threshold, biggest), -1.0)
-        sel = a <= threshold[:, None]
-        to_edge = z_max - z_c
-        l1_s = tf.reduce_sum(tf.where(sel, tf.abs(to_edge), 0.0), 1)
-        safe = tf.where(l1_s > 0, l1_s, 1.0)
-        gamma = tf.where(l1_s > 0, (l1_cur - l1_target) / safe, math.inf)
-        moved = tf.where(gamma[:, None] > 1.0, z_max, z_c + to_edge * gamma[:, None])
-        z_new = tf.where(sel, moved, z_c)
-        # Rows not active have z_new == z: their term is exactly 0.
-        attr = attr + (z_new - z) * g
-        return i + 1, z_new, attr, go & (gamma > 1.0)
+        end = round_end(c)
+        l1_s = done_at(end) - done
+        gamma = tf.where(l1_s > 0, (l1_cur - l1_target) / tf.where(l1_s > 0, l1_s, 1.0), math.inf)
+        full, part = go & (gamma > 1.0), go & ~(gamma > 1.0)
+        # A full round that selects nothing changes nothing again: PAIR would loop forever.
+        return (
+            i + 1,
+            tf.where(full, end, c),
+            full & (end > c),
+            tf.where(part, end, c_end),
+            tf.where(part, gamma, gamma_out),
+        )
 
-    _, z, attr, _ = tf.while_loop(
-        lambda i, z, attr, active: (i < cap) & tf.reduce_any(active),
+    c0 = tf.zeros_like(free)
+    _, c, _, c_end, gamma = tf.while_loop(
+        lambda i, c, active, *_: (i <= f) & tf.reduce_any(active),
         round_,
-        [tf.constant(0), z, attr, l1_total > 0],
+        [tf.constant(0), c0, l1_total > 0, c0, zero],
         parallel_iterations=1,
     )
-    return z, attr
+
+    def value_before(pos, default):
+        v = tf.bitcast(tf.gather(ascending, tf.maximum(pos - 1, 0), batch_dims=1), tf.float64)
+        return tf.where(pos > 0, v, default)
+
+    # Positions [0, c) went to the edge, [c, c_end) moved by gamma (if a round ended short).
+    edge_max = value_before(c, tf.fill(tf.shape(l1_start), tf.constant(-1.0, tf.float64)))
+    part_max = tf.where(c_end > c, value_before(c_end, edge_max), edge_max)
+    moved = z_c + to_edge * gamma[:, None]
+    z_new = tf.where(a <= edge_max[:, None], z_max, tf.where(a <= part_max[:, None], moved, z_c))
+    # Rows with nothing to do have z_new == z: their term is exactly 0.
+    return z_new, attr + (z_new - z) * g
