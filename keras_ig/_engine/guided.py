@@ -31,6 +31,7 @@ from typing import Any
 import tensorflow as tf
 
 from keras_ig._engine.chunks import gradient, over_chunks, scores
+from keras_ig._engine.devices import for_strategy_run
 from keras_ig._engine.plan import Plan
 from keras_ig._engine.score import ScoreFunction
 
@@ -149,6 +150,15 @@ class GuidedEngine:
             "baseline_scores": score_b,
             "targets": resolved,
         }
+
+    def replicated(self, plan: Plan) -> Callable:
+        """`compiled`'s graph for `strategy.run` (see `devices.for_strategy_run`)."""
+        key = ("replicated", plan)
+        fn = self._compiled.get(key)
+        if fn is None:
+            fn = for_strategy_run(self.compiled(plan))
+            self._compiled[key] = fn
+        return fn
 
     def compiled(self, plan: Plan) -> Callable:
         """The `tf.function` for `plan` (batch dimensions open), built once.
