@@ -12,8 +12,8 @@ PAIR saliency runs this one example at a time in numpy. Here one
 `tf.function` runs a whole batch of rows: an outer `tf.while_loop` over
 steps (the gradient of every row, in chunks of at most `batch_size` rows),
 and in each step PAIR's selection rounds in closed form (`select`: one sort
-per step, then a `tf.while_loop` over the rounds on `[R]`-sized values, with
-a per-row mask for the rows still short of their L1 target). The path state
+per step, then a `tf.while_loop` over the rounds, one masked `[R, F]` sum
+each, with a per-row mask for the rows still short of their L1 target). The path state
 is float64, as PAIR's, so both follow the same path.
 
 Shapes: N inputs; R = N * K rows (input n, baseline k at r = n * K + k);
@@ -106,6 +106,8 @@ class GuidedEngine:
         zx = flat64([tf.gather(zj, x_index) for zj in z_x])
         zb = flat64(base)
         diff = zx - zb
+        moving = diff != 0  # where alpha is defined (PAIR: NaN elsewhere)
+        safe_diff = tf.where(moving, diff, 1.0)
         l1_total = tf.reduce_sum(tf.abs(diff), 1)
         steps_f = tf.cast(steps, tf.float64)
 
@@ -135,7 +137,9 @@ class GuidedEngine:
             a_min = tf.maximum(alpha - max_dist, 0.0)
             a_max = tf.minimum(alpha + max_dist, 1.0)
             l1_target = l1_total * (1.0 - (tf.cast(s, tf.float64) + 1.0) / steps_f)
-            z, attr = select(g, z, attr, zb, zx, diff, a_min, a_max, l1_target, l1_total, rank)
+            z, attr = select(
+                g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target, l1_total, rank
+            )
             return s + 1, z, attr
 
         _, _, attr = tf.while_loop(
@@ -199,7 +203,7 @@ class GuidedEngine:
         return fn
 
 
-def select(g, z, attr, zb, zx, diff, a_min, a_max, l1_target, l1_total, rank):
+def select(g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target, l1_total, rank):
     """One Guided IG step after its gradient: PAIR's selection rounds in closed form.
 
     PAIR's rounds (per row): catch up to the band, stop if the L1 target is
@@ -210,15 +214,18 @@ def select(g, z, attr, zb, zx, diff, a_min, a_max, l1_target, l1_total, rank):
     fixed, so the rounds walk one ascending order of `|g|` over the features
     not at the edge: round j selects the positions `[c_{j-1}, c_j)`, `c_j`
     the end of the run of values equal to the one at `c_{j-1} + rank` (or
-    all the rest). One sort per step, and the rounds' L1 sums as cumulative
-    sums in that order, replace a sort and a dozen `[R, F]` passes per round;
-    the rounds themselves are `[R]`-sized. Every round ends at the end of a
-    run of equal values, so "moved by the rounds up to c" is `|g| <= v[c-1]`.
+    all the rest). Every round ends at the end of a run of equal values, so
+    "moved by the rounds up to c" is `|g| <= v[c-1]`: one sort per step
+    (values only), then per round one masked sum of `[R, F]` for its L1
+    and `[R]`-sized arithmetic, where PAIR sorts and makes a dozen `[R, F]`
+    passes per round. The catch-up, the edge and the L1 at the step's start
+    do not wait on the gradient (they overlap the model's backward pass).
 
     Args:
         g: `float64[R, F]`, dF/dz at the step's start `z` (`[R, F]`).
         attr: `[R, F]`, the attributions so far.
         zb, zx, diff: `[R, F]`: the baselines, the inputs and their difference.
+        moving: `bool[R, F]`, `diff != 0`; `safe_diff` is `diff` there, else 1.
         a_min, a_max: `float64[]`, the step's band in alpha.
         l1_target: `float64[R]`, the L1 distance to the input to reach.
         l1_total: `float64[R]`, the baseline's L1 distance to the input.
@@ -230,24 +237,19 @@ def select(g, z, attr, zb, zx, diff, a_min, a_max, l1_target, l1_total, rank):
     f = tf.shape(z)[1]
     z_min, z_max = zb + diff * a_min, zb + diff * a_max
     # Where z(x) == z(b) alpha is undefined; PAIR reads it as a_max, never behind the band.
-    moving = diff != 0
-    behind = moving & ((z - zb) / tf.where(moving, diff, 1.0) < a_min)
+    behind = moving & ((z - zb) / safe_diff < a_min)
     z_c = tf.where(behind, z_min, z)  # catch up to the band (only round 1 can move a feature)
     at_edge = z_c == z_max
     # PAIR sets |g| to inf at the edge; numpy's quantile(|g|, fraction, "lower") is the
     # rank-th smallest. Non-negative float64s order like their bits as int64 (sorted faster).
     a = tf.where(at_edge, tf.constant(math.inf, tf.float64), tf.abs(g))
-    neg, order = tf.math.top_k(-tf.bitcast(a, tf.int64), k=f)
-    ascending = -neg  # [R, F]: the bits of a, ascending
+    bits = tf.bitcast(a, tf.int64)
+    ascending = -tf.math.top_k(-bits, k=f)[0]  # [R, F]: the bits of a, ascending
     to_edge = z_max - z_c
-    # done_at[c]: the L1 the rounds moving positions [0, c) to the edge take off.
-    cum = tf.cumsum(tf.gather(tf.abs(to_edge), order, batch_dims=1), axis=1)
+    gap = tf.abs(to_edge)
     l1_start = tf.reduce_sum(tf.abs(z_c - zx), 1)
     free = f - tf.reduce_sum(tf.cast(at_edge, tf.int32), 1)  # features not at the edge
     zero = tf.zeros_like(l1_start)
-
-    def done_at(c):
-        return tf.where(c > 0, tf.gather(cum, tf.maximum(c - 1, 0), batch_dims=1), zero)
 
     def round_end(c):
         p = c + rank
@@ -256,31 +258,33 @@ def select(g, z, attr, zb, zx, diff, a_min, a_max, l1_target, l1_total, rank):
         # Past the free features the threshold is inf: PAIR selects all that are left.
         return tf.where(p < free, end, free)
 
-    def round_(i, c, active, c_end, gamma_out):
-        done = done_at(c)
+    def round_(i, c, done, active, c_end, gamma_out):
         l1_cur = l1_start - done
         close = tf.abs(l1_target - l1_cur) <= tf.maximum(
             EPSILON * tf.maximum(tf.abs(l1_target), tf.abs(l1_cur)), EPSILON
         )
         go = active & ~close
         end = round_end(c)
-        l1_s = done_at(end) - done
+        last = tf.gather(ascending, tf.maximum(end - 1, 0), batch_dims=1)
+        upto = tf.where(end > 0, last, -1)
+        done_end = tf.reduce_sum(tf.where(bits <= upto[:, None], gap, 0.0), 1)
+        l1_s = done_end - done
         gamma = tf.where(l1_s > 0, (l1_cur - l1_target) / tf.where(l1_s > 0, l1_s, 1.0), math.inf)
         full, part = go & (gamma > 1.0), go & ~(gamma > 1.0)
-        # A full round that selects nothing changes nothing again: PAIR would loop forever.
         return (
             i + 1,
             tf.where(full, end, c),
+            tf.where(full, done_end, done),
             full & (end > c),
             tf.where(part, end, c_end),
             tf.where(part, gamma, gamma_out),
         )
 
     c0 = tf.zeros_like(free)
-    _, c, _, c_end, gamma = tf.while_loop(
-        lambda i, c, active, *_: (i <= f) & tf.reduce_any(active),
+    _, c, _, _, c_end, gamma = tf.while_loop(
+        lambda i, c, done, active, *_: (i <= f) & tf.reduce_any(active),
         round_,
-        [tf.constant(0), c0, l1_total > 0, c0, zero],
+        [tf.constant(0), c0, zero, l1_total > 0, c0, zero],
         parallel_iterations=1,
     )
 
