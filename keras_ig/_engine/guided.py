@@ -11,9 +11,9 @@ is `sum_steps (z_new - z_old) * dF/dz(z_old)`.
 PAIR saliency runs this one example at a time in numpy. Here one
 `tf.function` runs a whole batch of rows: an outer `tf.while_loop` over
 steps (the gradient of every row, in chunks of at most `batch_size` rows),
-and in each step PAIR's selection rounds in closed form (`select`: one sort
-per step, then a `tf.while_loop` over the rounds, one masked `[R, F]` sum
-each, with a per-row mask for the rows still short of their L1 target). The path state
+and inside it a second `tf.while_loop` over PAIR's selection rounds (each
+one selection of the quantile, no sort, and one masked `[R, F]` sum), with
+a per-row mask for the rows still short of their L1 target. The path state
 is float64, as PAIR's, so both follow the same path.
 
 Shapes: N inputs; R = N * K rows (input n, baseline k at r = n * K + k);
@@ -203,23 +203,32 @@ class GuidedEngine:
         return fn
 
 
+def nth_smallest(bits: tf.Tensor, n: tf.Tensor) -> tf.Tensor:
+    """`int64[R]`: the `n`-th smallest (from 0) of each row of `bits [R, F]`.
+
+    On CPU `NthElement` (a selection, linear in F) is several times faster
+    than a sort; elsewhere (no `NthElement` kernel) the `n + 1` smallest by `top_k`.
+    """
+    if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
+        return -tf.math.top_k(-bits, k=n + 1)[0][:, -1]
+    return tf.raw_ops.NthElement(input=bits, n=n)
+
+
 def select(g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target, l1_total, rank):
-    """One Guided IG step after its gradient: PAIR's selection rounds in closed form.
+    """One Guided IG step after its gradient: PAIR's selection rounds, all rows at once.
 
     PAIR's rounds (per row): catch up to the band, stop if the L1 target is
-    met, else take the `rank`-th smallest `|g|` of the features not at the
-    band's upper edge (`inf` there) as the threshold, move every feature at
-    or below it to the edge, or, if that overshoots the target, by the
-    fraction `gamma` of the way that meets it exactly. Within a step `|g|` is
-    fixed, so the rounds walk one ascending order of `|g|` over the features
-    not at the edge: round j selects the positions `[c_{j-1}, c_j)`, `c_j`
-    the end of the run of values equal to the one at `c_{j-1} + rank` (or
-    all the rest). Every round ends at the end of a run of equal values, so
-    "moved by the rounds up to c" is `|g| <= v[c-1]`: one sort per step
-    (values only), then per round one masked sum of `[R, F]` for its L1
-    and `[R]`-sized arithmetic, where PAIR sorts and makes a dozen `[R, F]`
-    passes per round. The catch-up, the edge and the L1 at the step's start
-    do not wait on the gradient (they overlap the model's backward pass).
+    met, else set `|g|` to inf at the band's upper edge, take numpy's
+    `quantile(|g|, fraction, "lower")` (the `rank`-th smallest) as the
+    threshold, move every feature at or below it (not at the edge) to the
+    edge, or, if that overshoots the target, by the fraction `gamma` of the
+    way that meets it exactly. Within a step `|g|` is fixed and only the
+    first round's catch-up moves a feature back into the band, so the
+    features moved to the edge by the rounds so far are those with
+    `|g| <= t`, `t` the last full round's threshold: a round is one
+    selection (`nth_smallest`, no sort) and one masked sum over `[R, F]`;
+    the rest is `[R]`-sized. Non-negative float64s order like their bits as
+    int64, so thresholds are compared as bits.
 
     Args:
         g: `float64[R, F]`, dF/dz at the step's start `z` (`[R, F]`).
@@ -234,68 +243,50 @@ def select(g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target,
     Returns:
         `(z, attr)` at the step's end.
     """
-    f = tf.shape(z)[1]
     z_min, z_max = zb + diff * a_min, zb + diff * a_max
     # Where z(x) == z(b) alpha is undefined; PAIR reads it as a_max, never behind the band.
     behind = moving & ((z - zb) / safe_diff < a_min)
-    z_c = tf.where(behind, z_min, z)  # catch up to the band (only round 1 can move a feature)
-    at_edge = z_c == z_max
-    # PAIR sets |g| to inf at the edge; numpy's quantile(|g|, fraction, "lower") is the
-    # rank-th smallest. Non-negative float64s order like their bits as int64 (sorted faster).
-    a = tf.where(at_edge, tf.constant(math.inf, tf.float64), tf.abs(g))
-    bits = tf.bitcast(a, tf.int64)
-    ascending = -tf.math.top_k(-bits, k=f)[0]  # [R, F]: the bits of a, ascending
+    z_c = tf.where(behind, z_min, z)  # catch up to the band (later rounds find none behind)
+    # These do not wait on the gradient: they overlap the model's backward pass.
+    inf = tf.bitcast(tf.constant(math.inf, tf.float64), tf.int64)
+    bits = tf.where(z_c == z_max, inf, tf.bitcast(tf.abs(g), tf.int64))  # inf at the edge
     to_edge = z_max - z_c
-    gap = tf.abs(to_edge)
+    gap = tf.abs(to_edge)  # 0 exactly at the edge
     l1_start = tf.reduce_sum(tf.abs(z_c - zx), 1)
-    free = f - tf.reduce_sum(tf.cast(at_edge, tf.int32), 1)  # features not at the edge
     zero = tf.zeros_like(l1_start)
+    none = -tf.ones_like(l1_start, tf.int64)  # a threshold below every |g|
 
-    def round_end(c):
-        p = c + rank
-        v = tf.gather(ascending, tf.minimum(p, f - 1), batch_dims=1)
-        end = tf.searchsorted(ascending, v[:, None], side="right")[:, 0]
-        # Past the free features the threshold is inf: PAIR selects all that are left.
-        return tf.where(p < free, end, free)
-
-    def round_(i, c, done, active, c_end, gamma_out):
+    def round_(i, upto, done, active, part_upto, gamma_out):
         l1_cur = l1_start - done
         close = tf.abs(l1_target - l1_cur) <= tf.maximum(
             EPSILON * tf.maximum(tf.abs(l1_target), tf.abs(l1_cur)), EPSILON
         )
         go = active & ~close
-        end = round_end(c)
-        last = tf.gather(ascending, tf.maximum(end - 1, 0), batch_dims=1)
-        upto = tf.where(end > 0, last, -1)
-        done_end = tf.reduce_sum(tf.where(bits <= upto[:, None], gap, 0.0), 1)
-        l1_s = done_end - done
+        # The features already moved to the edge count as inf, as in PAIR.
+        t = nth_smallest(tf.where(bits <= upto[:, None], inf, bits), rank)
+        t = tf.minimum(t, inf - 1)  # an inf threshold selects every feature not at the edge
+        done_t = tf.reduce_sum(tf.where(bits <= t[:, None], gap, tf.zeros_like(gap)), 1)
+        l1_s = done_t - done
         gamma = tf.where(l1_s > 0, (l1_cur - l1_target) / tf.where(l1_s > 0, l1_s, 1.0), math.inf)
         full, part = go & (gamma > 1.0), go & ~(gamma > 1.0)
         return (
             i + 1,
-            tf.where(full, end, c),
-            tf.where(full, done_end, done),
-            full & (end > c),
-            tf.where(part, end, c_end),
+            tf.where(full, t, upto),
+            tf.where(full, done_t, done),
+            # A full round that moves nothing changes nothing again: PAIR would loop forever.
+            full & (l1_s > 0),
+            tf.where(part, t, part_upto),
             tf.where(part, gamma, gamma_out),
         )
 
-    c0 = tf.zeros_like(free)
-    _, c, _, _, c_end, gamma = tf.while_loop(
-        lambda i, c, done, active, *_: (i <= f) & tf.reduce_any(active),
+    # Each full round moves >= 1 feature to the edge: at most F + 1 rounds.
+    _, upto, _, _, part_upto, gamma = tf.while_loop(
+        lambda i, upto, done, active, *_: (i <= tf.shape(z)[1]) & tf.reduce_any(active),
         round_,
-        [tf.constant(0), c0, zero, l1_total > 0, c0, zero],
+        [tf.constant(0), none, zero, l1_total > 0, none, zero],
         parallel_iterations=1,
     )
-
-    def value_before(pos, default):
-        v = tf.bitcast(tf.gather(ascending, tf.maximum(pos - 1, 0), batch_dims=1), tf.float64)
-        return tf.where(pos > 0, v, default)
-
-    # Positions [0, c) went to the edge, [c, c_end) moved by gamma (if a round ended short).
-    edge_max = value_before(c, tf.fill(tf.shape(l1_start), tf.constant(-1.0, tf.float64)))
-    part_max = tf.where(c_end > c, value_before(c_end, edge_max), edge_max)
     moved = z_c + to_edge * gamma[:, None]
-    z_new = tf.where(a <= edge_max[:, None], z_max, tf.where(a <= part_max[:, None], moved, z_c))
+    z_new = tf.where(bits <= upto[:, None], z_max, tf.where(bits <= part_upto[:, None], moved, z_c))
     # Rows with nothing to do have z_new == z: their term is exactly 0.
     return z_new, attr + (z_new - z) * g
