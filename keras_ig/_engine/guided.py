@@ -252,6 +252,7 @@ def select(g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target,
     bits = tf.where(z_c == z_max, inf, tf.bitcast(tf.abs(g), tf.int64))  # inf at the edge
     to_edge = z_max - z_c
     gap = tf.abs(to_edge)  # 0 exactly at the edge
+    no_gap = tf.zeros_like(gap)
     l1_start = tf.reduce_sum(tf.abs(z_c - zx), 1)
     zero = tf.zeros_like(l1_start)
     none = -tf.ones_like(l1_start, tf.int64)  # a threshold below every |g|
@@ -265,7 +266,7 @@ def select(g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target,
         # The features already moved to the edge count as inf, as in PAIR.
         t = nth_smallest(tf.where(bits <= upto[:, None], inf, bits), rank)
         t = tf.minimum(t, inf - 1)  # an inf threshold selects every feature not at the edge
-        done_t = tf.reduce_sum(tf.where(bits <= t[:, None], gap, tf.zeros_like(gap)), 1)
+        done_t = tf.reduce_sum(tf.where(bits <= t[:, None], gap, no_gap), 1)
         l1_s = done_t - done
         gamma = tf.where(l1_s > 0, (l1_cur - l1_target) / tf.where(l1_s > 0, l1_s, 1.0), math.inf)
         full, part = go & (gamma > 1.0), go & ~(gamma > 1.0)
