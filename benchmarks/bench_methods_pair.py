@@ -31,6 +31,8 @@ Each is warmed up, then timed alternately `--repeats` times in one process;
 the table gives medians and the ratios measured side by side (targets:
 Blur IG >= 5x and Guided IG >= 10x faster than PAIR; each <= 1.2x its floor).
 `PAIR/floor` is the most any implementation that pays the floor can reach.
+`cpu P/o` and `cpu o/fl` are the same ratios in this process's CPU time (all
+threads), steadier than wall time when other processes share the cores.
 It also prints the largest difference between the two implementations'
 attributions, relative to the largest attribution.
 """
@@ -113,10 +115,12 @@ def chunks(rows: np.ndarray, targets: np.ndarray, b: int) -> list[tuple[tf.Tenso
     ]
 
 
-def timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """`(wall, cpu)` seconds of `fn()`: cpu is this process's, all threads (steadier when
+    other processes share the cores)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def models(size: int) -> dict[str, keras.Model]:
@@ -196,7 +200,8 @@ def bench_model(name: str, model: keras.Model, args: argparse.Namespace, salienc
             times["ours"].append(timed(mine))
             times["floor"].append(timed(base))
             times["pair"].append(timed(theirs))
-        med = {k: statistics.median(v) for k, v in times.items()}
+        med = {k: statistics.median(w for w, _ in v) for k, v in times.items()}
+        cpu = {k: statistics.median(c for _, c in v) for k, v in times.items()}
         diff = np.abs(got - ref).max() / np.abs(ref).max()
         speed, over = med["pair"] / med["ours"], med["ours"] / med["floor"]
         cap = med["pair"] / med["floor"]
@@ -204,7 +209,9 @@ def bench_model(name: str, model: keras.Model, args: argparse.Namespace, salienc
         label = f"{name} {'x'.join(map(str, row_shape))}"
         print(
             f"{label:<14} {method:<10} {med['ours']:>10.4f} {med['pair']:>9.4f} "
-            f"{med['floor']:>9.4f} {speed:>9.2f} {over:>10.3f} {cap:>10.2f} {diff:>13.2e}{flags}"
+            f"{med['floor']:>9.4f} {speed:>9.2f} {over:>10.3f} {cap:>10.2f} "
+            f"{cpu['pair'] / cpu['ours']:>8.2f} {cpu['ours'] / cpu['floor']:>9.3f} "
+            f"{diff:>13.2e}{flags}"
         )
 
 
@@ -229,7 +236,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     head = (
         f"{'model':<14} {'method':<10} {'keras-ig s':>10} {'PAIR s':>9} {'floor s':>9} "
-        f"{'PAIR/ours':>9} {'ours/floor':>10} {'PAIR/floor':>10} {'max|diff|/max':>13}"
+        f"{'PAIR/ours':>9} {'ours/floor':>10} {'PAIR/floor':>10} {'cpu P/o':>8} "
+        f"{'cpu o/fl':>9} {'max|diff|/max':>13}"
     )
     print(head)
     print("-" * len(head))
