@@ -257,7 +257,7 @@ def select(g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target,
     zero = tf.zeros_like(l1_start)
     none = -tf.ones_like(l1_start, tf.int64)  # a threshold below every |g|
 
-    def round_(i, upto, done, active, part_upto, gamma_out):
+    def round_(upto, done, active, part_upto, gamma_out):
         l1_cur = l1_start - done
         close = tf.abs(l1_target - l1_cur) <= tf.maximum(
             EPSILON * tf.maximum(tf.abs(l1_target), tf.abs(l1_cur)), EPSILON
@@ -271,7 +271,6 @@ def select(g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target,
         gamma = tf.where(l1_s > 0, (l1_cur - l1_target) / tf.where(l1_s > 0, l1_s, 1.0), math.inf)
         full, part = go & (gamma > 1.0), go & ~(gamma > 1.0)
         return (
-            i + 1,
             tf.where(full, t, upto),
             tf.where(full, done_t, done),
             # A full round that moves nothing changes nothing again: PAIR would loop forever.
@@ -280,11 +279,14 @@ def select(g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target,
             tf.where(part, gamma, gamma_out),
         )
 
+    # PAIR's steps mostly take one or two rounds: those run unrolled (a round is a
+    # no-op for rows already done), the loop (and its overhead) only for the rest.
     # Each full round moves >= 1 feature to the edge: at most F + 1 rounds.
+    state = round_(*round_(none, zero, l1_total > 0, none, zero))
     _, upto, _, _, part_upto, gamma = tf.while_loop(
         lambda i, upto, done, active, *_: (i <= tf.shape(z)[1]) & tf.reduce_any(active),
-        round_,
-        [tf.constant(0), none, zero, l1_total > 0, none, zero],
+        lambda i, *state: (i + 1, *round_(*state)),
+        [tf.constant(2), *state],
         parallel_iterations=1,
     )
     moved = z_c + to_edge * gamma[:, None]
