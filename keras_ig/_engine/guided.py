@@ -11,9 +11,10 @@ is `sum_steps (z_new - z_old) * dF/dz(z_old)`.
 PAIR saliency runs this one example at a time in numpy. Here one
 `tf.function` runs a whole batch of rows: an outer `tf.while_loop` over
 steps (the gradient of every row, in chunks of at most `batch_size` rows),
-and inside it a second `tf.while_loop` over PAIR's selection rounds (each
-one selection of the quantile, no sort, and one masked `[R, F]` sum), with
-a per-row mask for the rows still short of their L1 target. The path state
+and in each step PAIR's selection rounds (each one selection of the
+quantile, no sort, and one masked `[R, F]` sum; the first two unrolled, a
+second `tf.while_loop` for any more), with a per-row mask for the rows
+still short of their L1 target. The path state
 is float64, as PAIR's, so both follow the same path.
 
 Shapes: N inputs; R = N * K rows (input n, baseline k at r = n * K + k);
