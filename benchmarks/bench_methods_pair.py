@@ -6,9 +6,12 @@ extra, which brings PAIR's `saliency`):
     export TF_CPP_MIN_LOG_LEVEL=2
     python benchmarks/bench_methods_pair.py [--n 8] [--size 32] [--steps 64]
                                             [--batch-size 128] [--repeats 3]
+                                            [--models bench,demo]
 
-What it measures, on one CNN (random weights, `size x size x 3` images, 10
-classes, logits) and the same `n` images, target the predicted class:
+What it measures, on two CNNs with random weights (`--models`): the bench's
+(`size x size x 3` images, 10 classes, logits) and the demo's
+(`keras_ig._io.demo.build_model` at the demo's 32 x 32 x 1, 4 classes,
+softmax), on the same `n` images, target the predicted class:
 
 * keras-ig: the wall time of `keras_ig.blur_ig(...)` / `keras_ig.guided_ig(...)`
   (the whole call from the host: validation, F(x), F at the path's start,
@@ -27,6 +30,9 @@ classes, logits) and the same `n` images, target the predicted class:
 Each is warmed up, then timed alternately `--repeats` times in one process;
 the table gives medians and the ratios measured side by side (targets:
 Blur IG >= 5x and Guided IG >= 10x faster than PAIR; each <= 1.2x its floor).
+`PAIR/floor` is the most any implementation that pays the floor can reach.
+`cpu P/o` and `cpu o/fl` are the same ratios in this process's CPU time (all
+threads), steadier than wall time when other processes share the cores.
 It also prints the largest difference between the two implementations'
 attributions, relative to the largest attribution.
 """
@@ -109,38 +115,34 @@ def chunks(rows: np.ndarray, targets: np.ndarray, b: int) -> list[tuple[tf.Tenso
     ]
 
 
-def timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """`(wall, cpu)` seconds of `fn()`: cpu is this process's, all threads (steadier when
+    other processes share the cores)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=8)
-    parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--max-sigma", type=float, default=50.0)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
-    import saliency.core as saliency
+def models(size: int) -> dict[str, keras.Model]:
+    """The bench's CNN (`size`, 3 channels) and the demo's (its own image size, 1 channel)."""
+    from keras_ig._io.demo import DEFAULT, build_model
 
-    quantile_shim()
-    keras.utils.set_random_seed(0)
-    n, s, b, size = args.n, args.steps, args.batch_size, args.size
-    model = cnn(size)
-    x = np.random.default_rng(0).uniform(0, 1, (n, size, size, 3)).astype(np.float32)
+    return {
+        "bench": cnn(size),
+        "demo": build_model(DEFAULT.size, 4, DEFAULT.filters),
+    }
+
+
+def bench_model(name: str, model: keras.Model, args: argparse.Namespace, saliency) -> None:
+    n, s, b = args.n, args.steps, args.batch_size
+    row_shape = tuple(model.input_shape[1:])
+    x = np.random.default_rng(0).uniform(0, 1, (n, *row_shape)).astype(np.float32)
     targets = np.argmax(model(x).numpy(), 1).astype(np.int32)
-    grad = gradient_fn(model, x.shape[1:])
-    print(
-        f"devices: {[d.device_type for d in tf.config.list_logical_devices()]}; "
-        f"{n} images {size}x{size}x3, steps={s}, batch_size={b}, max_sigma={args.max_sigma}"
-    )
+    grad = gradient_fn(model, row_shape)
 
     # Blur IG: path points at sigma_k = k max_sigma / steps, chunks of b over n * steps.
     sigmas = np.arange(s) * args.max_sigma / s
-    blur_rows = np.concatenate([blur(x, sg)[:, None] for sg in sigmas], 1).reshape(-1, *x.shape[1:])
+    blur_rows = np.concatenate([blur(x, sg)[:, None] for sg in sigmas], 1).reshape(-1, *row_shape)
     blur_chunks = chunks(blur_rows, np.repeat(targets, s), b)
     # Guided IG: steps rounds of n rows, each in chunks of b.
     guided_chunks = [c for _ in range(s) for c in chunks(x, targets, b)]
@@ -188,13 +190,7 @@ def main(argv: list[str] | None = None) -> None:
         ),
         "guided_ig": (ours(keras_ig.guided_ig), pair_guided, floor(guided_chunks), 10.0),
     }
-    head = (
-        f"{'method':<10} {'keras-ig s':>10} {'PAIR s':>9} {'floor s':>9} "
-        f"{'PAIR/ours':>9} {'ours/floor':>10} {'max|diff|/max':>13}"
-    )
-    print(head)
-    print("-" * len(head))
-    for name, (mine, theirs, base, goal) in cases.items():
+    for method, (mine, theirs, base, goal) in cases.items():
         ref = theirs()  # warm-up (and the reference answer)
         got = mine().attributions
         base()
@@ -204,14 +200,50 @@ def main(argv: list[str] | None = None) -> None:
             times["ours"].append(timed(mine))
             times["floor"].append(timed(base))
             times["pair"].append(timed(theirs))
-        med = {k: statistics.median(v) for k, v in times.items()}
+        med = {k: statistics.median(w for w, _ in v) for k, v in times.items()}
+        cpu = {k: statistics.median(c for _, c in v) for k, v in times.items()}
         diff = np.abs(got - ref).max() / np.abs(ref).max()
         speed, over = med["pair"] / med["ours"], med["ours"] / med["floor"]
+        cap = med["pair"] / med["floor"]
         flags = ("" if speed >= goal else f"  < {goal:g}x") + ("" if over <= 1.2 else "  > 1.2")
+        label = f"{name} {'x'.join(map(str, row_shape))}"
         print(
-            f"{name:<10} {med['ours']:>10.4f} {med['pair']:>9.4f} {med['floor']:>9.4f} "
-            f"{speed:>9.2f} {over:>10.3f} {diff:>13.2e}{flags}"
+            f"{label:<14} {method:<10} {med['ours']:>10.4f} {med['pair']:>9.4f} "
+            f"{med['floor']:>9.4f} {speed:>9.2f} {over:>10.3f} {cap:>10.2f} "
+            f"{cpu['pair'] / cpu['ours']:>8.2f} {cpu['ours'] / cpu['floor']:>9.3f} "
+            f"{diff:>13.2e}{flags}"
         )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--max-sigma", type=float, default=50.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", default="bench,demo", help="comma-separated: bench, demo")
+    args = parser.parse_args(argv)
+    import saliency.core as saliency
+
+    quantile_shim()
+    keras.utils.set_random_seed(0)
+    print(
+        f"devices: {[d.device_type for d in tf.config.list_logical_devices()]}; "
+        f"{args.n} images, steps={args.steps}, batch_size={args.batch_size}, "
+        f"max_sigma={args.max_sigma}"
+    )
+    head = (
+        f"{'model':<14} {'method':<10} {'keras-ig s':>10} {'PAIR s':>9} {'floor s':>9} "
+        f"{'PAIR/ours':>9} {'ours/floor':>10} {'PAIR/floor':>10} {'cpu P/o':>8} "
+        f"{'cpu o/fl':>9} {'max|diff|/max':>13}"
+    )
+    print(head)
+    print("-" * len(head))
+    built = models(args.size)
+    for name in args.models.split(","):
+        bench_model(name, built[name], args, saliency)
 
 
 if __name__ == "__main__":

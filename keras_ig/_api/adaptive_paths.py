@@ -3,7 +3,10 @@
 Both take `explain`'s keywords where they make sense, validate through the
 same `JobBuilder`, run their own compiled engine
 (`keras_ig._engine.blur`, `keras_ig._engine.guided`) and return the same
-`Explanation`, whose `delta` is the method's own completeness gap.
+`Explanation`, whose `delta` is the method's own completeness gap. With
+`strategy=` each batch's inputs are split over the local replicas
+(`keras_ig._engine.devices.run_graph`); `noise=` smooths each batch, of an
+array or of a dataset.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from keras_ig import completeness
 from keras_ig._api.cache import explainer_for
 from keras_ig._api.explainer import Explainer
 from keras_ig._api.explanation import Explanation, warn_if_incomplete
-from keras_ig._api.noise import with_noise
-from keras_ig._api.results import write_out
+from keras_ig._api.noise import smoothed
 from keras_ig._api.stream import check_out, explain_dataset
+from keras_ig._engine import devices, workers
 from keras_ig._engine.blur import MATRICES, BlurEngine, work_dtype
 from keras_ig._engine.guided import GuidedEngine
 from keras_ig._engine.job import Job, chunk_rows
@@ -58,7 +61,9 @@ def _real(value: Any, name: str, low: float, high: float = math.inf, *, open_low
     return v
 
 
-def _common(steps: Any, batch_size: Any, out: Any, layer_ok: bool, layer: Any) -> None:
+def _common(
+    steps: Any, batch_size: Any, out: Any, layer_ok: bool, layer: Any, strategy: Any
+) -> None:
     checks.integer(steps, "steps", 1)
     checks.integer(batch_size, "batch_size", 1, optional=True)
     if not layer_ok and layer is not None:
@@ -68,6 +73,13 @@ def _common(steps: Any, batch_size: Any, out: Any, layer_ok: bool, layer: Any) -
         )
     if out is not None:
         check_out(out)
+    devices.check_strategy(strategy)
+    if workers.is_multi_worker(strategy):
+        raise ValueError(
+            "strategy: blur_ig and guided_ig split batches over this process's replicas; "
+            "for a MultiWorkerMirroredStrategy run them per worker on its shard with that "
+            "worker's local MirroredStrategy (or use keras_ig.explain, which shards a dataset)"
+        )
 
 
 def _check_job(job: Job, out: Any) -> None:
@@ -75,43 +87,50 @@ def _check_job(job: Job, out: Any) -> None:
         raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
 
 
-def _finish(explainer: Explainer, job: Job, raw: dict, steps: int, method: str, out, warn):
-    exp = explainer.build(job, raw, steps, method, out=out)
-    if warn:
-        warn_if_incomplete(exp, completeness.TOLERANCE)
-    return exp
-
-
-def _smoothed(
-    run, x: Any, explainer: Explainer, target: Any, baseline: Any, noise: Noise, out, warn
+def _over_x(
+    run: Any,
+    x: Any,
+    explainer: Explainer,
+    *,
+    target: Any,
+    baseline: Any,
+    noise: Noise | None,
+    out: Any,
+    verbose: Any,
+    warn: bool,
 ) -> Explanation:
-    """`run` over noisy copies of x, combined by `noise` (`keras_ig._api.noise`)."""
+    """`run(batch, target, baseline, out) -> Explanation` over an array or a dataset `x`.
+
+    With `noise` each batch (the array, or each of the dataset's) is
+    smoothed on its own, as `keras_ig.explain` does.
+    """
+
+    def one(batch: Any, out_: Any) -> Explanation:
+        if noise is None:
+            return run(batch, target, baseline, out_)
+        return smoothed(
+            lambda copies, t, b: run(copies, t, b, None),
+            batch,
+            explainer=explainer,
+            target=target,
+            baseline=baseline,
+            noise=noise,
+            out=out_,
+        )
+
     if isinstance(x, tf.data.Dataset):
-        raise ValueError("noise: pass an array x (noise over a dataset is explain's and idgi's)")
-    exp = with_noise(
-        lambda copies, t, b: run(copies, None, False, t, b),
-        x,
-        model=explainer.model,
-        target=target,
-        baseline=baseline,
-        noise=noise,
-        predict=lambda batch: explainer.predict(batch, target),
-    )
-    exp = write_out(exp, out)
+        return explain_dataset(
+            lambda batch: one(batch, None),
+            x,
+            model=explainer.model,
+            out=out,
+            verbose=verbose,
+            warn=warn,
+        )
+    exp = one(x, out)
     if warn:
         warn_if_incomplete(exp, completeness.TOLERANCE)
     return exp
-
-
-def _dataset(run, x: tf.data.Dataset, explainer: Explainer, out, verbose, warn) -> Explanation:
-    return explain_dataset(
-        lambda batch: run(batch, None, False),
-        x,
-        model=explainer.model,
-        out=out,
-        verbose=verbose,
-        warn=warn,
-    )
 
 
 def blur_ig(
@@ -125,6 +144,7 @@ def blur_ig(
     output: Any = None,
     layer: Any = None,
     batch_size: int | None = None,
+    strategy: tf.distribute.Strategy | None = None,
     out: str | os.PathLike | None = None,
     verbose: int | str = "auto",
     warn: bool = True,
@@ -150,8 +170,12 @@ def blur_ig(
         layer: not supported (the path lives in input space); must be None.
         batch_size: most rows (path points) per model call; None: about 4M
             input elements.
+        strategy: a `tf.distribute.Strategy` whose replicas are in this
+            process (e.g. a `MirroredStrategy`): each batch's images are
+            split across its replicas; None runs on the default device.
         out, verbose, warn, noise: as in `keras_ig.explain` (`noise`:
-            SmoothGrad over Blur IG, for an array `x`).
+            SmoothGrad over Blur IG, for an array `x` or each batch of a
+            dataset).
 
     Returns:
         An `Explanation`: `attributions` `[N, H, W, C]`, `baseline` the fully
@@ -167,16 +191,14 @@ def blur_ig(
         >>> exp.attributions.shape == images.shape
         True
     """
-    _common(steps, batch_size, out, False, layer)
+    _common(steps, batch_size, out, False, layer, strategy)
     max_sigma = _real(max_sigma, "max_sigma", 0.0, open_low=True)
     grad_step = _real(grad_step, "grad_step", 0.0, open_low=True)
     noise = check_noise(noise)
     explainer = explainer_for(model, target=target, layer=None, output=output)
     engine = _engine(explainer, BlurEngine)
 
-    def run(
-        batch: Any, out_: Any, warn_: bool, target_: Any = target, _: Any = None
-    ) -> Explanation:
+    def run(batch: Any, target_: Any, _: Any, out_: Any) -> Explanation:
         job = explainer.prepare(batch, target=target_, baseline="zeros")
         if job.plan.structure is not None:
             # Blurring one input of several has no agreed meaning (nor a PAIR reference).
@@ -191,24 +213,34 @@ def blur_ig(
         work = work_dtype(dtype).as_numpy_dtype
         path = blur_path(images.shape[1], images.shape[2], max_sigma, steps, grad_step, dtype=work)
         mats = {k: path[k] for k in MATRICES}
-        rows = chunk_rows(job.plan.z_shapes, batch_size, job.n * steps)
-        fn = engine.compiled(images.shape[1:], dtype)
-        result = fn(images, mats, job.targets, np.int32(rows))
-        raw = {k: v.numpy() for k, v in result.items() if k != "attributions"}
-        raw["attributions"] = [result["attributions"][0].numpy()]
+        rows = np.int32(chunk_rows(job.plan.z_shapes, batch_size, job.n * steps))
+        raw = devices.run_graph(
+            engine.compiled(images.shape[1:], dtype),
+            lambda: engine.replicated(images.shape[1:], dtype),
+            job,
+            lambda part: (part.leaves[0], mats, part.targets, rows),
+            1,
+            strategy,
+        )
         # The path's start is its baseline: one per image.
         job = dataclasses.replace(
             job,
             base_values=[raw.pop("blurred")],
             base_index=[np.arange(job.n, dtype=np.int32)[:, None]],
         )
-        return _finish(explainer, job, raw, steps, "blur_ig", out_, warn_)
+        return explainer.build(job, raw, steps, "blur_ig", out=out_)
 
-    if noise is not None:
-        return _smoothed(run, x, explainer, target, "zeros", noise, out, warn)
-    if isinstance(x, tf.data.Dataset):
-        return _dataset(run, x, explainer, out, verbose, warn)
-    return run(x, out, warn)
+    return _over_x(
+        run,
+        x,
+        explainer,
+        target=target,
+        baseline="zeros",
+        noise=noise,
+        out=out,
+        verbose=verbose,
+        warn=warn,
+    )
 
 
 def guided_ig(
@@ -225,6 +257,7 @@ def guided_ig(
     batch_size: int | None = None,
     n_baselines: int = 8,
     seed: int | None = None,
+    strategy: tf.distribute.Strategy | None = None,
     out: str | os.PathLike | None = None,
     verbose: int | str = "auto",
     warn: bool = True,
@@ -256,7 +289,10 @@ def guided_ig(
             the left Riemann rule, 1 the unbounded Guided IG.
         target, output, layer, batch_size, n_baselines, seed, out, verbose,
             warn, noise: as in `keras_ig.explain` (`batch_size`: rows per model
-            call; `noise`: SmoothGrad over Guided IG, for an array `x`).
+            call; `noise`: SmoothGrad over Guided IG, for an array `x` or each
+            batch of a dataset).
+        strategy: as in `keras_ig.blur_ig`: each batch's inputs (with their
+            baselines' paths) split across the replicas of this process.
 
     Returns:
         An `Explanation` with `delta = sum(attributions) - (F(x) - F(baseline))`
@@ -270,16 +306,14 @@ def guided_ig(
         >>> exp.attributions.shape == images.shape
         True
     """
-    _common(steps, batch_size, out, True, layer)
+    _common(steps, batch_size, out, True, layer, strategy)
     fraction = _real(fraction, "fraction", 0.0, 1.0, open_low=True)
     max_dist = _real(max_dist, "max_dist", 0.0, 1.0, open_low=False)
     noise = check_noise(noise)
     explainer = explainer_for(model, target=target, layer=layer, output=output)
     engine = _engine(explainer, GuidedEngine)
 
-    def run(
-        batch: Any, out_: Any, warn_: bool, target_: Any = target, baseline_: Any = baseline
-    ) -> Explanation:
+    def run(batch: Any, target_: Any, baseline_: Any, out_: Any) -> Explanation:
         job = explainer.prepare(
             batch, target=target_, baseline=baseline_, n_baselines=n_baselines, seed=seed
         )
@@ -289,27 +323,37 @@ def guided_ig(
         # numpy's quantile(q, method="lower") is the floor(q (F - 1))-th smallest.
         rank = math.floor(fraction * (features - 1))
         rows = chunk_rows(plan.z_shapes, batch_size, job.n * job.k)
-        result = engine.compiled(plan)(
-            list(job.leaves),
-            np.repeat(np.arange(job.n, dtype=np.int32), job.k),  # row r = n * K + k
-            [
-                values[index.reshape(-1)].astype(dtype.as_numpy_dtype)
-                for values, index, dtype in zip(
-                    job.base_values, job.base_index, plan.z_dtypes, strict=True
-                )
-            ],
-            job.targets,
-            np.int32(steps),
-            np.int32(rank),
-            np.float64(max_dist),
-            np.int32(rows),
-        )
-        raw = {k: v.numpy() for k, v in result.items() if k != "attributions"}
-        raw["attributions"] = [a.numpy() for a in result["attributions"]]
-        return _finish(explainer, job, raw, steps, "guided_ig", out_, warn_)
 
-    if noise is not None:
-        return _smoothed(run, x, explainer, target, baseline, noise, out, warn)
-    if isinstance(x, tf.data.Dataset):
-        return _dataset(run, x, explainer, out, verbose, warn)
-    return run(x, out, warn)
+        def args_of(part: Job) -> tuple:
+            return (
+                list(part.leaves),
+                np.repeat(np.arange(part.n, dtype=np.int32), part.k),  # row r = n * K + k
+                [
+                    values[index.reshape(-1)].astype(dtype.as_numpy_dtype)
+                    for values, index, dtype in zip(
+                        part.base_values, part.base_index, plan.z_dtypes, strict=True
+                    )
+                ],
+                part.targets,
+                np.int32(steps),
+                np.int32(rank),
+                np.float64(max_dist),
+                np.int32(rows),
+            )
+
+        raw = devices.run_graph(
+            engine.compiled(plan), lambda: engine.replicated(plan), job, args_of, job.k, strategy
+        )
+        return explainer.build(job, raw, steps, "guided_ig", out=out_)
+
+    return _over_x(
+        run,
+        x,
+        explainer,
+        target=target,
+        baseline=baseline,
+        noise=noise,
+        out=out,
+        verbose=verbose,
+        warn=warn,
+    )

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from keras_ig._api.explanation import Explanation
+from keras_ig._api.results import write_out
 from keras_ig._engine import inputs
 from keras_ig._numpy import nest
 from keras_ig._numpy import noise as _noise
@@ -139,3 +140,32 @@ def with_noise(
         steps_used=first(exp.steps_used),
         converged=first(exp.converged),
     )
+
+
+def smoothed(
+    method: Method,
+    x: Any,
+    *,
+    explainer: Any,
+    target: Any,
+    baseline: Any,
+    noise: _noise.Noise,
+    out: Any = None,
+) -> Explanation:
+    """`with_noise` of a method of `explainer`'s model, written to `out` (a `.npy` path or None).
+
+    The one finishing of SmoothGrad over a method: `explainer` (an
+    `Explainer`: its `model`, and `predict(x, target)` for the class at the
+    clean x when `target` is None) is the method's; no completeness warning
+    here (the caller's tolerance decides).
+    """
+    exp = with_noise(
+        method,
+        x,
+        model=explainer.model,
+        target=target,
+        baseline=baseline,
+        noise=noise,
+        predict=lambda batch: explainer.predict(batch, target),
+    )
+    return write_out(exp, out)

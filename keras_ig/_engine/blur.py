@@ -20,6 +20,7 @@ from typing import Any
 import tensorflow as tf
 
 from keras_ig._engine.chunks import gradient, over_chunks, scores
+from keras_ig._engine.devices import for_strategy_run
 from keras_ig._engine.score import ScoreFunction
 
 MATRICES = ("h0", "h1", "w0", "w1", "h_end", "w_end", "weights")
@@ -101,6 +102,15 @@ class BlurEngine:
             "targets": resolved,
             "blurred": tf.cast(blurred, x.dtype),
         }
+
+    def replicated(self, row_shape: tuple, dtype: tf.DType) -> Callable:
+        """`compiled`'s graph for `strategy.run` (see `devices.for_strategy_run`)."""
+        key = ("replicated", tuple(row_shape), dtype)
+        fn = self._compiled.get(key)
+        if fn is None:
+            fn = for_strategy_run(self.compiled(row_shape, dtype))
+            self._compiled[key] = fn
+        return fn
 
     def compiled(self, row_shape: tuple, dtype: tf.DType) -> Callable:
         """The `tf.function` for images `[None, *row_shape]` of `dtype`, built once.

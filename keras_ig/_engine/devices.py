@@ -112,6 +112,16 @@ def run_graph(
     return gathered
 
 
+def for_strategy_run(inner: Callable) -> Callable:
+    """The graph for `strategy.run` around a compiled graph `inner`.
+
+    `strategy.run` re-traces a `tf.function` it is given with per-replica
+    values, which a fixed input signature refuses; this wrapper has none
+    (and relaxes shapes instead), and calls `inner` inside.
+    """
+    return tf.function(lambda *args: inner(*args), reduce_retracing=True, autograph=False)
+
+
 def to_numpy(out: dict) -> dict:
     """The engine's tensors as numpy arrays (`attributions` a list, the rest arrays)."""
     return {

@@ -11,9 +11,11 @@ is `sum_steps (z_new - z_old) * dF/dz(z_old)`.
 PAIR saliency runs this one example at a time in numpy. Here one
 `tf.function` runs a whole batch of rows: an outer `tf.while_loop` over
 steps (the gradient of every row, in chunks of at most `batch_size` rows),
-and inside it a second `tf.while_loop` over PAIR's selection rounds, with a
-per-row mask for the rows still short of their L1 target. The path state is
-float64, as PAIR's, so both follow the same path.
+and in each step PAIR's selection rounds (each one selection of the
+quantile, no sort, and one masked `[R, F]` sum; the first two unrolled, a
+second `tf.while_loop` for any more), with a per-row mask for the rows
+still short of their L1 target. The path state
+is float64, as PAIR's, so both follow the same path.
 
 Shapes: N inputs; R = N * K rows (input n, baseline k at r = n * K + k);
 F features of one row of the attributed tensors z (the inputs on the path,
@@ -27,10 +29,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
 from keras_ig._engine.chunks import gradient, over_chunks, scores
+from keras_ig._engine.devices import for_strategy_run
 from keras_ig._engine.plan import Plan
 from keras_ig._engine.score import ScoreFunction
 
@@ -105,6 +107,8 @@ class GuidedEngine:
         zx = flat64([tf.gather(zj, x_index) for zj in z_x])
         zb = flat64(base)
         diff = zx - zb
+        moving = diff != 0  # where alpha is defined (PAIR: NaN elsewhere)
+        safe_diff = tf.where(moving, diff, 1.0)
         l1_total = tf.reduce_sum(tf.abs(diff), 1)
         steps_f = tf.cast(steps, tf.float64)
 
@@ -134,7 +138,9 @@ class GuidedEngine:
             a_min = tf.maximum(alpha - max_dist, 0.0)
             a_max = tf.minimum(alpha + max_dist, 1.0)
             l1_target = l1_total * (1.0 - (tf.cast(s, tf.float64) + 1.0) / steps_f)
-            z, attr = select(g, z, attr, zb, zx, diff, a_min, a_max, l1_target, l1_total, rank)
+            z, attr = select(
+                g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target, l1_total, rank
+            )
             return s + 1, z, attr
 
         _, _, attr = tf.while_loop(
@@ -149,6 +155,15 @@ class GuidedEngine:
             "baseline_scores": score_b,
             "targets": resolved,
         }
+
+    def replicated(self, plan: Plan) -> Callable:
+        """`compiled`'s graph for `strategy.run` (see `devices.for_strategy_run`)."""
+        key = ("replicated", plan)
+        fn = self._compiled.get(key)
+        if fn is None:
+            fn = for_strategy_run(self.compiled(plan))
+            self._compiled[key] = fn
+        return fn
 
     def compiled(self, plan: Plan) -> Callable:
         """The `tf.function` for `plan` (batch dimensions open), built once.
@@ -189,13 +204,38 @@ class GuidedEngine:
         return fn
 
 
-def select(g, z, attr, zb, zx, diff, a_min, a_max, l1_target, l1_total, rank):
+def nth_smallest(bits: tf.Tensor, n: tf.Tensor) -> tf.Tensor:
+    """`int64[R]`: the `n`-th smallest (from 0) of each row of `bits [R, F]`.
+
+    On CPU `NthElement` (a selection, linear in F) is several times faster
+    than a sort; elsewhere (no `NthElement` kernel) the `n + 1` smallest by `top_k`.
+    """
+    if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
+        return -tf.math.top_k(-bits, k=n + 1)[0][:, -1]
+    return tf.raw_ops.NthElement(input=bits, n=n)
+
+
+def select(g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target, l1_total, rank):
     """One Guided IG step after its gradient: PAIR's selection rounds, all rows at once.
+
+    PAIR's rounds (per row): catch up to the band, stop if the L1 target is
+    met, else set `|g|` to inf at the band's upper edge, take numpy's
+    `quantile(|g|, fraction, "lower")` (the `rank`-th smallest) as the
+    threshold, move every feature at or below it (not at the edge) to the
+    edge, or, if that overshoots the target, by the fraction `gamma` of the
+    way that meets it exactly. Within a step `|g|` is fixed and only the
+    first round's catch-up moves a feature back into the band, so the
+    features moved to the edge by the rounds so far are those with
+    `|g| <= t`, `t` the last full round's threshold: a round is one
+    selection (`nth_smallest`, no sort) and one masked sum over `[R, F]`;
+    the rest is `[R]`-sized. Non-negative float64s order like their bits as
+    int64, so thresholds are compared as bits.
 
     Args:
         g: `float64[R, F]`, dF/dz at the step's start `z` (`[R, F]`).
         attr: `[R, F]`, the attributions so far.
         zb, zx, diff: `[R, F]`: the baselines, the inputs and their difference.
+        moving: `bool[R, F]`, `diff != 0`; `safe_diff` is `diff` there, else 1.
         a_min, a_max: `float64[]`, the step's band in alpha.
         l1_target: `float64[R]`, the L1 distance to the input to reach.
         l1_total: `float64[R]`, the baseline's L1 distance to the input.
@@ -205,48 +245,52 @@ def select(g, z, attr, zb, zx, diff, a_min, a_max, l1_target, l1_total, rank):
         `(z, attr)` at the step's end.
     """
     z_min, z_max = zb + diff * a_min, zb + diff * a_max
-    # Each unfinished round moves >= 1 feature to the band's edge: at most F + 1 rounds.
-    cap = tf.shape(z)[1] + 1
     # Where z(x) == z(b) alpha is undefined; PAIR reads it as a_max, never behind the band.
-    moving = diff != 0
-    safe_diff = tf.where(moving, diff, 1.0)
-    abs_g = tf.abs(g)
-    biggest = tf.constant(np.finfo(np.float64).max, tf.float64)
+    behind = moving & ((z - zb) / safe_diff < a_min)
+    z_c = tf.where(behind, z_min, z)  # catch up to the band (later rounds find none behind)
+    # These do not wait on the gradient: they overlap the model's backward pass.
+    inf = tf.bitcast(tf.constant(math.inf, tf.float64), tf.int64)
+    bits = tf.where(z_c == z_max, inf, tf.bitcast(tf.abs(g), tf.int64))  # inf at the edge
+    to_edge = z_max - z_c
+    gap = tf.abs(to_edge)  # 0 exactly at the edge
+    no_gap = tf.zeros_like(gap)
+    l1_start = tf.reduce_sum(tf.abs(z_c - zx), 1)
+    zero = tf.zeros_like(l1_start)
+    none = -tf.ones_like(l1_start, tf.int64)  # a threshold below every |g|
 
-    # Every [R, F] op counts (a round is elementwise-bound on CPU): rows that
-    # are done need no masks where their values cannot change anyway.
-    def round_(i, z, attr, active):
-        behind = active[:, None] & moving & ((z - zb) / safe_diff < a_min)
-        z_c = tf.where(behind, z_min, z)  # catch up to the band
-        l1_cur = tf.reduce_sum(tf.abs(z_c - zx), 1)
+    def round_(upto, done, active, part_upto, gamma_out):
+        l1_cur = l1_start - done
         close = tf.abs(l1_target - l1_cur) <= tf.maximum(
             EPSILON * tf.maximum(tf.abs(l1_target), tf.abs(l1_cur)), EPSILON
         )
         go = active & ~close
-        # PAIR sets |g| to inf at the band's edge and takes numpy's
-        # quantile(|g|, fraction, "lower"): the rank-th smallest value.
-        # Non-negative float64s order like their bits as int64, and
-        # TensorFlow sorts int64 several times faster than float64.
-        a = tf.where(z_c == z_max, tf.constant(math.inf, tf.float64), abs_g)
-        bits = tf.sort(tf.bitcast(a, tf.int64), axis=1)
-        threshold = tf.bitcast(tf.gather(bits, rank, axis=1), tf.float64)
-        # Selected: |g| <= threshold, never at the edge (inf), none in rows not going on.
-        threshold = tf.where(go, tf.minimum(threshold, biggest), -1.0)
-        sel = a <= threshold[:, None]
-        to_edge = z_max - z_c
-        l1_s = tf.reduce_sum(tf.where(sel, tf.abs(to_edge), 0.0), 1)
-        safe = tf.where(l1_s > 0, l1_s, 1.0)
-        gamma = tf.where(l1_s > 0, (l1_cur - l1_target) / safe, math.inf)
-        moved = tf.where(gamma[:, None] > 1.0, z_max, z_c + to_edge * gamma[:, None])
-        z_new = tf.where(sel, moved, z_c)
-        # Rows not active have z_new == z: their term is exactly 0.
-        attr = attr + (z_new - z) * g
-        return i + 1, z_new, attr, go & (gamma > 1.0)
+        # The features already moved to the edge count as inf, as in PAIR.
+        t = nth_smallest(tf.where(bits <= upto[:, None], inf, bits), rank)
+        t = tf.minimum(t, inf - 1)  # an inf threshold selects every feature not at the edge
+        done_t = tf.reduce_sum(tf.where(bits <= t[:, None], gap, no_gap), 1)
+        l1_s = done_t - done
+        gamma = tf.where(l1_s > 0, (l1_cur - l1_target) / tf.where(l1_s > 0, l1_s, 1.0), math.inf)
+        full, part = go & (gamma > 1.0), go & ~(gamma > 1.0)
+        return (
+            tf.where(full, t, upto),
+            tf.where(full, done_t, done),
+            # A full round that moves nothing changes nothing again: PAIR would loop forever.
+            full & (l1_s > 0),
+            tf.where(part, t, part_upto),
+            tf.where(part, gamma, gamma_out),
+        )
 
-    _, z, attr, _ = tf.while_loop(
-        lambda i, z, attr, active: (i < cap) & tf.reduce_any(active),
-        round_,
-        [tf.constant(0), z, attr, l1_total > 0],
+    # PAIR's steps mostly take one or two rounds: those run unrolled (a round is a
+    # no-op for rows already done), the loop (and its overhead) only for the rest.
+    # Each full round moves >= 1 feature to the edge: at most F + 1 rounds.
+    state = round_(*round_(none, zero, l1_total > 0, none, zero))
+    _, upto, _, _, part_upto, gamma = tf.while_loop(
+        lambda i, upto, done, active, *_: (i <= tf.shape(z)[1]) & tf.reduce_any(active),
+        lambda i, *state: (i + 1, *round_(*state)),
+        [tf.constant(2), *state],
         parallel_iterations=1,
     )
-    return z, attr
+    moved = z_c + to_edge * gamma[:, None]
+    z_new = tf.where(bits <= upto[:, None], z_max, tf.where(bits <= part_upto[:, None], moved, z_c))
+    # Rows with nothing to do have z_new == z: their term is exactly 0.
+    return z_new, attr + (z_new - z) * g

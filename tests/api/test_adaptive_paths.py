@@ -49,6 +49,26 @@ def test_guided_ig_agrees_with_pair_guided_ig(pair_quantile, fraction, max_dist)
     assert np.abs(ref).max() > 1e-3
 
 
+@pytest.mark.parametrize("fraction", [0.25, 0.5])
+def test_guided_ig_selects_ties_in_the_gradient_together_as_pair_does(pair_quantile, fraction):
+    # F = w . relu_0.5(x): |dF/dx| is 0 (below 0.5) or one of {1, 2}: long runs of equal
+    # values, so PAIR's rounds end where a run ends, not every `fraction` of the features.
+    inp = keras.Input((6, 5, 2))
+    h = keras.layers.ReLU(threshold=0.5)(keras.layers.Flatten()(inp))
+    dense = keras.layers.Dense(1, use_bias=False)
+    model = keras.Model(inp, dense(h))
+    w = np.random.default_rng(1).choice([-2.0, -1.0, 1.0, 2.0], size=(60, 1))
+    dense.kernel.assign(w.astype("float32"))
+    x = pair.images(3)[:, :6, :5, :2] * 0.5 + 0.5
+    exp = keras_ig.guided_ig(model, x, target=0, steps=9, fraction=fraction, warn=False)
+    call = pair.call_model_function(model, 0)
+    ref = np.stack(
+        [saliency.GuidedIG().GetMask(xi, call, x_steps=9, fraction=fraction) for xi in x]
+    )
+    np.testing.assert_allclose(exp.attributions, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
+    assert np.abs(ref).max() > 1e-2
+
+
 def test_blur_ig_completeness_to_the_fully_blurred_image():
     model, x = pair.image_cnn(), pair.images()
     gaps = []

@@ -135,3 +135,17 @@ def test_guided_ig_on_a_two_input_model_walks_both_inputs_jointly():
         model, x, baseline={"a": 0.0, "b": None}, steps=8, target=1, warn=False
     )
     assert fixed.attributions["b"] is None and fixed.attributions["a"].shape == (4, 3)
+
+
+def test_nth_smallest_is_numpys_lower_quantile_with_ties_and_inf():
+    from keras_ig._engine.guided import nth_smallest
+
+    rng = np.random.default_rng(0)
+    a = np.abs(rng.normal(size=(4, 50)))
+    a[:, :20] = 0.5  # a long run of equal values
+    a[1, 30:] = np.inf  # PAIR's edge
+    bits = tf.constant(a.view(np.int64))
+    for n in (0, 19, 25, 49):
+        got = nth_smallest(bits, tf.constant(n)).numpy().view(np.float64)
+        want = np.quantile(a, n / 49, axis=1, method="lower")
+        np.testing.assert_array_equal(got, want)
