@@ -5,7 +5,8 @@ Run by hand from the repository root, in the project's venv:
     export TF_CPP_MIN_LOG_LEVEL=2
     python benchmarks/bench_engine.py [--workloads cnn,mobilenet,mlp,mlp256,text]
                                       [--repeats N] [--threads T] [--skip-steps]
-                                      [--first-call mobilenet]
+                                      [--first-call mobilenet] [--phases mobilenet]
+                                      [--fresh-first-call mobilenet] [--fresh-rounds N]
 
 What it measures, per workload:
 
@@ -37,7 +38,14 @@ model on 128 tokens, 32 inputs, 32 steps, attributed at the Embedding with
 output to the logits, which shares the model's layers).
 
 `--first-call` times the first call of the named workloads, tracing
-included, on fresh models (target: explain <= 1.5x the floor's first call).
+included, on fresh models (target: explain <= 1.5x the floor's first call);
+`--phases` splits such a first call into host preparation, Python tracing,
+the first run (graph optimisation and kernel set-up included) and a second
+run, with the graph's node count, for explain's compiled graph and the floor.
+In one process the side timed first also pays the process's one-time work
+(kernel set-up for the shapes), which the other then finds warm;
+`--fresh-first-call mobilenet` times each side's first call in a fresh
+process instead, alternated `--fresh-rounds` times (medians).
 
 Unless `--skip-steps` is given, it also trains the CNN briefly on
 `keras_ig.datasets.make_shapes` (28px) and reports, for `gausslegendre` and
@@ -50,6 +58,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -312,6 +322,107 @@ def first_call(name: str, rng: np.random.Generator) -> dict:
     return {"name": name, "explain": explain_s, "floor": time.perf_counter() - t0}
 
 
+def first_call_side(name: str, side: str) -> float:
+    """One side's first call in this (fresh) process: explain, or the floor."""
+    rng = np.random.default_rng(0)
+    work = build(name, rng, None)
+    targets = targets_of(work)
+    if side == "explain":
+        t0 = time.perf_counter()
+        keras_ig.explain(
+            work.model,
+            work.x,
+            target=targets,
+            steps=work.steps,
+            method=METHOD,
+            batch_size=work.batch_size,
+            layer=work.layer,
+            warn=False,
+        )
+        return time.perf_counter() - t0
+    chunks = path_chunks(work, targets)
+    t0 = time.perf_counter()
+    grad = floor_fn(work.floor_model, work.z_x.shape[1:])
+    for z, t in chunks:
+        g = grad(z, t)
+    g.numpy()
+    return time.perf_counter() - t0
+
+
+def first_call_fresh(name: str, rounds: int) -> dict:
+    """First calls, each side in a fresh process, alternated `rounds` times.
+
+    In one process the side timed first also pays what the process does
+    once for all (kernel set-up for the shapes, Keras' first-call work),
+    which the other side then finds warm; here neither inherits anything.
+    """
+    times: dict[str, list[float]] = {"explain": [], "floor": []}
+    for _ in range(rounds):
+        for side in times:
+            out = subprocess.run(
+                [sys.executable, __file__, "--_side", f"{name}:{side}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            times[side].append(float(out.strip().splitlines()[-1]))
+    return {side: statistics.median(v) for side, v in times.items()} | {"all": times}
+
+
+def first_call_phases(name: str, rng: np.random.Generator) -> dict:
+    """The first call split into its phases, explain's compiled graph vs the floor's.
+
+    `trace`: Python tracing (`get_concrete_function`); `first`: the first
+    execution, which includes graph optimisation (grappler) and kernel set-up;
+    `second`: the same call again, for scale. explain's side skips the host
+    validation (`prepare`, timed apart) and runs its graph directly; `ops`
+    counts the nodes of the graph and of its function library.
+    """
+    from keras_ig._api.explainer import Explainer
+    from keras_ig._engine.job import chunk_rows
+
+    def ops(concrete) -> int:
+        graph = concrete.graph.as_graph_def()
+        return len(graph.node) + sum(len(f.node_def) for f in graph.library.function)
+
+    def timed(fn: Callable) -> float:
+        t0 = time.perf_counter()
+        tf.nest.map_structure(lambda t: t.numpy(), fn())
+        return time.perf_counter() - t0
+
+    work = build(name, rng, None)
+    targets = targets_of(work)
+    t0 = time.perf_counter()
+    explainer = Explainer(work.model, layer=work.layer)
+    job = explainer.prepare(work.x, target=targets)
+    prepare = time.perf_counter() - t0
+    alphas, weights = quadrature(METHOD, work.steps)
+    batch = chunk_rows(job.plan.z_shapes, work.batch_size, job.n * job.k * work.steps)
+    args = tf.nest.map_structure(
+        tf.convert_to_tensor,
+        job.args(alphas.astype(np.float32), weights.astype(np.float32), np.int32(batch)),
+    )
+    t0 = time.perf_counter()
+    concrete = explainer.engine.compiled(job.plan, batch).get_concrete_function(*args)
+    trace = time.perf_counter() - t0
+    ex = {"prepare": prepare, "trace": trace, "ops": ops(concrete)}
+    ex["first"] = timed(lambda: concrete(*args))
+    ex["second"] = timed(lambda: concrete(*args))
+
+    fresh = build(name, rng, None)
+    chunks = path_chunks(fresh, targets)
+    t0 = time.perf_counter()
+    floor = floor_fn(fresh.floor_model, fresh.z_x.shape[1:]).get_concrete_function(*chunks[0])
+    fl = {"prepare": 0.0, "trace": time.perf_counter() - t0, "ops": ops(floor)}
+
+    def all_chunks():
+        return [floor(z, t) for z, t in chunks][-1]
+
+    fl["first"] = timed(all_chunks)
+    fl["second"] = timed(all_chunks)
+    return {"name": name, "explain": ex, "floor": fl}
+
+
 # -- completeness ----------------------------------------------------------------
 def steps_search(model: keras.Model, n: int = 32) -> dict[str, tuple[int | None, dict]]:
     """Smallest steps with median relative delta < 1%, per method."""
@@ -373,7 +484,23 @@ def main(argv: list[str] | None = None) -> None:
         default="",
         help="workloads whose first call (tracing included) to time, e.g. mobilenet",
     )
+    parser.add_argument(
+        "--phases",
+        default="",
+        help="workloads whose first call to split into tracing / first run / second run",
+    )
+    parser.add_argument(
+        "--fresh-first-call",
+        default="",
+        help="workloads whose first call to time with each side in a fresh process",
+    )
+    parser.add_argument("--fresh-rounds", type=int, default=3)
+    parser.add_argument("--_side", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args._side:  # a child of --fresh-first-call: print one first call's seconds
+        name, side = args._side.split(":")
+        print(first_call_side(name, side))
+        return
     names = [w.strip() for w in args.workloads.split(",") if w.strip()]
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -406,6 +533,25 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"first call [{name}]: explain {r['explain']:.2f} s, floor {r['floor']:.2f} s, "
             f"ratio {r['explain'] / r['floor']:.2f}"
+        )
+    for name in [w.strip() for w in args.phases.split(",") if w.strip()]:
+        r = first_call_phases(name, rng)
+        for side in ("explain", "floor"):
+            p = r[side]
+            total = p["prepare"] + p["trace"] + p["first"]
+            print(
+                f"first call phases [{name}] {side:<7}: prepare {p['prepare']:.2f} s, "
+                f"trace {p['trace']:.2f} s, first run {p['first']:.2f} s (total {total:.2f} s; "
+                f"second run {p['second']:.2f} s), {p['ops']} graph nodes"
+            )
+    for name in [w.strip() for w in args.fresh_first_call.split(",") if w.strip()]:
+        r = first_call_fresh(name, args.fresh_rounds)
+        print(
+            f"first call, fresh processes [{name}]: explain {r['explain']:.2f} s, floor "
+            f"{r['floor']:.2f} s (medians of {args.fresh_rounds}), ratio "
+            f"{r['explain'] / r['floor']:.2f}; explain "
+            f"{' '.join(f'{v:.2f}' for v in r['all']['explain'])}, floor "
+            f"{' '.join(f'{v:.2f}' for v in r['all']['floor'])}"
         )
     if not args.skip_steps:
         print_steps(steps_search(cnn))

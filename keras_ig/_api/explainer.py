@@ -12,8 +12,8 @@ import tensorflow as tf
 from keras_ig import completeness
 from keras_ig._api.expected import expected_explanation
 from keras_ig._api.explanation import Explanation, warn_if_incomplete
-from keras_ig._api.noise import with_noise
-from keras_ig._api.results import build_explanation, write_out
+from keras_ig._api.noise import smoothed
+from keras_ig._api.results import build_explanation
 from keras_ig._api.stream import check_out, explain_dataset
 from keras_ig._engine import devices, workers
 from keras_ig._engine.expected import ExpectedGradients
@@ -80,8 +80,9 @@ class Explainer:
         if self.score_fn.target_fn is not None:
             return None
         job = self.prepare(x, target=target)
-        alphas, weights = quadrature("riemann_left", 1)  # one step: the targets are all we need
-        return self.integrate(job, alphas, weights, None)["targets"]
+        batch_size = chunk_rows(job.plan.z_shapes, None, job.n)
+        fn = self.engine.predictor(job.plan, batch_size)
+        return fn(list(job.leaves), job.targets, np.int32(batch_size)).numpy()
 
     @property
     def model(self) -> Any:
@@ -185,7 +186,7 @@ class Explainer:
                 tolerance=opts.tolerance,
             )
         if opts.noise is not None:
-            exp = with_noise(
+            exp = smoothed(
                 lambda copies, target, baseline: self.run(
                     copies,
                     dataclasses.replace(
@@ -199,13 +200,13 @@ class Explainer:
                     ),
                 ),
                 x,
-                model=self.model,
+                explainer=self,
                 target=opts.target,
                 baseline=opts.baseline,
                 noise=opts.noise,
-                predict=lambda batch: self.predict(batch, opts.target),
+                out=opts.out,
             )
-            return self.finish(write_out(exp, opts.out), opts)
+            return self.finish(exp, opts)
         if opts.path == "expected":
             return self.finish(expected_explanation(self, x, opts), opts)
         job = self.prepare(

@@ -119,19 +119,30 @@ class Engine:
         if static is not None:
             batch_size = static  # a Python int: fixed chunk shapes for XLA
 
-        # 1. F(x), the targets it resolves, and z at x.
-        scores, resolved, z_x = self.forward_pass(plan, x, targets, batch_size)
+        if self.score_fn.layer is None:
+            # 1-2. F(x), the targets it resolves, and F(baseline): one loop.
+            scores, resolved, base_scores = self.end_points(
+                plan, x, base, base_index, x_index, targets, batch_size
+            )
+            z_x = [x[i] for i in plan.interpolated]
+        else:
+            # 1. F(x), the targets and the layer's output at x, which the
+            # baselines' pass (rows entering at the layer) cannot give.
+            scores, resolved, z_x = self.forward_pass(plan, x, targets, batch_size)
 
-        # 2. F(baseline) for every (input, baseline) row.
-        def at_baseline(rows, valid, state):
-            xrows = tf.gather(x_index, rows)
-            z = [tf.gather(b, tf.gather(bi, rows)) for b, bi in zip(base, base_index, strict=True)]
-            s, _, _ = self._run(plan, x, xrows, z, tf.gather(resolved, xrows))
-            return [tf.tensor_scatter_nd_update(state[0], rows[:, None], s)]
+            # 2. F(baseline) for every (input, baseline) row.
+            def at_baseline(rows, valid, state):
+                xrows = tf.gather(x_index, rows)
+                z = [
+                    tf.gather(b, tf.gather(bi, rows))
+                    for b, bi in zip(base, base_index, strict=True)
+                ]
+                s, _, _ = self._run(plan, x, xrows, z, tf.gather(resolved, xrows))
+                return [tf.tensor_scatter_nd_update(state[0], rows[:, None], s)]
 
-        (base_scores,) = chunk_loop(
-            r_total, batch_size, static, at_baseline, [_zeros(r_total, (), tf.float32)]
-        )
+            (base_scores,) = chunk_loop(
+                r_total, batch_size, static, at_baseline, [_zeros(r_total, (), tf.float32)]
+            )
 
         # 3. The path integral. Tiles of whole rows x steps by default; under
         # XLA, chunks of exactly `static` (row, step) pairs, as shapes must not vary.
@@ -157,6 +168,99 @@ class Engine:
         if self.finish == "gradient":
             out["totals"] = totals  # float32[R]: sum of the multiplied attributions
         return {"attributions": attributions, **out}
+
+    def end_points(
+        self,
+        plan: Plan,
+        x: list[tf.Tensor],
+        base: list[tf.Tensor],
+        base_index: list[tf.Tensor],
+        x_index: tf.Tensor,
+        targets: tf.Tensor,
+        batch_size: tf.Tensor | int,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """F(x) and F(baseline) in one chunk loop: `(scores[N], targets int32[N], base_scores[R])`.
+
+        The `N + R` items (the inputs, then the rows' baselines) share one
+        forward pass per chunk, so the model is traced once for both (on a
+        large model tracing and optimising the graph is most of a first
+        call). An item's input comes before it, in its chunk or an earlier
+        one, so the target it resolves (the predicted class for -1) is known
+        when the item is scored: scoring is only a pick from the outputs.
+        Not for `layer=`, whose baselines enter the model at the layer.
+        """
+        n, r_total = tf.shape(targets)[0], tf.shape(x_index)[0]
+        # The inputs and the baselines of each attributed input, as one pool to gather from.
+        pools = {
+            i: tf.concat([x[i], tf.cast(b, x[i].dtype)], 0)
+            for i, b in zip(plan.interpolated, base, strict=True)
+        }
+        offsets = dict(zip(plan.interpolated, base_index, strict=True))
+
+        def body(items, valid, state):
+            scores, resolved, base_scores = state  # each with one discard slot at the end
+            is_x = items < n
+            r = tf.maximum(items - n, 0)  # the baseline row of a non-x item
+            xrows = tf.where(is_x, items, tf.gather(x_index, r))
+            flat = []
+            for i, leaf in enumerate(x):
+                if i in pools:
+                    flat.append(
+                        tf.gather(pools[i], tf.where(is_x, items, n + tf.gather(offsets[i], r)))
+                    )
+                else:
+                    flat.append(tf.gather(leaf, xrows))
+            outputs, calls = self.score_fn.outputs(self._pack(plan, flat))
+            self.score_fn.check_calls(calls)
+            _, picked = self.score_fn.score(outputs, tf.gather(targets, xrows))
+            at_x = tf.where(is_x, items, n)[:, None]
+            resolved = tf.tensor_scatter_nd_update(resolved, at_x, picked)
+            s, _ = self.score_fn.score(outputs, tf.gather(resolved, xrows))
+            scores = tf.tensor_scatter_nd_update(scores, at_x, s)
+            at_b = tf.where(is_x, r_total, r)[:, None]
+            return [scores, resolved, tf.tensor_scatter_nd_update(base_scores, at_b, s)]
+
+        init = [
+            _zeros(n + 1, (), tf.float32),
+            tf.concat([targets, [0]], 0),
+            _zeros(r_total + 1, (), tf.float32),
+        ]
+        scores, resolved, base_scores = chunk_loop(
+            n + r_total, batch_size, plan.static_batch, body, init
+        )
+        return scores[:-1], resolved[:-1], base_scores[:-1]
+
+    def predictor(self, plan: Plan, batch_size: int) -> Callable:
+        """The compiled forward-only pass for `plan`: the targets F picks at x.
+
+        `fn(x, targets int32[N], batch_size int32[]) -> int32[N]`, the
+        predicted class where a target is -1, in chunks of `batch_size` rows
+        as the full graph's first pass. No gradient, no baseline. Built once
+        per plan (per chunk size under XLA); not counted in `traces`, which
+        counts attribution graphs.
+        """
+        if self.jit_compile:
+            plan = dataclasses.replace(plan, static_batch=int(batch_size))
+        key = ("predict", plan)
+        fn = self._compiled.get(key)
+        if fn is not None:
+            return fn
+        x_spec = [
+            tf.TensorSpec((None, *s), d) for s, d in zip(plan.row_shapes, plan.dtypes, strict=True)
+        ]
+
+        def forward(x, targets, batch_size):
+            size = batch_size if plan.static_batch is None else plan.static_batch
+            return self.forward_pass(plan, x, targets, size)[1]
+
+        fn = tf.function(
+            forward,
+            input_signature=[x_spec, tf.TensorSpec((None,), tf.int32), tf.TensorSpec((), tf.int32)],
+            autograph=False,
+            jit_compile=self.jit_compile or None,
+        )
+        self._compiled[key] = fn
+        return fn
 
     def forward_pass(
         self, plan: Plan, x: list[tf.Tensor], targets: tf.Tensor, batch_size: tf.Tensor | int
