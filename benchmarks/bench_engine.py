@@ -291,15 +291,8 @@ def time_workload(work: Workload, repeats: int) -> dict:
     }
 
 
-def first_call(name: str, rng: np.random.Generator) -> dict:
-    """The first call's wall time (tracing included), explain vs floor.
-
-    Each side gets a fresh model of the workload (same architecture, so the
-    same tracing work); the floor's first call traces `floor_fn` and runs
-    every chunk once.
-    """
-    work = build(name, rng, None)
-    targets = targets_of(work)
+def _first_explain(work: Workload, targets: np.ndarray) -> float:
+    """Seconds of `work`'s first `keras_ig.explain` call (tracing included)."""
     t0 = time.perf_counter()
     keras_ig.explain(
         work.model,
@@ -311,35 +304,11 @@ def first_call(name: str, rng: np.random.Generator) -> dict:
         layer=work.layer,
         warn=False,
     )
-    explain_s = time.perf_counter() - t0
-    fresh = build(name, rng, None)
-    chunks = path_chunks(fresh, targets)
-    t0 = time.perf_counter()
-    grad = floor_fn(fresh.floor_model, fresh.z_x.shape[1:])
-    for z, t in chunks:
-        g = grad(z, t)
-    g.numpy()
-    return {"name": name, "explain": explain_s, "floor": time.perf_counter() - t0}
+    return time.perf_counter() - t0
 
 
-def first_call_side(name: str, side: str) -> float:
-    """One side's first call in this (fresh) process: explain, or the floor."""
-    rng = np.random.default_rng(0)
-    work = build(name, rng, None)
-    targets = targets_of(work)
-    if side == "explain":
-        t0 = time.perf_counter()
-        keras_ig.explain(
-            work.model,
-            work.x,
-            target=targets,
-            steps=work.steps,
-            method=METHOD,
-            batch_size=work.batch_size,
-            layer=work.layer,
-            warn=False,
-        )
-        return time.perf_counter() - t0
+def _first_floor(work: Workload, targets: np.ndarray) -> float:
+    """Seconds of the floor's first run over `work`'s chunks (tracing included)."""
     chunks = path_chunks(work, targets)
     t0 = time.perf_counter()
     grad = floor_fn(work.floor_model, work.z_x.shape[1:])
@@ -347,6 +316,27 @@ def first_call_side(name: str, side: str) -> float:
         g = grad(z, t)
     g.numpy()
     return time.perf_counter() - t0
+
+
+def first_call(name: str, rng: np.random.Generator) -> dict:
+    """The first call's wall time (tracing included), explain vs floor.
+
+    Each side gets a fresh model of the workload (same architecture, so the
+    same tracing work); the floor's first call traces `floor_fn` and runs
+    every chunk once.
+    """
+    work = build(name, rng, None)
+    targets = targets_of(work)
+    explain_s = _first_explain(work, targets)
+    floor_s = _first_floor(build(name, rng, None), targets)
+    return {"name": name, "explain": explain_s, "floor": floor_s}
+
+
+def first_call_side(name: str, side: str) -> float:
+    """One side's first call in this (fresh) process: explain, or the floor."""
+    work = build(name, np.random.default_rng(0), None)
+    targets = targets_of(work)
+    return (_first_explain if side == "explain" else _first_floor)(work, targets)
 
 
 def first_call_fresh(name: str, rounds: int) -> dict:
