@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.helpers import two_cpus
 
-SCRIPT = textwrap.dedent(
-    """
-    import json, os, sys
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import keras, numpy as np
-    sys.path.insert(0, sys.argv[1])
-    import keras_ig
+SCRIPT = """
     from tests.helpers import pair
     keras.utils.set_random_seed(0)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -54,16 +39,9 @@ SCRIPT = textwrap.dedent(
         diffs["refused"] = 0.0 if "strategy" in str(err) else 1.0
     print(json.dumps(diffs))
     """
-)
 
 
 @pytest.mark.slow
 def test_blur_and_guided_ig_under_a_mirrored_strategy_equal_one_device(tmp_path) -> None:
-    script = tmp_path / "adaptive.py"
-    script.write_text(SCRIPT)
-    run = subprocess.run(
-        [sys.executable, str(script), REPO], capture_output=True, text=True, timeout=300
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    diffs = json.loads(run.stdout.strip().splitlines()[-1])
+    diffs = two_cpus.run(SCRIPT, tmp_path, "adaptive.py")
     assert all(v < 1e-6 for v in diffs.values()), diffs

@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.helpers import two_cpus
 
-SCRIPT = textwrap.dedent(
-    """
-    import json, os, sys
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import keras, numpy as np
-    sys.path.insert(0, sys.argv[1])
-    import keras_ig
+SCRIPT = """
     from tests.helpers.models import linear, mlp, rand
     keras.utils.set_random_seed(0)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -49,16 +34,9 @@ SCRIPT = textwrap.dedent(
     diffs["eg_base_scores"] = float(np.abs(eg.baseline_scores - (bg @ w).mean()).max())
     print(json.dumps(diffs))
     """
-)
 
 
 @pytest.mark.slow
 def test_methods_under_a_mirrored_strategy(tmp_path) -> None:
-    script = tmp_path / "methods.py"
-    script.write_text(SCRIPT)
-    run = subprocess.run(
-        [sys.executable, str(script), REPO], capture_output=True, text=True, timeout=300
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    diffs = json.loads(run.stdout.strip().splitlines()[-1])
+    diffs = two_cpus.run(SCRIPT, tmp_path, "methods.py")
     assert all(v < 1e-5 for v in diffs.values()), diffs

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import keras_ig
+from tests.helpers import two_cpus
 from tests.helpers.models import cnn, mlp, rand, text_model
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.mark.parametrize("form", ["x", "xy", "xyw"])
@@ -177,16 +170,7 @@ def test_scale_options_validation(kwargs: dict, error: type, match: str) -> None
         keras_ig.explain(mlp(), rand(2, 6), **kwargs)
 
 
-DISTRIBUTED = textwrap.dedent(
-    """
-    import json, os, sys
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import keras, numpy as np
-    sys.path.insert(0, sys.argv[1])
-    import keras_ig
+DISTRIBUTED = """
     from tests.helpers.models import cnn, rand
     keras.utils.set_random_seed(0)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -211,22 +195,11 @@ DISTRIBUTED = textwrap.dedent(
         "dataset_diff": float(np.abs(streamed.attributions - plain.attributions).max()),
     }))
     """
-)
 
 
 @pytest.mark.slow
 def test_mirrored_strategy_matches_single_device(tmp_path) -> None:
-    script = tmp_path / "distributed.py"
-    script.write_text(DISTRIBUTED)
-    run = subprocess.run(
-        [sys.executable, str(script), REPO],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    result = two_cpus.run(DISTRIBUTED, tmp_path, "distributed.py")
     assert result["replicas"] == 2
     assert result["targets_equal"]
     assert result["max_diff"] <= 1e-5 * result["scale"] + 1e-7
