@@ -1,8 +1,9 @@
 """The compiled Integrated Gradients engine.
 
 One `tf.function` per input signature (batch dimension left open) does the
-whole job for a batch: F at the inputs (targets resolved there), F at the
-baselines, then the path integral, walking the `R * m` (row, step) pairs in
+whole job for a batch: F at the inputs (targets resolved there) and F at the
+baselines, in one forward chunk loop (`Engine.end_points`; with `layer=`, two),
+then the path integral, walking the `R * m` (row, step) pairs in
 chunks of at most `batch_size` rows inside a `tf.while_loop` and adding the
 weighted gradients into an accumulator as it goes. Memory is bounded by the
 chunk, not by `steps` or by the number of inputs, and the host sees one call.
