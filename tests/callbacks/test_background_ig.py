@@ -19,6 +19,7 @@ from keras_ig import datasets
 from keras_ig.callbacks import IGCallback, IGCallbackWarning, _replica
 from keras_ig.callbacks._ig_callback import TAG
 from tests.helpers.events import read_events
+from tests.helpers.models import shapes_classifier
 
 SIZE = 16
 EPOCHS = 3
@@ -28,22 +29,6 @@ WAIT_S = 60.0  # only a guard against a hang: a synchronous path makes the flags
 @pytest.fixture(scope="module")
 def shapes():
     return datasets.make_shapes(32, size=SIZE, seed=0)
-
-
-def image_model() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 1)),
-            keras.layers.Conv2D(4, 3, activation="tanh"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(4),
-        ]
-    )
-    model.compile(
-        keras.optimizers.Adam(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    )
-    return model
 
 
 def _assert_same_history(got: list[dict], want: list[dict]) -> None:
@@ -61,7 +46,7 @@ def _assert_same_history(got: list[dict], want: list[dict]) -> None:
 
 
 def test_background_history_and_events_equal_the_synchronous_ones(shapes, tmp_path):
-    model = image_model()
+    model = shapes_classifier(SIZE, seed=0)
     variables = [id(v) for v in model.weights]
     kw = dict(target=shapes.labels[:3], masks=shapes.masks[:3], steps=8, metrics=["deletion"])
     bg = IGCallback(shapes.images[:3], tmp_path / "bg", background_ig=True, **kw)
@@ -93,7 +78,7 @@ def test_background_history_and_events_equal_the_synchronous_ones(shapes, tmp_pa
 
 
 def test_on_epoch_end_returns_before_the_epochs_ig_runs(shapes, tmp_path):
-    model = image_model()
+    model = shapes_classifier(SIZE, seed=0)
     cb = IGCallback(shapes.images[:2], tmp_path, target=[0, 1], steps=4, background_ig=True)
     returned = [threading.Event() for _ in range(EPOCHS)]
     seen: list[bool] = []

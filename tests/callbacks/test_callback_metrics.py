@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 
-import keras
 import numpy as np
 import pytest
 
@@ -13,31 +12,15 @@ from keras_ig import datasets, metrics
 from keras_ig.callbacks import IGCallback, IGCallbackWarning
 from keras_ig.callbacks._ig_callback import TAG
 from tests.helpers.events import read_events
+from tests.helpers.models import shapes_classifier
 
 SIZE = 16
-
-
-def _model() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 1)),
-            keras.layers.Conv2D(4, 3, activation="tanh"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(4),
-        ]
-    )
-    model.compile(
-        keras.optimizers.Adam(0.05),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    return model
 
 
 def test_metric_scalars_equal_the_metrics_of_the_logged_maps(tmp_path):
     data = datasets.make_shapes(24, size=SIZE, seed=0)
     x, y = data.images, data.labels
-    model = _model()
+    model = shapes_classifier(SIZE, seed=0)
     names = ("deletion", "insertion", "infidelity")
     cb = IGCallback(
         x[:4], tmp_path, target=y[:4], steps=8, metrics=names, background_writes=False, seed=3
@@ -64,7 +47,9 @@ def test_metric_scalars_equal_the_metrics_of_the_logged_maps(tmp_path):
 def test_without_metrics_no_metric_scalars_and_none_in_history(tmp_path):
     data = datasets.make_shapes(8, size=SIZE, seed=1)
     cb = IGCallback(data.images[:2], tmp_path, steps=4, background_writes=False)
-    _model().fit(data.images, data.labels, epochs=1, verbose=0, callbacks=[cb])
+    shapes_classifier(SIZE, seed=0).fit(
+        data.images, data.labels, epochs=1, verbose=0, callbacks=[cb]
+    )
     scalars = read_events(tmp_path / TAG)["scalars"]
     assert not [tag for tag in scalars if "/metrics/" in tag]
     assert cb.history[-1]["metrics"] is None
@@ -96,7 +81,9 @@ def test_a_failing_metric_warns_and_training_goes_on(tmp_path, monkeypatch):
         data.images[:2], tmp_path, steps=4, metrics=("deletion",), background_writes=False
     )
     with pytest.warns(IGCallbackWarning, match="cannot compute metrics"):
-        _model().fit(data.images, data.labels, epochs=1, verbose=0, callbacks=[cb])
+        shapes_classifier(SIZE, seed=0).fit(
+            data.images, data.labels, epochs=1, verbose=0, callbacks=[cb]
+        )
     assert np.isnan(cb.history[-1]["metrics"]["deletion"])
 
 
@@ -128,7 +115,7 @@ def test_callback_logs_a_path_method_equal_to_calling_it(tmp_path, method, optio
     x, y = data.images, data.labels
     if options and options.get("background") == "BACKGROUND":
         options = {**options, "background": BACKGROUND}
-    model = _model()
+    model = shapes_classifier(SIZE, seed=0)
     cb = IGCallback(
         x[:3], tmp_path, target=y[:3], steps=8, method=method, method_options=options,
         background_writes=False, seed=0, warn_completeness=False,

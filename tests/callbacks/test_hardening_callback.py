@@ -20,6 +20,7 @@ from keras_ig import datasets
 from keras_ig.callbacks import IGCallback, IGCallbackWarning, _summaries
 from keras_ig.callbacks._ig_callback import TAG
 from tests.helpers.events import read_events as shared_reader
+from tests.helpers.models import shapes_classifier
 
 SIZE = 16
 README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
@@ -42,20 +43,6 @@ def read_events(folder: pathlib.Path) -> dict:
             for step, item in steps.items():
                 out[tag][step] = item if plugin in ("scalars", "descriptions") else plugin
     return out
-
-
-def image_model() -> keras.Model:
-    model = keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 1)),
-            keras.layers.Conv2D(4, 3, activation="tanh"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(4),
-        ]
-    )
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(keras.optimizers.Adam(0.05), loss)
-    return model
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +111,7 @@ def test_a_full_disk_warns_once_and_writing_resumes(
     _failing_writes(monkeypatch, {1, 2}, silent=silent)
     cb = IGCallback(shapes.images[:2], tmp_path, target=[0, 1], background_writes=background)
     with pytest.warns(IGCallbackWarning) as caught:
-        history = fit(image_model(), shapes, [cb], epochs=5)
+        history = fit(shapes_classifier(SIZE), shapes, [cb], epochs=5)
     assert len(history.history["loss"]) == 5  # training went on
     messages = [str(w.message) for w in caught if w.category is IGCallbackWarning]
     assert len(messages) == 2, messages
@@ -149,7 +136,7 @@ def test_a_full_disk_warns_once_and_writing_resumes(
 def test_an_interrupted_fit_closes_the_writer_and_stops_the_thread(shapes, tmp_path, background):
     cb = IGCallback(shapes.images[:2], tmp_path, target=[0, 1], background_writes=background)
     with pytest.raises(KeyboardInterrupt):
-        fit(image_model(), shapes, [cb, _At(1, _interrupt)], epochs=4)
+        fit(shapes_classifier(SIZE), shapes, [cb, _At(1, _interrupt)], epochs=4)
     for thread in ig_threads():
         thread.join(timeout=30)  # it stops within a poll interval
     assert ig_threads() == []
@@ -157,7 +144,7 @@ def test_an_interrupted_fit_closes_the_writer_and_stops_the_thread(shapes, tmp_p
     events = read_events(tmp_path / TAG)  # strict: every record complete
     assert sorted(events[f"{TAG}/probe_0"]) == [0, 1]
     # The callback is usable again, and a new fit continues the run.
-    fit(image_model(), shapes, [cb], epochs=1)
+    fit(shapes_classifier(SIZE), shapes, [cb], epochs=1)
     assert ig_threads() == []
     assert sorted(read_events(tmp_path / TAG)[f"{TAG}/probe_0"]) == [0, 1]
     assert [h["epoch"] for h in cb.history] == [0]  # another model: a fresh history
@@ -171,13 +158,18 @@ def test_a_second_callback_on_a_busy_log_dir_is_refused(shapes, tmp_path):
     first = IGCallback(shapes.images[:2], tmp_path, target=[0, 1])
     second = IGCallback(shapes.images[2:4], tmp_path, target=[0, 1])
     with pytest.raises(ValueError, match=rf"log_dir {re.escape(repr(str(tmp_path)))} is already"):
-        fit(image_model(), shapes, [first, second], epochs=1)
+        fit(shapes_classifier(SIZE), shapes, [first, second], epochs=1)
     for thread in ig_threads():
         thread.join(timeout=30)
     assert ig_threads() == []
     # One after the other is fine, and so are two folders side by side.
-    fit(image_model(), shapes, [second], epochs=1)
-    fit(image_model(), shapes, [first, IGCallback(shapes.images[:1], tmp_path / "b")], epochs=1)
+    fit(shapes_classifier(SIZE), shapes, [second], epochs=1)
+    fit(
+        shapes_classifier(SIZE),
+        shapes,
+        [first, IGCallback(shapes.images[:1], tmp_path / "b")],
+        epochs=1,
+    )
     assert len(first.history) == 1 and len(second.history) == 1
 
 
@@ -188,7 +180,7 @@ def test_a_second_callback_on_a_busy_log_dir_is_refused(shapes, tmp_path):
 def test_nan_gap_epochs_write_no_zero_completeness_gap(shapes, tmp_path):
     cb = IGCallback(shapes.images[:2], tmp_path, target=[0, 1])
     with pytest.warns(IGCallbackWarning, match="not finite"):
-        fit(image_model(), shapes, [_At(1, _poison), cb], epochs=2)
+        fit(shapes_classifier(SIZE), shapes, [_At(1, _poison), cb], epochs=2)
     assert np.all(np.isnan(cb.history[1]["delta"]))
     events = read_events(tmp_path / TAG)
     for name in ("max_abs", "mean_abs", "relative_max", "relative_mean", "probe_0"):
@@ -213,7 +205,7 @@ class _Armed(keras.layers.Layer):
 
 
 def test_a_python_error_in_the_model_at_train_begin_names_the_dry_run(shapes, tmp_path):
-    model = image_model()
+    model = shapes_classifier(SIZE)
     armed = _Armed()
     model = keras.Sequential([model, armed])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -273,7 +265,7 @@ def test_a_graph_assertion_keeps_its_message_in_the_epoch_warning(shapes, tmp_pa
 
 def test_image_descriptions_are_static_and_the_numbers_are_scalars(shapes, tmp_path):
     cb = IGCallback(shapes.images[:2], tmp_path)  # target None: the predicted class
-    model = image_model()
+    model = shapes_classifier(SIZE)
     fit(model, shapes, [cb], epochs=3)
     events = read_events(tmp_path / TAG)
     exp = cb.last_explanation
@@ -313,7 +305,7 @@ def _readme_tags() -> set[str]:
 def test_tags_have_one_name_per_idea_and_match_the_readme(shapes, tmp_path):
     names = ("deletion", "insertion", "infidelity")
     cb = IGCallback(shapes.images[:2], tmp_path, masks=shapes.masks[:2], metrics=names)
-    fit(image_model(), shapes, [cb], epochs=2)
+    fit(shapes_classifier(SIZE), shapes, [cb], epochs=2)
     written = set(read_events(tmp_path / TAG))
     assert {f"{TAG}/stability/probe_0", f"{TAG}/stability/mean"} <= written
     assert not [t for t in written if "drift" in t or "localisation" in t]

@@ -28,6 +28,27 @@ def cnn(n_out: int = 4) -> keras.Model:
     return keras.Model(inp, out)
 
 
+def shapes_classifier(size: int = 16, seed: int | None = None) -> keras.Model:
+    """A tiny compiled CNN for `make_shapes` images `[N, size, size, 1]` -> 4 logits.
+
+    `seed`, when given, seeds Keras first, so the initial weights repeat.
+    """
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((size, size, 1)),
+            keras.layers.Conv2D(4, 3, activation="tanh"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(4),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    return model
+
+
 def text_model(vocab: int = 30, length: int = 7) -> keras.Model:
     """Token ids `[N, length]` -> 2 logits, through an Embedding named 'emb'."""
     inp = keras.Input((length,), dtype="int32")
