@@ -20,7 +20,7 @@ import math
 import tensorflow as tf
 
 from keras_ig._engine.integral import Engine
-from keras_ig._engine.path import PathIntegral, PathPoints
+from keras_ig._engine.path import PathIntegral, PathPoints, Walk
 from keras_ig._engine.plan import Plan
 from keras_ig._engine.straight import Tiles
 
@@ -36,15 +36,13 @@ def idgi_integral(engine: Engine, plan: Plan) -> PathIntegral:
     flat = [math.prod(s) for s in plan.z_shapes]
     n_z = len(flat)
 
-    def integral(path: PathPoints, batch_size: tf.Tensor) -> list[tf.Tensor]:
-        _, x, base, base_index, x_index, z_x, alphas, _, resolved, scores = path
+    def integral(path: PathPoints, batch_size: tf.Tensor) -> Walk:
+        _, _, base, base_index, x_index, z_x, alphas, _ = path
         tiles = Tiles.of(x_index, alphas, batch_size)
-        r_total, m, n_tiles = tiles.r_total, tiles.m, tiles.count
-        end_scores = tf.gather(scores, x_index)  # float32[R]: F(x), after the last point
+        r_total, m = tiles.r_total, tiles.m
 
-        def body(i, carry_s, *state):
-            acc, carry_u = state[:n_z], state[n_z:]
-            rows, rows_n, k, s0, s1, xrows, a = tiles.tile(i, x_index, alphas)
+        def points(i, ends):
+            rows, rows_n, k, _, _, xrows, a = tiles.tile(i, x_index, alphas)
             z = []
             for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
                 b_rows = tf.cast(tf.gather(b, tf.gather(bi, rows)), tf.float32)
@@ -54,13 +52,18 @@ def idgi_integral(engine: Engine, plan: Plan) -> PathIntegral:
                 zj = b3 + a[None, :, None] * d3  # [rows, k, F]
                 shape = tf.concat([[rows_n * k], tf.constant(plan.z_shapes[j], tf.int32)], 0)
                 z.append(tf.cast(tf.reshape(zj, shape), plan.z_dtypes[j]))
-            s, grads = engine.scores_and_gradients(plan, x, xrows, z, tf.gather(resolved, xrows))
+            return xrows, z
+
+        def update(i, s, grads, ends, state):
+            carry_s, acc, carry_u = state[0], state[1 : 1 + n_z], state[1 + n_z :]
+            rows, rows_n, k, s0, s1, _, _ = tiles.tile(i, x_index, alphas)
             s2 = tf.reshape(s, [rows_n, k])
             sq = [tf.reshape(g, [rows_n, k, f]) ** 2 for g, f in zip(grads, flat, strict=True)]
             norm = tf.add_n([tf.reduce_sum(q, -1) for q in sq])  # [rows, k]
             u = [tf.math.divide_no_nan(q, norm[..., None]) for q in sq]  # weights sum to 1
             done = s1 == m  # the tile ends at x: F after its last point is F(x)
-            after = tf.where(done, tf.gather(end_scores, rows), tf.zeros([rows_n]))
+            at_x = tf.gather(ends.scores, tf.gather(x_index, rows))  # F(x) of the tile's rows
+            after = tf.where(done, at_x, tf.zeros([rows_n]))
             dF = tf.concat([s2[:, 1:], after[:, None]], 1) - s2  # [rows, k]
             # Mid-path, the last point's step is completed by the next tile.
             dF *= tf.concat([tf.ones([k - 1]), [tf.cast(done, tf.float32)]], 0)[None]
@@ -73,19 +76,18 @@ def idgi_integral(engine: Engine, plan: Plan) -> PathIntegral:
                 part += tf.cast(s0 > 0, tf.float32) * c_j * prev_dF[:, None]
                 new_acc.append(tf.tensor_scatter_nd_add(acc_j, rows[:, None], part))
                 new_carry.append(tf.reshape(u_j[-1, -1], [1, -1]))  # [1, F]
-            return (i + 1, tf.reshape(s2[-1, -1], [1]), *new_acc, *new_carry)
+            return [tf.reshape(s2[-1, -1], [1]), *new_acc, *new_carry]
 
         acc0 = [tf.zeros([r_total, f], tf.float32) for f in flat]
         carry0 = [tf.zeros([1, f], tf.float32) for f in flat]
-        _, _, *state = tf.while_loop(
-            lambda i, *_: i < n_tiles,
-            body,
-            [tf.constant(0), tf.zeros([1], tf.float32), *acc0, *carry0],
-            parallel_iterations=1,
-        )
-        return [
-            tf.reshape(a, tf.concat([[r_total], tf.constant(s, tf.int32)], 0))
-            for a, s in zip(state[:n_z], plan.z_shapes, strict=True)
-        ]
+
+        def result(state: list[tf.Tensor]) -> list[tf.Tensor]:
+            return [
+                tf.reshape(a, tf.concat([[r_total], tf.constant(s, tf.int32)], 0))
+                for a, s in zip(state[1 : 1 + n_z], plan.z_shapes, strict=True)
+            ]
+
+        init = [tf.zeros([1], tf.float32), *acc0, *carry0]
+        return Walk(tiles.count, points, update, init, result)
 
     return integral

@@ -1,12 +1,14 @@
 """The compiled Integrated Gradients engine.
 
 One `tf.function` per input signature (batch dimension left open) does the
-whole job for a batch: F at the inputs (targets resolved there) and F at the
-baselines, in one forward chunk loop (`Engine.end_points`; with `layer=`, two),
-then the path integral, walking the `R * m` (row, step) pairs in
-chunks of at most `batch_size` rows inside a `tf.while_loop` and adding the
-weighted gradients into an accumulator as it goes. Memory is bounded by the
-chunk, not by `steps` or by the number of inputs, and the host sees one call.
+whole job for a batch in one `tf.while_loop` of chunks (`Engine.one_loop`):
+first F at the inputs (targets resolved there) and F at the baselines,
+forward only, then the path integral, walking the `R * m` (row, step) pairs
+in chunks of at most `batch_size` rows and adding the weighted gradients
+into an accumulator as it goes. Every chunk calls the model at the same
+place, so a deep model is traced once. Memory is bounded by the chunk, not
+by `steps` or by the number of inputs, and the host sees one call. Under
+XLA, run eagerly, or with `layer=`, the end points keep loops of their own.
 
 Shapes used throughout:
     N: inputs; K: baselines per input; R = N * K rows (row r = n * K + k);
@@ -17,7 +19,6 @@ Shapes used throughout:
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,7 +26,7 @@ import tensorflow as tf
 
 from keras_ig._engine import chunks, straight
 from keras_ig._engine.chunks import chunk_loop
-from keras_ig._engine.path import PathIntegral, PathPoints
+from keras_ig._engine.path import Ends, PathIntegral, PathPoints, Walk
 from keras_ig._engine.plan import Plan
 from keras_ig._engine.score import ScoreFunction
 
@@ -121,11 +122,24 @@ class Engine:
             batch_size = static  # a Python int: fixed chunk shapes for XLA
 
         if self.score_fn.layer is None:
-            # 1-2. F(x), the targets it resolves, and F(baseline): one loop.
-            scores, resolved, base_scores = self.end_points(
-                plan, x, base, base_index, x_index, targets, batch_size
-            )
             z_x = [x[i] for i in plan.interpolated]
+            path = PathPoints(plan, x, base, base_index, x_index, z_x, alphas, weights)
+            walk = self.path_integral(plan)(path, batch_size)
+            # Run eagerly (`tf.config.run_functions_eagerly`), nothing is traced
+            # and dead tensors do not exist: the end points keep their loop.
+            if static is None and not tf.executing_eagerly():
+                # 1-3. F(x) with the targets it resolves, F(baseline) and the
+                # path in one loop: the model is traced once.
+                (scores, resolved, base_scores), state = self.one_loop(
+                    plan, x, base, base_index, x_index, targets, batch_size, walk
+                )
+            else:
+                # Under XLA the chunk shapes are fixed (and no dataflow control
+                # flow): the end points keep their loop.
+                scores, resolved, base_scores = self.end_points(
+                    plan, x, base, base_index, x_index, targets, batch_size
+                )
+                state = self.walk(plan, x, walk, Ends(scores, resolved))
         else:
             # 1. F(x), the targets and the layer's output at x, which the
             # baselines' pass (rows entering at the layer) cannot give.
@@ -144,13 +158,11 @@ class Engine:
             (base_scores,) = chunk_loop(
                 r_total, batch_size, static, at_baseline, [_zeros(r_total, (), tf.float32)]
             )
-
-        # 3. The path integral. Tiles of whole rows x steps by default; under
-        # XLA, chunks of exactly `static` (row, step) pairs, as shapes must not vary.
-        path = PathPoints(
-            plan, x, base, base_index, x_index, z_x, alphas, weights, resolved, scores
-        )
-        acc = self.path_integral(plan)(path, batch_size)
+            # 3. The path integral.
+            path = PathPoints(plan, x, base, base_index, x_index, z_x, alphas, weights)
+            walk = self.path_integral(plan)(path, batch_size)
+            state = self.walk(plan, x, walk, Ends(scores, resolved))
+        acc = walk.result(state)
 
         # 4. Attributions from the integral (see FINISHES).
         out = {"scores": scores, "baseline_scores": base_scores, "targets": resolved}
@@ -183,53 +195,121 @@ class Engine:
         """F(x) and F(baseline) in one chunk loop: `(scores[N], targets int32[N], base_scores[R])`.
 
         The `N + R` items (the inputs, then the rows' baselines) share one
-        forward pass per chunk, so the model is traced once for both (on a
-        large model tracing and optimising the graph is most of a first
-        call). An item's input comes before it, in its chunk or an earlier
-        one, so the target it resolves (the predicted class for -1) is known
-        when the item is scored: scoring is only a pick from the outputs.
-        Not for `layer=`, whose baselines enter the model at the layer.
+        forward pass per chunk (see `_EndItems`). Used under XLA, whose fixed
+        chunk shapes keep the end points out of the path's loop
+        (`one_loop`). Not for `layer=`, whose baselines enter the model at
+        the layer.
         """
-        n, r_total = tf.shape(targets)[0], tf.shape(x_index)[0]
-        # The inputs and the baselines of each attributed input, as one pool to gather from.
-        pools = {
-            i: tf.concat([x[i], tf.cast(b, x[i].dtype)], 0)
-            for i, b in zip(plan.interpolated, base, strict=True)
-        }
-        offsets = dict(zip(plan.interpolated, base_index, strict=True))
+        ends = _EndItems(self, plan, x, base, base_index, x_index, targets)
 
         def body(items, valid, state):
-            scores, resolved, base_scores = state  # each with one discard slot at the end
-            is_x = items < n
-            r = tf.maximum(items - n, 0)  # the baseline row of a non-x item
-            xrows = tf.where(is_x, items, tf.gather(x_index, r))
-            flat = []
-            for i, leaf in enumerate(x):
-                if i in pools:
-                    flat.append(
-                        tf.gather(pools[i], tf.where(is_x, items, n + tf.gather(offsets[i], r)))
-                    )
-                else:
-                    flat.append(tf.gather(leaf, xrows))
+            flat, xrows, at_x, at_b = ends.inputs(items)
             outputs, calls = self.score_fn.outputs(self._pack(plan, flat))
             self.score_fn.check_calls(calls)
-            _, picked = self.score_fn.score(outputs, tf.gather(targets, xrows))
-            at_x = tf.where(is_x, items, n)[:, None]
-            resolved = tf.tensor_scatter_nd_update(resolved, at_x, picked)
-            s, _ = self.score_fn.score(outputs, tf.gather(resolved, xrows))
-            scores = tf.tensor_scatter_nd_update(scores, at_x, s)
-            at_b = tf.where(is_x, r_total, r)[:, None]
-            return [scores, resolved, tf.tensor_scatter_nd_update(base_scores, at_b, s)]
+            return ends.scored(outputs, xrows, at_x, at_b, state)[1]
 
-        init = [
-            _zeros(n + 1, (), tf.float32),
-            tf.concat([targets, [0]], 0),
-            _zeros(r_total + 1, (), tf.float32),
-        ]
-        scores, resolved, base_scores = chunk_loop(
-            n + r_total, batch_size, plan.static_batch, body, init
+        state = chunk_loop(ends.count, batch_size, plan.static_batch, body, ends.init)
+        return ends.final(state)
+
+    def one_loop(
+        self,
+        plan: Plan,
+        x: list[tf.Tensor],
+        base: list[tf.Tensor],
+        base_index: list[tf.Tensor],
+        x_index: tf.Tensor,
+        targets: tf.Tensor,
+        batch_size: tf.Tensor,
+        walk: Walk,
+    ) -> tuple[tuple[tf.Tensor, tf.Tensor, tf.Tensor], list[tf.Tensor]]:
+        """The end points' chunks, then the path's, in one loop (dynamic chunks).
+
+        Returns `((scores[N], targets int32[N], base_scores[R]), walk state)`.
+
+        A chunk is either the end points' (`_EndItems`: the inputs, then the
+        rows' baselines; forward only) or the path's (`walk`; forward and
+        backward). Both call the model at the same place of the loop's body,
+        so it is traced once and its backward built once: on a deep model
+        tracing and optimising the graph is most of a first call. The
+        backward runs only for the path's chunks: its seed, and every state
+        update made from the gradients, flow through a `Switch` on the
+        chunk's kind and are dead tensors in an end points' chunk, which the
+        executor does not compute (TF's dataflow control flow); a `Merge`
+        then takes whichever side is live.
+        """
+        ends = _EndItems(self, plan, x, base, base_index, x_index, targets)
+        n_end = (ends.count + batch_size - 1) // batch_size
+        n_e = len(ends.init)
+
+        def body(i, *state):
+            end_state, walk_state = list(state[:n_e]), list(state[n_e:])
+            on_path = i >= n_end
+            now = ends.ends(end_state)  # final once the path's chunks run
+            j = i - n_end
+
+            def end_chunk():
+                items = tf.range(i * batch_size, tf.minimum((i + 1) * batch_size, ends.count))
+                return ends.inputs(items)
+
+            def path_chunk():
+                xrows, z = walk.points(j, now)
+                flat = [tf.gather(leaf, xrows) for leaf in x]
+                for k, zk in zip(plan.interpolated, z, strict=True):
+                    flat[k] = tf.cast(zk, x[k].dtype)
+                rows = tf.shape(xrows)[0]
+                return flat, xrows, tf.fill([rows], ends.n), tf.fill([rows], ends.r_total)
+
+            flat, xrows, at_x, at_b = tf.cond(on_path, path_chunk, end_chunk)
+            for t, leaf in zip(flat, x, strict=True):
+                t.set_shape(leaf.shape)  # rows of x: the row shapes the model was built for
+            z = [flat[k] for k in plan.interpolated]
+            with tf.GradientTape() as tape:
+                tape.watch(z)
+                outputs, calls = self.score_fn.outputs(self._pack(plan, flat))
+                self.score_fn.check_calls(calls)
+                s, end_state = ends.scored(outputs, xrows, at_x, at_b, end_state)
+            (_, seed), (_, gate) = _switch(tf.ones_like(s), on_path), _switch(s, on_path)
+            grads = tape.gradient(s, z, output_gradients=seed)
+            for k, g in enumerate(grads):
+                if g is None:
+                    raise ValueError(no_gradient_message(self.score_fn, plan, k))
+            live = [_switch(t, on_path) for t in [j, gate, *now, *walk_state]]
+            j_p, s_p, scores_p, targets_p, *state_p = [t for _, t in live]
+            new = walk.update(
+                j_p,
+                s_p,
+                [tf.cast(g, tf.float32) for g in grads],
+                Ends(scores_p, targets_p),
+                state_p,
+            )
+            with tf.control_dependencies([s_p]):  # dead with the path's side, even if constant
+                new = [tf.identity(t) for t in new]
+            kept = [f for f, _ in live[4:]]
+            walk_state = [
+                tf.raw_ops.Merge(inputs=[a, b])[0] for a, b in zip(new, kept, strict=True)
+            ]
+            return (i + 1, *end_state, *walk_state)
+
+        _, *state = tf.while_loop(
+            lambda i, *_: i < n_end + walk.count,
+            body,
+            [tf.constant(0), *ends.init, *walk.init],
+            parallel_iterations=1,
         )
-        return scores[:-1], resolved[:-1], base_scores[:-1]
+        return ends.final(state[:n_e]), state[n_e:]
+
+    def walk(self, plan: Plan, x: list[tf.Tensor], walk: Walk, ends: Ends) -> list[tf.Tensor]:
+        """Run `walk`'s chunks (F and `dF/dz` in each) after the end points; its final state."""
+
+        def body(i, *state):
+            xrows, z = walk.points(i, ends)
+            s, grads = self.scores_and_gradients(plan, x, xrows, z, tf.gather(ends.targets, xrows))
+            return (i + 1, *walk.update(i, s, grads, ends, list(state)))
+
+        _, *state = tf.while_loop(
+            lambda i, *_: i < walk.count, body, [tf.constant(0), *walk.init], parallel_iterations=1
+        )
+        return state
 
     def predictor(self, plan: Plan, batch_size: int) -> Callable:
         """The compiled forward-only pass for `plan`: the targets F picks at x.
@@ -333,8 +413,7 @@ class Engine:
         """
         if self.integral is not None:
             return self.integral(self, plan)
-        walk = straight.path_tiles if plan.static_batch is None else straight.path_pairs
-        return functools.partial(walk, self)
+        return straight.path_tiles if plan.static_batch is None else straight.path_pairs
 
     def replicated(self, plan: Plan, batch_size: int) -> Callable:
         """The graph for `strategy.run`: one trace holds every replica's call.
@@ -407,3 +486,70 @@ def no_gradient_message(score_fn: ScoreFunction, plan: Plan, j: int) -> str:
         f"model: the score does not depend on {where} (its gradient is None); "
         "check the model, the target and the layer"
     )
+
+
+def _switch(t: tf.Tensor, pred: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """`(t where pred is False, t where pred is True)`; the other output is dead."""
+    return tuple(tf.raw_ops.Switch(data=t, pred=pred))
+
+
+class _EndItems:
+    """The end points as `N + R` items: the inputs, then each row's baseline.
+
+    An item's input comes before it, in its chunk or an earlier one, so the
+    target it resolves (the predicted class for -1) is known when the item
+    is scored: scoring is only a pick from the outputs. The state is
+    `[scores[N+1], targets int32[N+1], base_scores[R+1]]`, each with one
+    discard slot at the end, where rows that are not of that kind write.
+    """
+
+    def __init__(self, engine, plan, x, base, base_index, x_index, targets) -> None:
+        self.n, self.r_total = tf.shape(targets)[0], tf.shape(x_index)[0]
+        self.count = self.n + self.r_total
+        self.x, self.x_index, self.targets = x, x_index, targets
+        # The inputs and the baselines of each attributed input, as one pool to gather from.
+        self.pools = {
+            i: tf.concat([x[i], tf.cast(b, x[i].dtype)], 0)
+            for i, b in zip(plan.interpolated, base, strict=True)
+        }
+        self.offsets = dict(zip(plan.interpolated, base_index, strict=True))
+        self.score_fn = engine.score_fn
+        self.init = [
+            _zeros(self.n + 1, (), tf.float32),
+            tf.concat([targets, [0]], 0),
+            _zeros(self.r_total + 1, (), tf.float32),
+        ]
+
+    def inputs(self, items: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Items `int32[rows]` -> `(flat inputs, xrows, at_x, at_b)`, the last two
+        each row's slot in the scores and in the baseline scores."""
+        n = self.n
+        is_x = items < n
+        r = tf.maximum(items - n, 0)  # the baseline row of a non-x item
+        xrows = tf.where(is_x, items, tf.gather(self.x_index, r))
+        flat = []
+        for i, leaf in enumerate(self.x):
+            if i in self.pools:
+                rows = tf.where(is_x, items, n + tf.gather(self.offsets[i], r))
+                flat.append(tf.gather(self.pools[i], rows))
+            else:
+                flat.append(tf.gather(leaf, xrows))
+        return flat, xrows, tf.where(is_x, items, n), tf.where(is_x, self.r_total, r)
+
+    def scored(self, outputs, xrows, at_x, at_b, state) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """`(scores float32[rows], new state)` for a chunk's outputs."""
+        scores, resolved, base_scores = state
+        _, picked = self.score_fn.score(outputs, tf.gather(self.targets, xrows))
+        resolved = tf.tensor_scatter_nd_update(resolved, at_x[:, None], picked)
+        s, _ = self.score_fn.score(outputs, tf.gather(resolved, xrows))
+        return s, [
+            tf.tensor_scatter_nd_update(scores, at_x[:, None], s),
+            resolved,
+            tf.tensor_scatter_nd_update(base_scores, at_b[:, None], s),
+        ]
+
+    def ends(self, state: list[tf.Tensor]) -> Ends:
+        return Ends(state[0][:-1], state[1][:-1])
+
+    def final(self, state: list[tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        return state[0][:-1], state[1][:-1], state[2][:-1]

@@ -2,9 +2,8 @@
 
 `path_tiles` (tiles of rows x steps, any chunk size) by default;
 `path_pairs` (fixed chunks of (row, step) pairs) for XLA, whose shapes
-must not vary. Both return, per attributed tensor, each row's weighted sum
-of gradients along the path `float32[R, ...]`; `engine` is the `Engine`
-whose F is differentiated (`Engine.scores_and_gradients`).
+must not vary. Both return the `Walk` the engine runs: per attributed tensor, each
+row's weighted sum of gradients along the path `float32[R, ...]`.
 """
 
 from __future__ import annotations
@@ -14,8 +13,7 @@ from typing import Any, NamedTuple
 
 import tensorflow as tf
 
-from keras_ig._engine.chunks import chunk_loop
-from keras_ig._engine.path import PathPoints
+from keras_ig._engine.path import PathPoints, Walk
 
 
 def _bcast(w: tf.Tensor, rank: int) -> tf.Tensor:
@@ -23,16 +21,30 @@ def _bcast(w: tf.Tensor, rank: int) -> tf.Tensor:
     return tf.reshape(w, tf.concat([[-1], tf.ones([rank - 1], tf.int32)], 0))
 
 
-def path_pairs(engine: Any, path: PathPoints, static: int) -> list[tf.Tensor]:
+def _shaped(acc: list[tf.Tensor], plan: Any, r_total: tf.Tensor) -> list[tf.Tensor]:
+    """Flat accumulators `[R, F]` -> `float32[R, ...]` per attributed tensor."""
+    return [
+        tf.reshape(a, tf.concat([[r_total], tf.constant(s, tf.int32)], 0))
+        for a, s in zip(acc, plan.z_shapes, strict=True)
+    ]
+
+
+def path_pairs(path: PathPoints, static: int) -> Walk:
     """The path integral over fixed chunks of `static` (row, step) pairs (XLA).
 
     The last chunk is padded with zero-weight copies of the last pair.
     """
-    plan, x, base, base_index, x_index, z_x, alphas, weights, resolved = path[:9]
+    plan, _, base, base_index, x_index, z_x, alphas, weights = path
     r_total, m = tf.shape(x_index)[0], tf.shape(alphas)[0]
+    total = r_total * m
     z_ranks = [len(s) + 1 for s in plan.z_shapes]
 
-    def chunk(pair, valid, acc):
+    def pairs(i: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        pair = i * static + tf.range(static)
+        return tf.minimum(pair, total - 1), pair < total
+
+    def points(i, ends):
+        pair, _ = pairs(i)
         r, step = pair // m, pair % m
         xrows = tf.gather(x_index, r)
         a = tf.gather(alphas, step)
@@ -42,7 +54,11 @@ def path_pairs(engine: Any, path: PathPoints, static: int) -> list[tf.Tensor]:
             zx_rows = tf.gather(z_x[j], xrows)
             a_j = _bcast(tf.cast(a, b_rows.dtype), z_ranks[j])
             z.append(b_rows + a_j * (zx_rows - b_rows))
-        grads = engine.scores_and_gradients(plan, x, xrows, z, tf.gather(resolved, xrows))[1]
+        return xrows, z
+
+    def update(i, scores, grads, ends, acc):
+        pair, valid = pairs(i)
+        r, step = pair // m, pair % m
         w = tf.gather(weights, step) * tf.cast(valid, tf.float32)
         return [
             tf.tensor_scatter_nd_add(acc_j, r[:, None], g * _bcast(w, z_ranks[j]))
@@ -53,7 +69,7 @@ def path_pairs(engine: Any, path: PathPoints, static: int) -> list[tf.Tensor]:
         tf.zeros(tf.concat([[r_total], tf.constant(s, tf.int32)], 0), tf.float32)
         for s in plan.z_shapes
     ]
-    return chunk_loop(r_total * m, static, static, chunk, acc0)
+    return Walk((total + static - 1) // static, points, update, acc0, lambda acc: acc)
 
 
 class Tiles(NamedTuple):
@@ -91,7 +107,7 @@ class Tiles(NamedTuple):
         return rows, r1 - r0, k, s0, s1, tf.repeat(tf.gather(x_index, rows), k), alphas[s0:s1]
 
 
-def path_tiles(engine: Any, path: PathPoints, batch_size: tf.Tensor) -> list[tf.Tensor]:
+def path_tiles(path: PathPoints, batch_size: tf.Tensor) -> Walk:
     """The path integral over tiles of rows x steps (dynamic chunks).
 
     A tile is rows `[r0, r1)` at steps `[s0, s1)`: `batch_size // m` whole
@@ -104,13 +120,12 @@ def path_tiles(engine: Any, path: PathPoints, batch_size: tf.Tensor) -> list[tf.
     of path ends and no per-pair scatter-add (one accumulator row per row
     of the tile instead).
     """
-    plan, x, base, base_index, x_index, z_x, alphas, weights, resolved = path[:9]
+    plan, _, base, base_index, x_index, z_x, alphas, weights = path
     tiles = Tiles.of(x_index, alphas, batch_size)
-    r_total, n_tiles = tiles.r_total, tiles.count
     flat = [math.prod(s) for s in plan.z_shapes]
 
-    def body(i, *acc):
-        rows, rows_n, k, s0, s1, xrows, a = tiles.tile(i, x_index, alphas)
+    def points(i, ends):
+        rows, rows_n, k, _, _, xrows, a = tiles.tile(i, x_index, alphas)
         coef = tf.stack([a, tf.ones_like(a)], 1)[None]  # [1, k, 2]
         z = []
         for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
@@ -121,24 +136,21 @@ def path_tiles(engine: Any, path: PathPoints, batch_size: tf.Tensor) -> list[tf.
                 tf.cast(tf.gather(z_x[j], tf.gather(x_index, rows)), tf.float32),
                 [rows_n, 1, flat[j]],
             )
-            ends = tf.concat([zx_rows - b_rows, b_rows], 1)  # [rows, 2, F]
-            zj = tf.matmul(coef, ends)  # [rows, k, F]: b + a (z(x) - b)
+            ends_j = tf.concat([zx_rows - b_rows, b_rows], 1)  # [rows, 2, F]
+            zj = tf.matmul(coef, ends_j)  # [rows, k, F]: b + a (z(x) - b)
             shape = tf.concat([[rows_n * k], tf.constant(plan.z_shapes[j], tf.int32)], 0)
             z.append(tf.cast(tf.reshape(zj, shape), plan.z_dtypes[j]))
-        grads = engine.scores_and_gradients(plan, x, xrows, z, tf.gather(resolved, xrows))[1]
+        return xrows, z
+
+    def update(i, scores, grads, ends, acc):
+        rows, rows_n, k, s0, s1, _, _ = tiles.tile(i, x_index, alphas)
         w = tf.reshape(weights[s0:s1], [1, 1, -1])
         new = []
         for j, (acc_j, g) in enumerate(zip(acc, grads, strict=True)):
             g3 = tf.reshape(g, [rows_n, k, flat[j]])
             part = tf.matmul(w, g3)[:, 0]  # [rows, F]: sum over steps of w g
             new.append(tf.tensor_scatter_nd_add(acc_j, rows[:, None], part))
-        return (i + 1, *new)
+        return new
 
-    acc0 = [tf.zeros([r_total, f], tf.float32) for f in flat]
-    _, *acc = tf.while_loop(
-        lambda i, *_: i < n_tiles, body, [tf.constant(0), *acc0], parallel_iterations=1
-    )
-    return [
-        tf.reshape(a, tf.concat([[r_total], tf.constant(s, tf.int32)], 0))
-        for a, s in zip(acc, plan.z_shapes, strict=True)
-    ]
+    acc0 = [tf.zeros([tiles.r_total, f], tf.float32) for f in flat]
+    return Walk(tiles.count, points, update, acc0, lambda acc: _shaped(acc, plan, tiles.r_total))
