@@ -31,6 +31,12 @@ against it; `path s` is the path rows' forward+backward alone and
 hides nothing.
 
 Target: every ratio <= 1.2.
+
+`--host CALLS` prints instead, per workload, the host's cost of one IG call:
+the CPU time of the calling thread (which the other processes sharing the
+machine barely move, unlike wall time) of `explain(...)` and of its graph
+alone (the concrete function called with tensors converted beforehand), and
+the median of their per-call differences, the host work of a call.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ import tensorflow as tf
 from bench_engine import floor_fn, mlp, small_cnn
 
 import keras_ig
+from keras_ig._api.explainer import Explainer
+from keras_ig._engine.job import chunk_rows
 from keras_ig._numpy.quadrature import quadrature
 
 SAMPLES = 4  # noisy copies for `smooth`
@@ -167,21 +175,60 @@ def time_case(run, floor_parts, fns, repeats):
     )
 
 
+def host_cost(model, x, targets, steps, batch, calls):
+    """Calling-thread CPU ms of `explain` and of its graph alone: `(explain, graph, host)`."""
+    common = {"target": targets, "batch_size": batch, "warn": False}
+
+    def run():
+        keras_ig.explain(model, x, steps=steps, **common)
+
+    explainer = Explainer(model)
+    job = explainer.prepare(x, target=targets)
+    alphas, weights = quadrature("gausslegendre", steps)
+    rows = chunk_rows(job.plan.z_shapes, batch, job.n * job.k * steps)
+    args = tf.nest.map_structure(
+        tf.convert_to_tensor,
+        job.args(alphas.astype(np.float32), weights.astype(np.float32), np.int32(rows)),
+    )
+    concrete = explainer.engine.compiled(job.plan, rows).get_concrete_function(*args)
+
+    def graph():
+        tf.nest.map_structure(lambda t: t.numpy(), concrete(*args))
+
+    for _ in range(5):
+        run()
+        graph()
+    ex, gr = [], []
+    for _ in range(calls):
+        t0 = time.thread_time()
+        run()
+        t1 = time.thread_time()
+        graph()
+        ex.append(t1 - t0)
+        gr.append(time.thread_time() - t1)
+    host = statistics.median([e - g for e, g in zip(ex, gr, strict=True)])
+    return statistics.median(ex) * 1e3, statistics.median(gr) * 1e3, host * 1e3
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", default="mlp,cnn")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--host", type=int, default=0, metavar="CALLS")
     args = parser.parse_args(argv)
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    print(
-        f"{'workload':<8} {'method':<8} {'method s':>9} {'floor s':>9} {'ratio':>6} "
-        f"{'paired':>6} {'path s':>9} {'path r':>6}"
-    )
+    if args.host:
+        print(f"{'workload':<8} {'explain ms':>10} {'graph ms':>9} {'host ms':>8}  (thread CPU)")
+    else:
+        print(
+            f"{'workload':<8} {'method':<8} {'method s':>9} {'floor s':>9} {'ratio':>6} "
+            f"{'paired':>6} {'path s':>9} {'path r':>6}"
+        )
     for name in args.workloads.split(","):
         if name == "mlp":
             model, x, steps, batch = mlp(), rng.standard_normal((128, 20)), 32, 1024
@@ -191,6 +238,10 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"unknown workload {name!r}")
         x = x.astype(np.float32)
         targets = keras.ops.convert_to_numpy(model(x)).argmax(-1).astype(np.int32)
+        if args.host:
+            e, g, h = host_cost(model, x, targets, steps, batch, args.host)
+            print(f"{name:<8} {e:>10.3f} {g:>9.3f} {h:>8.3f}", flush=True)
+            continue
         fns = {"grad": floor_fn(model, x.shape[1:]), "fwd": forward_fn(model, x.shape[1:])}
         for method, run, floor_parts in cases(model, x, targets, steps, batch):
             e, f, p, pf, pp = time_case(run, floor_parts, fns, args.repeats)
