@@ -82,7 +82,7 @@ class Explainer:
         job = self.prepare(x, target=target)
         batch_size = chunk_rows(job.plan.z_shapes, None, job.n)
         fn = self.engine.predictor(job.plan, batch_size)
-        return fn(list(job.leaves), job.targets, np.int32(batch_size)).numpy()
+        return devices.call(fn, (list(job.leaves), job.targets, np.int32(batch_size))).numpy()
 
     @property
     def model(self) -> Any:

@@ -7,7 +7,9 @@ order; without one the compiled graph runs as it is.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import weakref
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,7 +43,10 @@ def run(
         finish also `totals[N * K]`.
     """
     batch_size = chunk_rows(job.plan.z_shapes, batch_size, job.n * job.k * len(alphas))
-    consts = (alphas.astype(np.float32), weights.astype(np.float32), np.int32(batch_size))
+    alphas, weights = alphas.astype(np.float32), weights.astype(np.float32)
+    consts: tuple = (alphas, weights, np.int32(batch_size))
+    if strategy is None:  # replicas make their own tensors, on their devices
+        consts = constants(alphas.tobytes(), weights.tobytes(), batch_size)
     return run_graph(
         engine.compiled(job.plan, batch_size),
         lambda: engine.replicated(job.plan, batch_size),
@@ -49,6 +54,24 @@ def run(
         lambda part: part.args(*consts),
         job.k,
         strategy,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def constants(alphas: bytes, weights: bytes, batch_size: int) -> tuple[tf.Tensor, ...]:
+    """The engine's per-rule arguments as tensors, converted once per rule.
+
+    Args:
+        alphas, weights: the bytes of the `float32[S]` nodes and weights.
+        batch_size: rows per model call.
+
+    Returns:
+        `(alphas float32[S], weights float32[S], batch_size int32[])`.
+    """
+    return (
+        tf.constant(np.frombuffer(alphas, np.float32)),
+        tf.constant(np.frombuffer(weights, np.float32)),
+        tf.constant(batch_size, tf.int32),
     )
 
 
@@ -78,7 +101,7 @@ def run_graph(
         The graph's results as numpy, in input order.
     """
     if strategy is None:
-        return to_numpy(fn(*args_of(job)))
+        return to_numpy(call(fn, args_of(job)))
     replicas = strategy.num_replicas_in_sync
     # Contiguous slices of the inputs, one per replica, gathered in order.
     bounds = np.linspace(0, job.n, replicas + 1).astype(int)
@@ -110,6 +133,74 @@ def run_graph(
         else:
             gathered[key] = gather([r[key] for r in local], 1 if key in PER_INPUT else k)
     return gathered
+
+
+# Per compiled graph, its concrete function and input signature. Weak keys:
+# an entry lives as long as the engine holding the `tf.function` does.
+_CONCRETE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def call(fn: Callable, args: Sequence[Any]) -> Any:
+    """`fn(*args)` for a compiled graph, through its concrete function.
+
+    A `tf.function` with an input signature has exactly one concrete
+    function; calling it directly, with the arguments already tensors of
+    the signature's dtypes, skips the polymorphic call's binding of the
+    arguments to the signature and its cache lookup (most of the host's
+    dispatch cost of one engine call). The concrete function is looked up
+    once per graph, so the graph is traced when it first runs, as with
+    `fn(*args)`. A function without an input signature, or arguments not
+    nested like the signature, go through `fn(*args)` as they are (and
+    fail there, with TensorFlow's message, if they do not fit).
+
+    Args:
+        fn: a `tf.function`, usually with an `input_signature`.
+        args: its arguments (numpy arrays, tensors, lists or dicts of
+            them), in order.
+    """
+    entry = _CONCRETE.get(fn)
+    if entry is None:
+        signature = getattr(fn, "input_signature", None)
+        if signature is None:
+            return fn(*args)
+        entry = (fn.get_concrete_function(), tuple(signature))
+        _CONCRETE[fn] = entry
+    concrete, signature = entry
+    try:
+        tensors = as_tensors(args, signature)
+    except _NotNested:
+        return fn(*args)
+    return concrete(*tensors)
+
+
+class _NotNested(Exception):
+    """Arguments not nested like the signature (`as_tensors`)."""
+
+
+def as_tensors(values: Any, specs: Any) -> Any:
+    """`values` as tensors of the dtypes of `specs` (`TensorSpec`s in lists/dicts).
+
+    What a polymorphic call converts its arguments to, without `tf.nest`'s
+    per-leaf work (the engines' signatures nest only lists and dicts).
+
+    Raises:
+        _NotNested: `values` is not nested like `specs`.
+    """
+    if isinstance(specs, tf.TensorSpec):
+        if isinstance(values, tf.Tensor):
+            return values
+        if isinstance(values, (list, tuple, dict)):
+            raise _NotNested
+        return tf.constant(values, specs.dtype)
+    if isinstance(specs, (list, tuple)):
+        if not isinstance(values, (list, tuple)) or len(values) != len(specs):
+            raise _NotNested
+        return [as_tensors(v, s) for v, s in zip(values, specs, strict=True)]
+    if isinstance(specs, dict):
+        if not isinstance(values, dict) or values.keys() != specs.keys():
+            raise _NotNested
+        return {key: as_tensors(values[key], s) for key, s in specs.items()}
+    raise _NotNested
 
 
 def for_strategy_run(inner: Callable) -> Callable:

@@ -198,6 +198,8 @@ class JobBuilder:
 
     def check_token_ids(self, leaves: list[np.ndarray], names: tuple[str, ...]) -> None:
         """Every row's ids inside the vocabulary of the Embedding they feed."""
+        if not any(np.issubdtype(arr.dtype, np.integer) for arr in leaves):
+            return  # only integer inputs are ids: skip walking the model's layers
         sizes = embedding_vocabularies(self.model, self.score_fn.layer, len(leaves))
         for arr, name, size in zip(leaves, names, sizes, strict=True):
             if size is not None and np.issubdtype(arr.dtype, np.integer):
