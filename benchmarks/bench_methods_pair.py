@@ -6,7 +6,7 @@ extra, which brings PAIR's `saliency`):
     export TF_CPP_MIN_LOG_LEVEL=2
     python benchmarks/bench_methods_pair.py [--n 8] [--size 32] [--steps 64]
                                             [--batch-size 128] [--repeats 3]
-                                            [--models bench,demo]
+                                            [--models bench,demo] [--no-eager]
 
 What it measures, on two CNNs with random weights (`--models`): the bench's
 (`size x size x 3` images, 10 classes, logits) and the demo's
@@ -16,11 +16,21 @@ softmax), on the same `n` images, target the predicted class:
 * keras-ig: the wall time of `keras_ig.blur_ig(...)` / `keras_ig.guided_ig(...)`
   (the whole call from the host: validation, F(x), F at the path's start,
   the path integral, the `Explanation`).
-* PAIR: `saliency.core.BlurIG().GetMask` / `GuidedIG().GetMask` on each image
-  in turn (PAIR takes one example at a time), with a `call_model_function`
-  that is a `tf.function`-compiled gradient of the same score (so PAIR is not
-  slowed by eager Keras); BlurIG gets `batch_size=steps` (all its steps in
-  one model call per image, its fastest setting).
+* PAIR, two arms (the same `GetMask` calls on each image in turn, as PAIR
+  takes one example at a time; BlurIG gets `batch_size=steps`, all its
+  steps in one model call per image, its fastest setting):
+  - `PAIR`: a `call_model_function` that is a `tf.function`-compiled
+    gradient of the same score. This is generous to PAIR (its users would
+    have to write it); it isolates what PAIR's numpy loop costs.
+  - `eager`: PAIR as its documentation runs it: the `call_model_function`
+    of its TF2 README / core examples notebook, which calls the Keras model
+    eagerly under a `tf.GradientTape` on each call (the target class from
+    `call_model_args`). This is what a PAIR user pays.
+  Both are shown because the first bounds what keras-ig's batching and
+  compilation win over PAIR's algorithm alone, the second what a user
+  switching from PAIR sees. `eager~PAIR` checks the two arms agree (their
+  attributions' largest difference relative to the largest attribution);
+  `--no-eager` skips timing the (slow) eager arm.
 * floor: the irreducible work of the method, a compiled forward+backward
   (`tf.GradientTape` of the summed target scores) over the same rows in the
   same chunks: Blur IG's `n * steps` path points in chunks of `batch_size`;
@@ -29,10 +39,12 @@ softmax), on the same `n` images, target the predicted class:
 
 Each is warmed up, then timed alternately `--repeats` times in one process;
 the table gives medians and the ratios measured side by side (targets:
-Blur IG >= 5x and Guided IG >= 10x faster than PAIR; each <= 1.2x its floor).
+Blur IG >= 5x and Guided IG >= 10x faster than the compiled PAIR arm; each
+<= 1.2x its floor).
 `PAIR/floor` is the most any implementation that pays the floor can reach.
-`cpu P/o` and `cpu o/fl` are the same ratios in this process's CPU time (all
-threads), steadier than wall time when other processes share the cores.
+`cpu P/o`, `cpu o/fl` and `cpu E/o` are the same ratios in this process's CPU
+time (all threads), steadier than wall time when other processes share the
+cores; `eager/ours` and `cpu E/o` are the eager arm over keras-ig.
 It also prints the largest difference between the two implementations'
 attributions, relative to the largest attribution.
 """
@@ -86,12 +98,32 @@ def gradient_fn(model: keras.Model, row_shape: tuple) -> Callable:
 
 
 def pair_call(grad: Callable, target: int) -> Callable:
+    """PAIR's `call_model_function` on the compiled gradient `grad` (generous to PAIR)."""
     from saliency.core.base import INPUT_OUTPUT_GRADIENTS
 
     def call(x_batch, call_model_args=None, expected_keys=None):
         z = tf.constant(np.asarray(x_batch, np.float32))
         t = tf.fill([z.shape[0]], target)
         return {INPUT_OUTPUT_GRADIENTS: grad(z, t).numpy()}
+
+    return call
+
+
+def eager_call(model: keras.Model) -> Callable:
+    """PAIR's `call_model_function` as its TF2 README and core examples write it.
+
+    Each call runs the Keras model eagerly under a `tf.GradientTape` on the
+    batch PAIR hands over, slices the target class (from `call_model_args`)
+    and returns the gradient as a numpy array: no `tf.function`.
+    """
+    from saliency.core.base import INPUT_OUTPUT_GRADIENTS
+
+    def call(x_batch, call_model_args=None, expected_keys=None):
+        images = tf.convert_to_tensor(x_batch, tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            score = model(images)[:, call_model_args["class"]]
+        return {INPUT_OUTPUT_GRADIENTS: np.array(tape.gradient(score, images))}
 
     return call
 
@@ -159,12 +191,13 @@ def bench_model(name: str, model: keras.Model, args: argparse.Namespace, salienc
     def ours(method, **kw):
         return lambda: method(model, x, target=targets, steps=s, batch_size=b, warn=False, **kw)
 
-    def pair_blur():
-        return np.stack(
+    def pair_blur(call_for):
+        return lambda: np.stack(
             [
                 saliency.BlurIG().GetMask(
                     x[i],
-                    pair_call(grad, int(targets[i])),
+                    call_for(i),
+                    call_model_args={"class": int(targets[i])},
                     max_sigma=args.max_sigma,
                     steps=s,
                     batch_size=s,
@@ -173,13 +206,23 @@ def bench_model(name: str, model: keras.Model, args: argparse.Namespace, salienc
             ]
         )
 
-    def pair_guided():
-        return np.stack(
+    def pair_guided(call_for):
+        return lambda: np.stack(
             [
-                saliency.GuidedIG().GetMask(x[i], pair_call(grad, int(targets[i])), x_steps=s)
+                saliency.GuidedIG().GetMask(
+                    x[i], call_for(i), call_model_args={"class": int(targets[i])}, x_steps=s
+                )
                 for i in range(n)
             ]
         )
+
+    eager = eager_call(model)
+
+    def compiled_arm(i: int) -> Callable:
+        return pair_call(grad, int(targets[i]))
+
+    def eager_arm(i: int) -> Callable:
+        return eager
 
     cases = {
         "blur_ig": (
@@ -190,19 +233,26 @@ def bench_model(name: str, model: keras.Model, args: argparse.Namespace, salienc
         ),
         "guided_ig": (ours(keras_ig.guided_ig), pair_guided, floor(guided_chunks), 10.0),
     }
-    for method, (mine, theirs, base, goal) in cases.items():
-        ref = theirs()  # warm-up (and the reference answer)
+    for method, (mine, pair, base, goal) in cases.items():
+        arms = {"pair": pair(compiled_arm), "eager": pair(eager_arm)}
+        ref = arms["pair"]()  # warm-up (and the reference answer)
+        ref_eager = arms["eager"]()
         got = mine().attributions
         base()
         mine()
-        times = {"ours": [], "pair": [], "floor": []}
+        times = {"ours": [], "pair": [], "eager": [], "floor": []}
         for _ in range(args.repeats):
             times["ours"].append(timed(mine))
             times["floor"].append(timed(base))
-            times["pair"].append(timed(theirs))
+            times["pair"].append(timed(arms["pair"]))
+            if args.eager:
+                times["eager"].append(timed(arms["eager"]))
+        if not args.eager:
+            times["eager"] = [(np.nan, np.nan)]
         med = {k: statistics.median(w for w, _ in v) for k, v in times.items()}
         cpu = {k: statistics.median(c for _, c in v) for k, v in times.items()}
         diff = np.abs(got - ref).max() / np.abs(ref).max()
+        arm_diff = np.abs(ref_eager - ref).max() / np.abs(ref).max()
         speed, over = med["pair"] / med["ours"], med["ours"] / med["floor"]
         cap = med["pair"] / med["floor"]
         flags = ("" if speed >= goal else f"  < {goal:g}x") + ("" if over <= 1.2 else "  > 1.2")
@@ -211,7 +261,8 @@ def bench_model(name: str, model: keras.Model, args: argparse.Namespace, salienc
             f"{label:<14} {method:<10} {med['ours']:>10.4f} {med['pair']:>9.4f} "
             f"{med['floor']:>9.4f} {speed:>9.2f} {over:>10.3f} {cap:>10.2f} "
             f"{cpu['pair'] / cpu['ours']:>8.2f} {cpu['ours'] / cpu['floor']:>9.3f} "
-            f"{diff:>13.2e}{flags}"
+            f"{diff:>13.2e} | {med['eager']:>8.4f} {med['eager'] / med['ours']:>9.2f} "
+            f"{cpu['eager'] / cpu['ours']:>8.2f} {arm_diff:>10.2e}{flags}"
         )
 
 
@@ -224,6 +275,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-sigma", type=float, default=50.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", default="bench,demo", help="comma-separated: bench, demo")
+    parser.add_argument(
+        "--no-eager",
+        dest="eager",
+        action="store_false",
+        help="skip timing the eager PAIR arm (its answer is still checked)",
+    )
     args = parser.parse_args(argv)
     import saliency.core as saliency
 
@@ -237,7 +294,8 @@ def main(argv: list[str] | None = None) -> None:
     head = (
         f"{'model':<14} {'method':<10} {'keras-ig s':>10} {'PAIR s':>9} {'floor s':>9} "
         f"{'PAIR/ours':>9} {'ours/floor':>10} {'PAIR/floor':>10} {'cpu P/o':>8} "
-        f"{'cpu o/fl':>9} {'max|diff|/max':>13}"
+        f"{'cpu o/fl':>9} {'max|diff|/max':>13} | {'eager s':>8} {'eager/ours':>9} "
+        f"{'cpu E/o':>8} {'eager~PAIR':>10}"
     )
     print(head)
     print("-" * len(head))
