@@ -33,10 +33,11 @@ import tensorflow as tf
 
 from keras_ig._engine.chunks import gradient, over_chunks, scores
 from keras_ig._engine.devices import for_strategy_run
-from keras_ig._engine.guided_select import nth_smallest as nth_smallest  # re-exported
-from keras_ig._engine.guided_select import select
 from keras_ig._engine.plan import Plan
 from keras_ig._engine.score import ScoreFunction
+
+# PAIR's tolerance on reaching a step's L1 target (math.isclose, rel and abs).
+EPSILON = 1e-9
 
 
 class GuidedEngine:
@@ -119,26 +120,17 @@ class GuidedEngine:
                 )
             ]
 
-        def grads_of(rows, z_rows):
-            """`float64[rows, F]`: dF/dz for path rows `rows` at `z_rows [rows, F]`."""
-            rows_n = tf.shape(rows)[0]
-            zr = unflatten(z_rows, rows_n, plan.z_dtypes)
-            g = gradient(self.score_fn, model_inputs(rows, zr), zr, tf.gather(row_targets, rows))
-            return tf.concat([tf.reshape(tf.cast(gj, tf.float64), [rows_n, -1]) for gj in g], 1)
-
         def grads_at(z):
             def chunk(rows, state):
-                g = grads_of(rows, tf.gather(z, rows))
+                rows_n = tf.shape(rows)[0]
+                zr = unflatten(tf.gather(z, rows), rows_n, plan.z_dtypes)
+                g = gradient(
+                    self.score_fn, model_inputs(rows, zr), zr, tf.gather(row_targets, rows)
+                )
+                g = tf.concat([tf.reshape(tf.cast(gj, tf.float64), [rows_n, -1]) for gj in g], 1)
                 return [tf.tensor_scatter_nd_update(state[0], rows[:, None], g)]
 
-            # All rows in one chunk skip the chunk loop: a while_loop nested in the
-            # steps' loop costs about a third more CPU than the same model call
-            # without it (same rows, same batch, so the same gradients).
-            return tf.cond(
-                r_total <= batch_size,
-                lambda: grads_of(tf.range(r_total), z),
-                lambda: over_chunks(r_total, batch_size, chunk, [tf.zeros_like(z)])[0],
-            )
+            return over_chunks(r_total, batch_size, chunk, [tf.zeros_like(z)])[0]
 
         def step(s, z, attr):
             g = grads_at(z)
@@ -210,3 +202,95 @@ class GuidedEngine:
         fn = tf.function(graph, input_signature=signature, autograph=False)
         self._compiled[plan] = fn
         return fn
+
+
+def nth_smallest(bits: tf.Tensor, n: tf.Tensor) -> tf.Tensor:
+    """`int64[R]`: the `n`-th smallest (from 0) of each row of `bits [R, F]`.
+
+    On CPU `NthElement` (a selection, linear in F) is several times faster
+    than a sort; elsewhere (no `NthElement` kernel) the `n + 1` smallest by `top_k`.
+    """
+    if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
+        return -tf.math.top_k(-bits, k=n + 1)[0][:, -1]
+    return tf.raw_ops.NthElement(input=bits, n=n)
+
+
+def select(g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target, l1_total, rank):
+    """One Guided IG step after its gradient: PAIR's selection rounds, all rows at once.
+
+    PAIR's rounds (per row): catch up to the band, stop if the L1 target is
+    met, else set `|g|` to inf at the band's upper edge, take numpy's
+    `quantile(|g|, fraction, "lower")` (the `rank`-th smallest) as the
+    threshold, move every feature at or below it (not at the edge) to the
+    edge, or, if that overshoots the target, by the fraction `gamma` of the
+    way that meets it exactly. Within a step `|g|` is fixed and only the
+    first round's catch-up moves a feature back into the band, so the
+    features moved to the edge by the rounds so far are those with
+    `|g| <= t`, `t` the last full round's threshold: a round is one
+    selection (`nth_smallest`, no sort) and one masked sum over `[R, F]`;
+    the rest is `[R]`-sized. Non-negative float64s order like their bits as
+    int64, so thresholds are compared as bits.
+
+    Args:
+        g: `float64[R, F]`, dF/dz at the step's start `z` (`[R, F]`).
+        attr: `[R, F]`, the attributions so far.
+        zb, zx, diff: `[R, F]`: the baselines, the inputs and their difference.
+        moving: `bool[R, F]`, `diff != 0`; `safe_diff` is `diff` there, else 1.
+        a_min, a_max: `float64[]`, the step's band in alpha.
+        l1_target: `float64[R]`, the L1 distance to the input to reach.
+        l1_total: `float64[R]`, the baseline's L1 distance to the input.
+        rank: `int32[]`, the quantile's index among the F sorted values.
+
+    Returns:
+        `(z, attr)` at the step's end.
+    """
+    z_min, z_max = zb + diff * a_min, zb + diff * a_max
+    # Where z(x) == z(b) alpha is undefined; PAIR reads it as a_max, never behind the band.
+    behind = moving & ((z - zb) / safe_diff < a_min)
+    z_c = tf.where(behind, z_min, z)  # catch up to the band (later rounds find none behind)
+    # These do not wait on the gradient: they overlap the model's backward pass.
+    inf = tf.bitcast(tf.constant(math.inf, tf.float64), tf.int64)
+    bits = tf.where(z_c == z_max, inf, tf.bitcast(tf.abs(g), tf.int64))  # inf at the edge
+    to_edge = z_max - z_c
+    gap = tf.abs(to_edge)  # 0 exactly at the edge
+    no_gap = tf.zeros_like(gap)
+    l1_start = tf.reduce_sum(tf.abs(z_c - zx), 1)
+    zero = tf.zeros_like(l1_start)
+    none = -tf.ones_like(l1_start, tf.int64)  # a threshold below every |g|
+
+    def round_(upto, done, active, part_upto, gamma_out):
+        l1_cur = l1_start - done
+        close = tf.abs(l1_target - l1_cur) <= tf.maximum(
+            EPSILON * tf.maximum(tf.abs(l1_target), tf.abs(l1_cur)), EPSILON
+        )
+        go = active & ~close
+        # The features already moved to the edge count as inf, as in PAIR.
+        t = nth_smallest(tf.where(bits <= upto[:, None], inf, bits), rank)
+        t = tf.minimum(t, inf - 1)  # an inf threshold selects every feature not at the edge
+        done_t = tf.reduce_sum(tf.where(bits <= t[:, None], gap, no_gap), 1)
+        l1_s = done_t - done
+        gamma = tf.where(l1_s > 0, (l1_cur - l1_target) / tf.where(l1_s > 0, l1_s, 1.0), math.inf)
+        full, part = go & (gamma > 1.0), go & ~(gamma > 1.0)
+        return (
+            tf.where(full, t, upto),
+            tf.where(full, done_t, done),
+            # A full round that moves nothing changes nothing again: PAIR would loop forever.
+            full & (l1_s > 0),
+            tf.where(part, t, part_upto),
+            tf.where(part, gamma, gamma_out),
+        )
+
+    # PAIR's steps mostly take one or two rounds: those run unrolled (a round is a
+    # no-op for rows already done), the loop (and its overhead) only for the rest.
+    # Each full round moves >= 1 feature to the edge: at most F + 1 rounds.
+    state = round_(*round_(none, zero, l1_total > 0, none, zero))
+    _, upto, _, _, part_upto, gamma = tf.while_loop(
+        lambda i, upto, done, active, *_: (i <= tf.shape(z)[1]) & tf.reduce_any(active),
+        lambda i, *state: (i + 1, *round_(*state)),
+        [tf.constant(2), *state],
+        parallel_iterations=1,
+    )
+    moved = z_c + to_edge * gamma[:, None]
+    z_new = tf.where(bits <= upto[:, None], z_max, tf.where(bits <= part_upto[:, None], moved, z_c))
+    # Rows with nothing to do have z_new == z: their term is exactly 0.
+    return z_new, attr + (z_new - z) * g

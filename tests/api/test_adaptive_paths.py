@@ -208,34 +208,3 @@ def test_a_large_gap_warns_by_default():
     model, x = pair.image_cnn(), pair.images(2)
     with pytest.warns(keras_ig.CompletenessWarning, match="guided_ig"):
         keras_ig.guided_ig(model, x, steps=1, max_dist=1.0, fraction=1.0, target=0)
-
-
-@pytest.mark.parametrize("fraction, max_dist", [(0.25, 0.02), (0.05, 0.5)])
-def test_guided_ig_with_fused_steps_agrees_with_pair(monkeypatch, fraction, max_dist):
-    # The XLA-fused step kernels (forced here; by default only from FUSED_MIN elements)
-    # against PAIR; (0.05, 0.5) takes more than two rounds a step (PAIR's quantile calls).
-    from keras_ig._engine import guided_select
-
-    monkeypatch.setattr(guided_select, "FUSED_MIN", 0)
-    calls = []
-
-    def counted(*args, interpolation=None, **kwargs):
-        calls.append(1)
-        return pair.quantile_shim(quantile)(*args, interpolation=interpolation, **kwargs)
-
-    quantile = np.quantile
-    monkeypatch.setattr(np, "quantile", counted)
-    model, x = pair.image_cnn(), pair.images()
-    exp = keras_ig.guided_ig(
-        model, x, target=2, steps=16, fraction=fraction, max_dist=max_dist, warn=False
-    )
-    call = pair.call_model_function(model, 2)
-    ref = np.stack(
-        [
-            saliency.GuidedIG().GetMask(xi, call, x_steps=16, fraction=fraction, max_dist=max_dist)
-            for xi in x
-        ]
-    )
-    np.testing.assert_allclose(exp.attributions, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
-    assert np.abs(ref).max() > 1e-3
-    assert len(calls) > (2 * 16 * len(x) if fraction < 0.1 else 0)

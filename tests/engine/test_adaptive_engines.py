@@ -149,22 +149,3 @@ def test_nth_smallest_is_numpys_lower_quantile_with_ties_and_inf():
         got = nth_smallest(bits, tf.constant(n)).numpy().view(np.float64)
         want = np.quantile(a, n / 49, axis=1, method="lower")
         np.testing.assert_array_equal(got, want)
-
-
-@pytest.mark.parametrize("fraction, max_dist", [(0.25, 0.02), (0.05, 0.5)])
-def test_fused_selection_walks_the_same_path_as_the_plain_ops(monkeypatch, fraction, max_dist):
-    # The XLA-fused step kernels and the plain TF ops: the same operations on the same
-    # values. (0.05, 0.5) takes many rounds a step, so the rounds' loop runs too.
-    from keras_ig._engine import guided_select
-
-    model, x = pair.image_cnn(), pair.images(4)
-    plan = make_plan(None, ("x",), [0], [x], (x.shape[1:],), (tf.float32,))
-    rank = int(np.floor(fraction * (x[0].size - 1)))
-    args = ([x], np.arange(4, dtype=np.int32), [0 * x], np.full(4, 1, np.int32), 12, rank)
-    outs = {}
-    for fused, fused_min in [(True, 0), (False, 1 << 62)]:
-        monkeypatch.setattr(guided_select, "FUSED_MIN", fused_min)
-        fn = GuidedEngine(ScoreFunction(model)).compiled(plan)  # a fresh trace
-        outs[fused] = fn(*args, max_dist, np.int32(3))["attributions"][0].numpy()
-    np.testing.assert_allclose(outs[True], outs[False], rtol=1e-12, atol=1e-15)
-    assert np.abs(outs[False]).max() > 1e-3
