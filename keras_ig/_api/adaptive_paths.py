@@ -62,8 +62,14 @@ def _real(value: Any, name: str, low: float, high: float = math.inf, *, open_low
 
 
 def _common(
-    steps: Any, batch_size: Any, out: Any, layer_ok: bool, layer: Any, strategy: Any
-) -> None:
+    x: Any, steps: Any, batch_size: Any, out: Any, layer_ok: bool, layer: Any, strategy: Any
+) -> tuple[Any, Any, Any]:
+    """Shared checks; returns `(x, strategy, out)` for this worker.
+
+    Under a `MultiWorkerMirroredStrategy` on several workers that is this
+    worker's shard of the dataset `x`, its local strategy and its own `out=`
+    file (`workers.for_this_worker`), as `keras_ig.explain` does.
+    """
     checks.integer(steps, "steps", 1)
     checks.integer(batch_size, "batch_size", 1, optional=True)
     if not layer_ok and layer is not None:
@@ -75,11 +81,8 @@ def _common(
         check_out(out)
     devices.check_strategy(strategy)
     if workers.is_multi_worker(strategy):
-        raise ValueError(
-            "strategy: blur_ig and guided_ig split batches over this process's replicas; "
-            "for a MultiWorkerMirroredStrategy run them per worker on its shard with that "
-            "worker's local MirroredStrategy (or use keras_ig.explain, which shards a dataset)"
-        )
+        return workers.for_this_worker(x, strategy, out)
+    return x, strategy, out
 
 
 def _check_job(job: Job, out: Any) -> None:
@@ -172,7 +175,10 @@ def blur_ig(
             input elements.
         strategy: a `tf.distribute.Strategy` whose replicas are in this
             process (e.g. a `MirroredStrategy`): each batch's images are
-            split across its replicas; None runs on the default device.
+            split across its replicas; None runs on the default device. A
+            `MultiWorkerMirroredStrategy` on several workers takes a dataset:
+            each worker explains its shard (and writes its own `out=` file,
+            `attr.worker-i-of-n.npy`), as `keras_ig.explain` does.
         out, verbose, warn, noise: as in `keras_ig.explain` (`noise`:
             SmoothGrad over Blur IG, for an array `x` or each batch of a
             dataset).
@@ -191,7 +197,7 @@ def blur_ig(
         >>> exp.attributions.shape == images.shape
         True
     """
-    _common(steps, batch_size, out, False, layer, strategy)
+    x, strategy, out = _common(x, steps, batch_size, out, False, layer, strategy)
     max_sigma = _real(max_sigma, "max_sigma", 0.0, open_low=True)
     grad_step = _real(grad_step, "grad_step", 0.0, open_low=True)
     noise = check_noise(noise)
@@ -306,7 +312,7 @@ def guided_ig(
         >>> exp.attributions.shape == images.shape
         True
     """
-    _common(steps, batch_size, out, True, layer, strategy)
+    x, strategy, out = _common(x, steps, batch_size, out, True, layer, strategy)
     fraction = _real(fraction, "fraction", 0.0, 1.0, open_low=True)
     max_dist = _real(max_dist, "max_dist", 0.0, 1.0, open_low=False)
     noise = check_noise(noise)

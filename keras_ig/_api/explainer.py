@@ -251,24 +251,6 @@ class Explainer:
 
 
 def _for_this_worker(x: Any, opts: Options) -> tuple[Any, Options]:
-    """This worker's shard of `x`, `out=` file and local devices.
-
-    Under a `MultiWorkerMirroredStrategy` on several workers each worker
-    explains its shard of the dataset (`workers.shard`) on its own devices,
-    never inside a collective, and writes its own `workers.worker_path`.
-
-    Raises:
-        ValueError: naming `strategy`, for arrays (a dataset is needed).
-    """
-    strategy = opts.strategy
-    if not isinstance(x, tf.data.Dataset):
-        raise ValueError(
-            f"strategy: a MultiWorkerMirroredStrategy on {workers.num_workers(strategy)} "
-            "workers explains a tf.data.Dataset, each worker its shard; arrays would be "
-            "explained whole on every worker. Pass tf.data.Dataset.from_tensor_slices(x)"
-            ".batch(n) (with out= for one file per worker), or slice x per worker and "
-            "pass strategy=None"
-        )
-    out = None if opts.out is None else workers.worker_path(opts.out, strategy)
-    shard = workers.shard(x, strategy)
-    return shard, dataclasses.replace(opts, strategy=workers.local_strategy(strategy), out=out)
+    """This worker's shard of `x`, `out=` file and local devices (`workers.for_this_worker`)."""
+    shard, local, out = workers.for_this_worker(x, opts.strategy, opts.out)
+    return shard, dataclasses.replace(opts, strategy=local, out=out)

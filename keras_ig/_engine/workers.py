@@ -118,6 +118,30 @@ def local_strategy(strategy: Any) -> tf.distribute.Strategy | None:
     return _LOCAL[strategy]
 
 
+def for_this_worker(
+    x: Any, strategy: Any, out: str | os.PathLike | None
+) -> tuple[Any, tf.distribute.Strategy | None, str | None]:
+    """`(this worker's shard of x, its local strategy, its out= file)`.
+
+    Under a `MultiWorkerMirroredStrategy` on several workers each worker
+    explains its shard of the dataset (`shard`) on its own devices, never
+    inside a collective, and writes its own `worker_path`.
+
+    Raises:
+        ValueError: naming `strategy`, for arrays (a dataset is needed).
+    """
+    if not isinstance(x, tf.data.Dataset):
+        raise ValueError(
+            f"strategy: a MultiWorkerMirroredStrategy on {num_workers(strategy)} "
+            "workers explains a tf.data.Dataset, each worker its shard; arrays would be "
+            "explained whole on every worker. Pass tf.data.Dataset.from_tensor_slices(x)"
+            ".batch(n) (with out= for one file per worker), or slice x per worker and "
+            "pass strategy=None"
+        )
+    path = None if out is None else worker_path(out, strategy)
+    return shard(x, strategy), local_strategy(strategy), path
+
+
 def _position(strategy: Any) -> tuple[int, int]:
     if not isinstance(strategy, _MWMS):
         return 0, 1

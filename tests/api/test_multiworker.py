@@ -39,6 +39,16 @@ def build_model():
         keras.layers.Dense(6, activation="tanh"),
         keras.layers.Dense(3),
     ])
+
+
+def build_image_model():
+    keras.utils.set_random_seed(8)
+    return keras.Sequential([
+        keras.Input((6, 6, 1)),
+        keras.layers.Conv2D(2, 3, activation="tanh"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(3),
+    ])
 """
 
 WORKER = (
@@ -92,6 +102,11 @@ off.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPo
 whole = keras_ig.explain(model, ds.with_options(off), **kw)  # sharded by the user: all of it
 # Unknown cardinality: round robin over batches.
 rr = keras_ig.explain(model, ds.filter(lambda v: True), out=os.path.join(shared, "rr.npy"), **kw)
+# The adaptive paths shard a dataset the same way, one out= file per worker.
+gig = keras_ig.guided_ig(model, ds, out=os.path.join(shared, "gig.npy"), **kw)
+xi = np.load(os.path.join(shared, "xi.npy"))
+dsi = tf.data.Dataset.from_tensor_slices(xi).batch(%(batch)d)
+big = keras_ig.blur_ig(build_image_model(), dsi, out=os.path.join(shared, "big.npy"), **kw)
 try:
     keras_ig.explain(model, xe, **kw)
     refusal = ""
@@ -107,6 +122,8 @@ np.savez(
     delta=exp.delta,
     scores=exp.scores,
     rr_delta=rr.delta,
+    gig_delta=gig.delta,
+    big_delta=big.delta,
     mem=mem.attributions,
     whole=whole.attributions,
     refusal=refusal,
@@ -181,6 +198,8 @@ def cluster(tmp_path_factory) -> Path:
     shared = tmp_path_factory.mktemp("mwms")
     xe = np.random.default_rng(1).normal(size=(N_ROWS, 4)).astype("float32")
     np.save(shared / "xe.npy", xe)
+    xi = np.random.default_rng(2).uniform(size=(N_ROWS, 6, 6, 1)).astype("float32")
+    np.save(shared / "xi.npy", xi)
     script = shared / "worker.py"
     script.write_text(
         textwrap.dedent(WORKER % {"targets": PROBE_TARGETS, "steps": STEPS, "batch": BATCH})
@@ -239,6 +258,26 @@ def test_worker_out_shards_together_equal_the_single_process_result(cluster):
     # Without out=, each worker's Explanation holds the same shard in memory.
     for i, w in enumerate((w0, w1)):
         np.testing.assert_array_equal(w["mem"], parts[i])
+
+
+def test_blur_and_guided_ig_shard_a_dataset_per_worker(cluster):
+    w0, w1 = _load(cluster, 0), _load(cluster, 1)
+    model = _reference_model(w0["weights"])
+    scope: dict = {"keras": keras}
+    exec(MODEL, scope)
+    xe, xi = np.load(cluster / "xe.npy"), np.load(cluster / "xi.npy")
+    kw = {"target": 1, "steps": STEPS, "warn": False}
+    cases = {
+        "gig": keras_ig.guided_ig(model, xe, **kw),
+        "big": keras_ig.blur_ig(scope["build_image_model"](), xi, **kw),
+    }
+    for name, ref in cases.items():
+        parts = [np.load(cluster / f"{name}.worker-{i}-of-2.npy") for i in range(2)]
+        assert [len(p) for p in parts] == [6, 4]  # contiguous batches, as explain's
+        np.testing.assert_allclose(np.concatenate(parts), ref.attributions, rtol=1e-4, atol=1e-6)
+        delta = np.concatenate([w0[f"{name}_delta"], w1[f"{name}_delta"]])
+        np.testing.assert_allclose(delta, ref.delta, rtol=1e-3, atol=1e-5)
+        assert not (cluster / f"{name}.npy").exists()
 
 
 def test_unknown_cardinality_is_sharded_round_robin_by_batch(cluster):
