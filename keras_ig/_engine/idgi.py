@@ -22,7 +22,7 @@ import tensorflow as tf
 from keras_ig._engine.integral import Engine
 from keras_ig._engine.path import PathIntegral, PathPoints, Walk
 from keras_ig._engine.plan import Plan
-from keras_ig._engine.straight import Tiles
+from keras_ig._engine.straight import Tiles, tile_points
 
 
 def idgi_integral(engine: Engine, plan: Plan) -> PathIntegral:
@@ -37,22 +37,12 @@ def idgi_integral(engine: Engine, plan: Plan) -> PathIntegral:
     n_z = len(flat)
 
     def integral(path: PathPoints, batch_size: tf.Tensor) -> Walk:
-        _, _, base, base_index, x_index, z_x, alphas, _ = path
+        x_index, alphas = path.x_index, path.alphas
         tiles = Tiles.of(x_index, alphas, batch_size)
         r_total, m = tiles.r_total, tiles.m
 
         def points(i, ends):
-            rows, rows_n, k, _, _, xrows, a = tiles.tile(i, x_index, alphas)
-            z = []
-            for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
-                b_rows = tf.cast(tf.gather(b, tf.gather(bi, rows)), tf.float32)
-                zx_rows = tf.cast(tf.gather(z_x[j], tf.gather(x_index, rows)), tf.float32)
-                b3 = tf.reshape(b_rows, [rows_n, 1, flat[j]])
-                d3 = tf.reshape(zx_rows, [rows_n, 1, flat[j]]) - b3
-                zj = b3 + a[None, :, None] * d3  # [rows, k, F]
-                shape = tf.concat([[rows_n * k], tf.constant(plan.z_shapes[j], tf.int32)], 0)
-                z.append(tf.cast(tf.reshape(zj, shape), plan.z_dtypes[j]))
-            return xrows, z
+            return tile_points(path, tiles, i)
 
         def update(i, s, grads, ends, state):
             carry_s, acc, carry_u = state[0], state[1 : 1 + n_z], state[1 + n_z :]

@@ -200,7 +200,7 @@ class Engine:
         (`one_loop`). Not for `layer=`, whose baselines enter the model at
         the layer.
         """
-        ends = _EndItems(self, plan, x, base, base_index, x_index, targets)
+        ends = _EndItems(self.score_fn, plan, x, base, base_index, x_index, targets)
 
         def body(items, valid, state):
             flat, xrows, at_x, at_b = ends.inputs(items)
@@ -237,7 +237,7 @@ class Engine:
         executor does not compute (TF's dataflow control flow); a `Merge`
         then takes whichever side is live.
         """
-        ends = _EndItems(self, plan, x, base, base_index, x_index, targets)
+        ends = _EndItems(self.score_fn, plan, x, base, base_index, x_index, targets)
         n_end = (ends.count + batch_size - 1) // batch_size
         n_e = len(ends.init)
 
@@ -503,7 +503,16 @@ class _EndItems:
     discard slot at the end, where rows that are not of that kind write.
     """
 
-    def __init__(self, engine, plan, x, base, base_index, x_index, targets) -> None:
+    def __init__(
+        self,
+        score_fn: ScoreFunction,
+        plan: Plan,
+        x: list[tf.Tensor],
+        base: list[tf.Tensor],
+        base_index: list[tf.Tensor],
+        x_index: tf.Tensor,
+        targets: tf.Tensor,
+    ) -> None:
         self.n, self.r_total = tf.shape(targets)[0], tf.shape(x_index)[0]
         self.count = self.n + self.r_total
         self.x, self.x_index, self.targets = x, x_index, targets
@@ -513,7 +522,7 @@ class _EndItems:
             for i, b in zip(plan.interpolated, base, strict=True)
         }
         self.offsets = dict(zip(plan.interpolated, base_index, strict=True))
-        self.score_fn = engine.score_fn
+        self.score_fn = score_fn
         self.init = [
             _zeros(self.n + 1, (), tf.float32),
             tf.concat([targets, [0]], 0),

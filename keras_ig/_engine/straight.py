@@ -107,6 +107,32 @@ class Tiles(NamedTuple):
         return rows, r1 - r0, k, s0, s1, tf.repeat(tf.gather(x_index, rows), k), alphas[s0:s1]
 
 
+def tile_points(path: PathPoints, tiles: Tiles, i: tf.Tensor) -> tuple[tf.Tensor, list]:
+    """Tile `i`'s points on the straight line: `(xrows int32[rows * k], z)`.
+
+    One broadcast matmul per attributed tensor, `(alpha, 1) @ (z(x) - z(b),
+    z(b))`, gives the tile's `[rows, k, F]` points `z(b) + alpha (z(x) - z(b))`
+    in one pass, with no per-pair gather of the path's ends.
+    """
+    plan, _, base, base_index, x_index, z_x, alphas, _ = path
+    rows, rows_n, k, _, _, xrows, a = tiles.tile(i, x_index, alphas)
+    coef = tf.stack([a, tf.ones_like(a)], 1)[None]  # [1, k, 2]
+    z = []
+    for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
+        flat = math.prod(plan.z_shapes[j])
+        b_rows = tf.reshape(
+            tf.cast(tf.gather(b, tf.gather(bi, rows)), tf.float32), [rows_n, 1, flat]
+        )
+        zx_rows = tf.reshape(
+            tf.cast(tf.gather(z_x[j], tf.gather(x_index, rows)), tf.float32), [rows_n, 1, flat]
+        )
+        ends_j = tf.concat([zx_rows - b_rows, b_rows], 1)  # [rows, 2, F]
+        zj = tf.matmul(coef, ends_j)  # [rows, k, F]: b + a (z(x) - b)
+        shape = tf.concat([[rows_n * k], tf.constant(plan.z_shapes[j], tf.int32)], 0)
+        z.append(tf.cast(tf.reshape(zj, shape), plan.z_dtypes[j]))
+    return xrows, z
+
+
 def path_tiles(path: PathPoints, batch_size: tf.Tensor) -> Walk:
     """The path integral over tiles of rows x steps (dynamic chunks).
 
@@ -120,27 +146,12 @@ def path_tiles(path: PathPoints, batch_size: tf.Tensor) -> Walk:
     of path ends and no per-pair scatter-add (one accumulator row per row
     of the tile instead).
     """
-    plan, _, base, base_index, x_index, z_x, alphas, weights = path
+    plan, x_index, alphas, weights = path.plan, path.x_index, path.alphas, path.weights
     tiles = Tiles.of(x_index, alphas, batch_size)
     flat = [math.prod(s) for s in plan.z_shapes]
 
     def points(i, ends):
-        rows, rows_n, k, _, _, xrows, a = tiles.tile(i, x_index, alphas)
-        coef = tf.stack([a, tf.ones_like(a)], 1)[None]  # [1, k, 2]
-        z = []
-        for j, (b, bi) in enumerate(zip(base, base_index, strict=True)):
-            b_rows = tf.reshape(
-                tf.cast(tf.gather(b, tf.gather(bi, rows)), tf.float32), [rows_n, 1, flat[j]]
-            )
-            zx_rows = tf.reshape(
-                tf.cast(tf.gather(z_x[j], tf.gather(x_index, rows)), tf.float32),
-                [rows_n, 1, flat[j]],
-            )
-            ends_j = tf.concat([zx_rows - b_rows, b_rows], 1)  # [rows, 2, F]
-            zj = tf.matmul(coef, ends_j)  # [rows, k, F]: b + a (z(x) - b)
-            shape = tf.concat([[rows_n * k], tf.constant(plan.z_shapes[j], tf.int32)], 0)
-            z.append(tf.cast(tf.reshape(zj, shape), plan.z_dtypes[j]))
-        return xrows, z
+        return tile_points(path, tiles, i)
 
     def update(i, scores, grads, ends, acc):
         rows, rows_n, k, s0, s1, _, _ = tiles.tile(i, x_index, alphas)
