@@ -90,7 +90,8 @@ class BlurEngine:
             z0 = _blur(tf.gather(m["h0"], k), xr, tf.gather(m["w0"], k))
             z1 = _blur(tf.gather(m["h1"], k), xr, tf.gather(m["w1"], k))
             z = tf.cast(z0, x.dtype)
-            g = tf.cast(gradient(self.score_fn, z, [z], tf.gather(resolved, r))[0], work)
+            (g,) = gradient(self.score_fn, lambda zz: zz[0], [z], tf.gather(resolved, r))
+            g = tf.cast(g, work)
             w = tf.reshape(tf.gather(m["weights"], k), [-1, 1, 1, 1])
             return [tf.tensor_scatter_nd_add(state[0], r[:, None], w * g * (z1 - z0))]
 

@@ -4,7 +4,8 @@ Memory is bounded by the chunk: each pass walks its rows at most
 `batch_size` at a time inside a `tf.while_loop`. The straight-line engine
 and the adaptive path methods (Blur IG and Guided IG, whose paths are not
 `z(b) + a (z(x) - z(b))`) call the model the same way: through a
-`ScoreFunction`.
+`ScoreFunction`, each chunk's forward and backward in a graph of their own
+(`isolated`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,29 @@ from typing import Any
 import tensorflow as tf
 
 from keras_ig._engine.score import ScoreFunction
+
+
+def accelerated() -> bool:
+    """Whether a GPU or TPU is visible (else every op runs on the CPU)."""
+    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
+def isolated(fn: Callable) -> Callable:
+    """`fn` as a graph function of its own (not inlined) on CPU; `fn` itself elsewhere.
+
+    Why: inside a `tf.while_loop` TF runs a cyclic dataflow graph, in which
+    oneDNN's layout pass visits the ops in an order that changes from one
+    process to the next. When it meets a `MaxPoolGrad` before that op's
+    `MaxPool` it keeps the plain Eigen kernel, several times slower: in about
+    half of all processes a max-pooling CNN's backward in a loop ran at
+    that speed. A function that is not inlined is optimised as its own
+    acyclic graph, in which the pass visits the ops in dataflow order, and
+    gets the oneDNN kernel every time. Trace `fn` once per enclosing trace
+    (build the wrapper there); not under XLA, which compiles its own kernels.
+    """
+    if accelerated():
+        return fn
+    return tf.function(fn, autograph=False, experimental_attributes={"_noinline": True})
 
 
 def chunk_loop(
@@ -83,14 +107,18 @@ def scores(
 
 
 def gradient(
-    score_fn: ScoreFunction, inputs: Any, z: list[tf.Tensor], targets: tf.Tensor
+    score_fn: ScoreFunction,
+    inputs: Callable[[list[tf.Tensor]], Any],
+    z: list[tf.Tensor],
+    targets: tf.Tensor,
 ) -> list[tf.Tensor]:
-    """`dF/dz` for a chunk, each in its `z`'s dtype.
+    """`dF/dz` for a chunk, each in its `z`'s dtype; forward and backward `isolated`.
 
     Args:
         score_fn: F.
-        inputs: the model's inputs for the chunk, with the attributed inputs
-            set to `z` (or, with `layer=`, the inputs the layer reads).
+        inputs: `inputs(z)`, the model's inputs for the chunk with the
+            attributed inputs set to `z` (or, with `layer=`, the inputs the
+            layer reads).
         z: the attributed tensors `[rows, ...]`: inputs, or with `layer=` the
             one layer output the rest of the model sees.
         targets: `int32[rows]`, resolved.
@@ -99,13 +127,17 @@ def gradient(
         ValueError: F does not depend on a `z`.
     """
     layer_mode = score_fn.layer is not None
-    with tf.GradientTape() as tape:
-        tape.watch(z)
-        s, _, _ = scores(score_fn, inputs, targets, z[0] if layer_mode else None)
-    grads = tape.gradient(s, z)
-    if any(g is None for g in grads):
-        raise ValueError(
-            "model: the score does not depend on an attributed tensor (its gradient is "
-            "None); check the model, the target and the layer"
-        )
-    return [tf.cast(g, zj.dtype) for g, zj in zip(grads, z, strict=True)]
+
+    def forward_backward(z: list[tf.Tensor], targets: tf.Tensor) -> list[tf.Tensor]:
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            s, _, _ = scores(score_fn, inputs(z), targets, z[0] if layer_mode else None)
+        grads = tape.gradient(s, z)
+        if any(g is None for g in grads):
+            raise ValueError(
+                "model: the score does not depend on an attributed tensor (its gradient is "
+                "None); check the model, the target and the layer"
+            )
+        return [tf.cast(g, zj.dtype) for g, zj in zip(grads, z, strict=True)]
+
+    return isolated(forward_backward)(list(z), targets)

@@ -31,7 +31,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from keras_ig._engine.chunks import gradient, over_chunks, scores
+from keras_ig._engine.chunks import accelerated, gradient, over_chunks, scores
 from keras_ig._engine.devices import for_strategy_run
 from keras_ig._engine.plan import Plan
 from keras_ig._engine.score import ScoreFunction
@@ -125,7 +125,10 @@ class GuidedEngine:
                 rows_n = tf.shape(rows)[0]
                 zr = unflatten(tf.gather(z, rows), rows_n, plan.z_dtypes)
                 g = gradient(
-                    self.score_fn, model_inputs(rows, zr), zr, tf.gather(row_targets, rows)
+                    self.score_fn,
+                    lambda zz: model_inputs(rows, zz),
+                    zr,
+                    tf.gather(row_targets, rows),
                 )
                 g = tf.concat([tf.reshape(tf.cast(gj, tf.float64), [rows_n, -1]) for gj in g], 1)
                 return [tf.tensor_scatter_nd_update(state[0], rows[:, None], g)]
@@ -210,7 +213,7 @@ def nth_smallest(bits: tf.Tensor, n: tf.Tensor) -> tf.Tensor:
     On CPU `NthElement` (a selection, linear in F) is several times faster
     than a sort; elsewhere (no `NthElement` kernel) the `n + 1` smallest by `top_k`.
     """
-    if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
+    if accelerated():
         return -tf.math.top_k(-bits, k=n + 1)[0][:, -1]
     return tf.raw_ops.NthElement(input=bits, n=n)
 

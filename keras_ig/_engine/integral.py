@@ -235,7 +235,9 @@ class Engine:
         update made from the gradients, flow through a `Switch` on the
         chunk's kind and are dead tensors in an end points' chunk, which the
         executor does not compute (TF's dataflow control flow); a `Merge`
-        then takes whichever side is live.
+        then takes whichever side is live. The model's forward and backward
+        run as a graph of their own (`chunks.isolated`, for oneDNN's
+        kernels); its outputs are live (zero gradients at the end points).
         """
         ends = _EndItems(self.score_fn, plan, x, base, base_index, x_index, targets)
         n_end = (ends.count + batch_size - 1) // batch_size
@@ -262,17 +264,31 @@ class Engine:
             flat, xrows, at_x, at_b = tf.cond(on_path, path_chunk, end_chunk)
             for t, leaf in zip(flat, x, strict=True):
                 t.set_shape(leaf.shape)  # rows of x: the row shapes the model was built for
-            z = [flat[k] for k in plan.interpolated]
-            with tf.GradientTape() as tape:
-                tape.watch(z)
-                outputs, calls = self.score_fn.outputs(self._pack(plan, flat))
-                self.score_fn.check_calls(calls)
-                s, end_state = ends.scored(outputs, xrows, at_x, at_b, end_state)
-            (_, seed), (_, gate) = _switch(tf.ones_like(s), on_path), _switch(s, on_path)
-            grads = tape.gradient(s, z, output_gradients=seed)
-            for k, g in enumerate(grads):
-                if g is None:
-                    raise ValueError(no_gradient_message(self.score_fn, plan, k))
+
+            def model_pass(flat, xrows, at_x, at_b, on_path, end_state):
+                z = [flat[k] for k in plan.interpolated]
+                with tf.GradientTape() as tape:
+                    tape.watch(z)
+                    outputs, calls = self.score_fn.outputs(self._pack(plan, flat))
+                    self.score_fn.check_calls(calls)
+                    s, end_state = ends.scored(outputs, xrows, at_x, at_b, end_state)
+                seed = _switch(tf.ones_like(s), on_path)[1]
+                grads = tape.gradient(s, z, output_gradients=seed)
+                for k, g in enumerate(grads):
+                    if g is None:
+                        raise ValueError(no_gradient_message(self.score_fn, plan, k))
+                # Zeros in an end points' chunk: a function's outputs must be live.
+                zeros = [tf.zeros_like(_switch(zk, on_path)[0]) for zk in z]
+                merged = [
+                    tf.raw_ops.Merge(inputs=[g, o]) for g, o in zip(grads, zeros, strict=True)
+                ]
+                grads = [m[0] for m in merged]
+                return s, end_state, grads
+
+            s, end_state, grads = chunks.isolated(model_pass)(
+                flat, xrows, at_x, at_b, on_path, end_state
+            )
+            gate = _switch(s, on_path)[1]
             live = [_switch(t, on_path) for t in [j, gate, *now, *walk_state]]
             j_p, s_p, scores_p, targets_p, *state_p = [t for _, t in live]
             new = walk.update(
@@ -396,14 +412,20 @@ class Engine:
 
         One forward and one backward pass: F comes with the gradients.
         """
-        with tf.GradientTape() as tape:
-            tape.watch(z)
-            s, _, _ = self._run(plan, x, xrows, z, targets)
-        grads = tape.gradient(s, z)
-        for j, g in enumerate(grads):
-            if g is None:
-                raise ValueError(no_gradient_message(self.score_fn, plan, j))
-        return s, [tf.cast(g, tf.float32) for g in grads]
+
+        def forward_backward(z: list[tf.Tensor], targets: tf.Tensor):
+            with tf.GradientTape() as tape:
+                tape.watch(z)
+                s, _, _ = self._run(plan, x, xrows, z, targets)
+            grads = tape.gradient(s, z)
+            for j, g in enumerate(grads):
+                if g is None:
+                    raise ValueError(no_gradient_message(self.score_fn, plan, j))
+            return s, [tf.cast(g, tf.float32) for g in grads]
+
+        if plan.static_batch is None:  # XLA compiles the loop's kernels itself
+            forward_backward = chunks.isolated(forward_backward)
+        return forward_backward(list(z), targets)
 
     def path_integral(self, plan: Plan) -> PathIntegral:
         """The straight-line path integral for `plan`'s chunking.

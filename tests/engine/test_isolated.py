@@ -1,0 +1,88 @@
+"""Each chunk's forward and backward as a graph of their own (`chunks.isolated`).
+
+Inlined into a `tf.while_loop`, a max-pooling CNN's backward ran Eigen's
+`MaxPoolGrad` instead of oneDNN's in about half of all fresh processes
+(oneDNN's layout pass visits a loop's cyclic graph in an order that varies),
+several times slower. The slow test reads which kernel ran, from the
+profiler, in fresh processes; the fast ones check that isolating changes no
+number.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_ig
+from keras_ig._engine import chunks
+from tests.helpers.kernels import pooling_cnn
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+CHILD = textwrap.dedent(
+    """
+    import json, os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np, tensorflow as tf
+    import keras_ig
+    from tests.helpers.kernels import kernels_run, plain_gradient_kernels, pooling_cnn
+
+    model = pooling_cnn()
+    x = np.random.default_rng(0).uniform(0, 1, (4, 32, 32, 3)).astype(np.float32)
+    kw = dict(target=0, batch_size=16, warn=False)
+    calls = {
+        "explain": lambda: keras_ig.explain(model, x, steps=8, **kw),
+        "explain layer=": lambda: keras_ig.explain(model, x, steps=8, layer=model.layers[2], **kw),
+        "idgi": lambda: keras_ig.idgi(model, x, steps=8, **kw),
+        "expected_gradients": lambda: keras_ig.expected_gradients(
+            model, x, x, samples=8, seed=0, **kw),
+        "blur_ig": lambda: keras_ig.blur_ig(model, x, steps=8, **kw),
+        "guided_ig": lambda: keras_ig.guided_ig(model, x, steps=8, **kw),
+    }
+    out = {"plain": sorted(plain_gradient_kernels(model, tf.constant(x)))}
+    for name, call in calls.items():
+        call()
+        out[name] = sorted(kernels_run(call, "MaxPoolGrad"))
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.mark.slow
+def test_every_method_runs_the_builds_pooling_backward_in_every_process():
+    for _ in range(4):  # the order (and so the kernel) was drawn anew in each process
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+        got = json.loads(out.strip().splitlines()[-1])
+        plain = got.pop("plain")
+        if plain != ["_MklNativeMaxPoolGrad"]:
+            pytest.skip(f"this TensorFlow build runs {plain} with no loop: oneDNN is off")
+        assert got == {name: plain for name in got}
+
+
+@pytest.mark.parametrize("method", ["explain", "guided_ig", "blur_ig"])
+def test_isolating_the_chunk_changes_no_number(monkeypatch, method):
+    x = np.random.default_rng(1).uniform(0, 1, (3, 32, 32, 3)).astype(np.float32)
+    kw = dict(target=2, steps=6, batch_size=8, warn=False)
+    fn = getattr(keras_ig, method)
+    isolated = fn(pooling_cnn(seed=3), x, **kw)
+    monkeypatch.setattr(chunks, "isolated", lambda f: f)
+    inlined = fn(pooling_cnn(seed=3), x, **kw)  # a new model: new graphs, now inlined
+    np.testing.assert_allclose(isolated.attributions, inlined.attributions, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(isolated.delta, inlined.delta, rtol=1e-5, atol=1e-6)
+
+
+def test_isolated_is_a_function_of_its_own_on_cpu():
+    fn = chunks.isolated(lambda t: t * 2.0)
+    assert isinstance(fn, tf.types.experimental.PolymorphicFunction)
+    concrete = fn.get_concrete_function(tf.TensorSpec([], tf.float32))
+    assert concrete.function_def.attr["_noinline"].b  # optimised apart, never inlined
+    assert float(fn(np.float32(3.0))) == 6.0
