@@ -23,20 +23,23 @@ def accelerated() -> bool:
     return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 
 
-def isolated(fn: Callable) -> Callable:
-    """`fn` as a graph function of its own (not inlined) on CPU; `fn` itself elsewhere.
+def isolated(fn: Callable, score_fn: ScoreFunction) -> Callable:
+    """`fn`, F's forward and backward on a chunk, as a graph function of its own where it pays.
 
     Why: inside a `tf.while_loop` TF runs a cyclic dataflow graph, in which
     oneDNN's layout pass visits the ops in an order that changes from one
     process to the next. When it meets a `MaxPoolGrad` before that op's
-    `MaxPool` it keeps the plain Eigen kernel, several times slower: in about
-    half of all processes a max-pooling CNN's backward in a loop ran at
-    that speed. A function that is not inlined is optimised as its own
-    acyclic graph, in which the pass visits the ops in dataflow order, and
-    gets the oneDNN kernel every time. Trace `fn` once per enclosing trace
-    (build the wrapper there); not under XLA, which compiles its own kernels.
+    `MaxPool` it keeps Eigen's kernel, several times slower (in 1 to 4 of
+    5 fresh processes, by the graph: `benchmarks/bench_pool_kernels.py`).
+    A function that is not inlined is optimised as its own acyclic graph, in
+    which the pass visits the ops in dataflow order: oneDNN's kernel every
+    time. Its price is a second optimisation of the model's graph on the
+    first call (about 0.5 s on MobileNetV2), so only models with
+    max-pooling layers pay it (`ScoreFunction.max_pools`), and only on CPU.
+    Build the wrapper in the enclosing trace; not under XLA, which compiles
+    its own kernels.
     """
-    if accelerated():
+    if accelerated() or not score_fn.max_pools:
         return fn
     return tf.function(fn, autograph=False, experimental_attributes={"_noinline": True})
 
@@ -140,4 +143,4 @@ def gradient(
             )
         return [tf.cast(g, zj.dtype) for g, zj in zip(grads, z, strict=True)]
 
-    return isolated(forward_backward)(list(z), targets)
+    return isolated(forward_backward, score_fn)(list(z), targets)

@@ -285,7 +285,7 @@ class Engine:
                 grads = [m[0] for m in merged]
                 return s, end_state, grads
 
-            s, end_state, grads = chunks.isolated(model_pass)(
+            s, end_state, grads = chunks.isolated(model_pass, self.score_fn)(
                 flat, xrows, at_x, at_b, on_path, end_state
             )
             gate = _switch(s, on_path)[1]
@@ -424,7 +424,7 @@ class Engine:
             return s, [tf.cast(g, tf.float32) for g in grads]
 
         if plan.static_batch is None:  # XLA compiles the loop's kernels itself
-            forward_backward = chunks.isolated(forward_backward)
+            forward_backward = chunks.isolated(forward_backward, self.score_fn)
         return forward_backward(list(z), targets)
 
     def path_integral(self, plan: Plan) -> PathIntegral:

@@ -289,6 +289,18 @@ class ScoreFunction:
             "so the model's outputs are already its logits; use output=None"
         )
 
+    @functools.cached_property
+    def max_pools(self) -> bool:
+        """Whether the model holds a 1-D or 2-D max-pooling layer (see `chunks.isolated`).
+
+        False for a plain callable, whose layers cannot be seen.
+        """
+        model = self.model
+        if not isinstance(model, keras.Model):
+            return False
+        pools = (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D)
+        return any(isinstance(lyr, pools) for lyr in _all_layers(model, nested=True))
+
     @property
     def model(self) -> Any:
         model = self._model()

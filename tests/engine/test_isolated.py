@@ -16,12 +16,14 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import keras_ig
 from keras_ig._engine import chunks
+from keras_ig._engine.score import ScoreFunction
 from tests.helpers.kernels import pooling_cnn
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -74,15 +76,29 @@ def test_isolating_the_chunk_changes_no_number(monkeypatch, method):
     kw = dict(target=2, steps=6, batch_size=8, warn=False)
     fn = getattr(keras_ig, method)
     isolated = fn(pooling_cnn(seed=3), x, **kw)
-    monkeypatch.setattr(chunks, "isolated", lambda f: f)
+    monkeypatch.setattr(chunks, "isolated", lambda f, score_fn: f)
     inlined = fn(pooling_cnn(seed=3), x, **kw)  # a new model: new graphs, now inlined
     np.testing.assert_allclose(isolated.attributions, inlined.attributions, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(isolated.delta, inlined.delta, rtol=1e-5, atol=1e-6)
 
 
-def test_isolated_is_a_function_of_its_own_on_cpu():
-    fn = chunks.isolated(lambda t: t * 2.0)
+def test_isolated_is_a_function_of_its_own_for_max_pooling_models_on_cpu():
+    fn = chunks.isolated(lambda t: t * 2.0, ScoreFunction(pooling_cnn()))
     assert isinstance(fn, tf.types.experimental.PolymorphicFunction)
     concrete = fn.get_concrete_function(tf.TensorSpec([], tf.float32))
     assert concrete.function_def.attr["_noinline"].b  # optimised apart, never inlined
     assert float(fn(np.float32(3.0))) == 6.0
+
+
+def test_models_without_max_pooling_are_not_isolated():
+    def double(t):
+        return t * 2.0
+
+    inp = keras.Input((8, 8, 3))
+    pooled = keras.layers.AveragePooling2D(2)(keras.layers.Conv2D(4, 3)(inp))
+    no_max = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(pooled)))
+    inner = keras.Sequential([keras.Input((8, 3)), keras.layers.MaxPooling1D()])
+    nested = keras.Sequential([keras.Input((8, 3)), inner, keras.layers.Flatten()])
+    assert chunks.isolated(double, ScoreFunction(no_max)) is double
+    assert chunks.isolated(double, ScoreFunction(lambda t: t)) is double  # layers unseen
+    assert ScoreFunction(nested).max_pools  # found inside a nested model
