@@ -261,14 +261,15 @@ def select(g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target,
     zero = tf.zeros_like(l1_start)
     none = -tf.ones_like(l1_start, tf.int64)  # a threshold below every |g|
 
-    def round_(upto, done, active, part_upto, gamma_out):
+    def round_(upto, done, active, part_upto, gamma_out, first=False):
         l1_cur = l1_start - done
         close = tf.abs(l1_target - l1_cur) <= tf.maximum(
             EPSILON * tf.maximum(tf.abs(l1_target), tf.abs(l1_cur)), EPSILON
         )
         go = active & ~close
-        # The features already moved to the edge count as inf, as in PAIR.
-        t = nth_smallest(tf.where(bits <= upto[:, None], inf, bits), rank)
+        # The features already moved to the edge count as inf, as in PAIR (none yet
+        # in the first round, whose `upto` is below every |g|).
+        t = nth_smallest(bits if first else tf.where(bits <= upto[:, None], inf, bits), rank)
         t = tf.minimum(t, inf - 1)  # an inf threshold selects every feature not at the edge
         done_t = tf.reduce_sum(tf.where(bits <= t[:, None], gap, no_gap), 1)
         l1_s = done_t - done
@@ -286,7 +287,7 @@ def select(g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target,
     # PAIR's steps mostly take one or two rounds: those run unrolled (a round is a
     # no-op for rows already done), the loop (and its overhead) only for the rest.
     # Each full round moves >= 1 feature to the edge: at most F + 1 rounds.
-    state = round_(*round_(none, zero, l1_total > 0, none, zero))
+    state = round_(*round_(none, zero, l1_total > 0, none, zero, first=True))
     _, upto, _, _, part_upto, gamma = tf.while_loop(
         lambda i, upto, done, active, *_: (i <= tf.shape(z)[1]) & tf.reduce_any(active),
         lambda i, *state: (i + 1, *round_(*state)),
