@@ -32,9 +32,20 @@ def work_dtype(dtype: tf.DType) -> tf.DType:
 
 
 def _blur(h: tf.Tensor, x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
-    """`h[p] @ x[p, :, :, c] @ w[p].T` per channel: `[P, H, H], [P, H, W, C], [P, W, W]`."""
-    rows = tf.einsum("phi,piwc->phwc", h, x)
-    return tf.einsum("phjc,pwj->phwc", rows, w)
+    """`h[p] @ x[p, :, :, c] @ w[p].T` per channel: `[P, H, H], [P, H, W, C], [P, W, W]`.
+
+    As two batched matmuls over `[P, H, W*C]` and `[P, W, H*C]` (one, with no
+    transpose, for one channel): the einsum of the same products took 1.6x
+    (3 channels) to 2.6x (1 channel) as long at 128 pairs of 32 x 32.
+    """
+    p = tf.shape(x)[0]
+    height, width, channels = x.shape[1], x.shape[2], x.shape[3]
+    if channels == 1:
+        return tf.matmul(tf.matmul(h, x[..., 0]), w, transpose_b=True)[..., None]
+    rows = tf.matmul(h, tf.reshape(x, [p, height, width * channels]))
+    rows = tf.transpose(tf.reshape(rows, [p, height, width, channels]), [0, 2, 1, 3])
+    cols = tf.matmul(w, tf.reshape(rows, [p, width, height * channels]))
+    return tf.transpose(tf.reshape(cols, [p, width, height, channels]), [0, 2, 1, 3])
 
 
 class BlurEngine:
