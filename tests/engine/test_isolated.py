@@ -102,3 +102,33 @@ def test_models_without_max_pooling_are_not_isolated():
     assert chunks.isolated(double, ScoreFunction(no_max)) is double
     assert chunks.isolated(double, ScoreFunction(lambda t: t)) is double  # layers unseen
     assert ScoreFunction(nested).max_pools  # found inside a nested model
+
+
+MIRRORED = """
+from tests.helpers.kernels import kernels_run, plain_gradient_kernels, pooling_cnn
+
+model = pooling_cnn()
+x = np.random.default_rng(0).uniform(0, 1, (6, 32, 32, 3)).astype(np.float32)
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+kw = dict(target=1, steps=8, batch_size=16, warn=False)
+out = {"plain": [0.0, sorted(plain_gradient_kernels(model, tf.constant(x)))]}
+for name in ("explain", "blur_ig", "guided_ig"):
+    fn = getattr(keras_ig, name)
+    one = fn(model, x, **kw).attributions
+    both = lambda: fn(model, x, strategy=strategy, **kw)
+    two = both().attributions
+    out[name] = [float(np.abs(one - two).max() / np.abs(one).max()),
+                 sorted(kernels_run(both, "MaxPoolGrad"))]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_isolated_chunks_under_a_mirrored_strategy(tmp_path):
+    from tests.helpers import two_cpus
+
+    got = two_cpus.run(MIRRORED, tmp_path, "mirrored.py")
+    _, plain = got.pop("plain")
+    for name, (diff, kernels) in got.items():
+        assert diff < 1e-5, name  # the replicas' rows equal one device's
+        assert kernels == plain, name  # each replica's chunk gets this build's kernel
