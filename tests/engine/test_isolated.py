@@ -132,3 +132,19 @@ def test_isolated_chunks_under_a_mirrored_strategy(tmp_path):
     for name, (diff, kernels) in got.items():
         assert diff < 1e-5, name  # the replicas' rows equal one device's
         assert kernels == plain, name  # each replica's chunk gets this build's kernel
+
+
+@pytest.mark.parametrize("method", ["explain", "guided_ig"])
+def test_isolated_chunks_run_eagerly_as_compiled(method):
+    # Predicted targets, and chunks of 5 rows that split inputs and steps unevenly.
+    x = np.random.default_rng(2).uniform(0, 1, (3, 32, 32, 3)).astype(np.float32)
+    kw = dict(target=None, steps=6, batch_size=5, warn=False)
+    fn = getattr(keras_ig, method)
+    compiled = fn(pooling_cnn(seed=1), x, **kw)
+    tf.config.run_functions_eagerly(True)
+    try:
+        eager = fn(pooling_cnn(seed=1), x, **kw)
+    finally:
+        tf.config.run_functions_eagerly(False)
+    np.testing.assert_array_equal(eager.target, compiled.target)
+    np.testing.assert_allclose(eager.attributions, compiled.attributions, rtol=1e-5, atol=1e-7)
