@@ -29,7 +29,7 @@ def isolated(fn: Callable, score_fn: ScoreFunction) -> Callable:
     Why: inside a `tf.while_loop` TF runs a cyclic dataflow graph, in which
     oneDNN's layout pass visits the ops in an order that changes from one
     process to the next. When it meets a `MaxPoolGrad` before that op's
-    `MaxPool` it keeps Eigen's kernel, several times slower (in 1 to 4 of
+    `MaxPool` it keeps Eigen's kernel, several times slower (in up to 4 of
     5 fresh processes, by the graph: `benchmarks/bench_pool_kernels.py`).
     A function that is not inlined is optimised as its own acyclic graph, in
     which the pass visits the ops in dataflow order: oneDNN's kernel every
