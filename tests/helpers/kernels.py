@@ -47,18 +47,6 @@ def kernels_run(fn: Callable[[], object], op_type: str) -> collections.Counter:
     return found
 
 
-def pooling_cnn(size: int = 32, seed: int = 0) -> keras.Model:
-    """A small CNN with two max-pooling layers (10 logits), seeded weights."""
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((size, size, 3))
-    h = keras.layers.Conv2D(16, 3, activation="relu", padding="same")(inp)
-    h = keras.layers.MaxPooling2D()(h)
-    h = keras.layers.Conv2D(32, 3, activation="relu", padding="same")(h)
-    h = keras.layers.MaxPooling2D()(h)
-    h = keras.layers.GlobalAveragePooling2D()(h)
-    return keras.Model(inp, keras.layers.Dense(10)(h))
-
-
 def plain_gradient_kernels(model: keras.Model, x: tf.Tensor) -> collections.Counter:
     """The `MaxPoolGrad` kernels of one compiled gradient with no loop: what this build runs."""
 

@@ -28,6 +28,18 @@ def cnn(n_out: int = 4) -> keras.Model:
     return keras.Model(inp, out)
 
 
+def pooling_cnn(size: int = 32, seed: int = 0) -> keras.Model:
+    """A small CNN with two max-pooling layers (10 logits), seeded weights."""
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((size, size, 3))
+    h = keras.layers.Conv2D(16, 3, activation="relu", padding="same")(inp)
+    h = keras.layers.MaxPooling2D()(h)
+    h = keras.layers.Conv2D(32, 3, activation="relu", padding="same")(h)
+    h = keras.layers.MaxPooling2D()(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    return keras.Model(inp, keras.layers.Dense(10)(h))
+
+
 def shapes_classifier(size: int = 16, seed: int | None = None) -> keras.Model:
     """A tiny compiled CNN for `make_shapes` images `[N, size, size, 1]` -> 4 logits.
 
