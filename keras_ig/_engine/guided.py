@@ -14,8 +14,10 @@ steps (the gradient of every row, in chunks of at most `batch_size` rows),
 and in each step PAIR's selection rounds (each one selection of the
 quantile, no sort, and one masked `[R, F]` sum; the first two unrolled, a
 second `tf.while_loop` for any more), with a per-row mask for the rows
-still short of their L1 target. The path state
-is float64, as PAIR's, so both follow the same path.
+still short of their L1 target. The path is held in alpha (feature f of
+row r at `zb + a * (zx - zb)`) in float64, as PAIR's path is, so both make
+the same selections; the gradient, and the bits the selection compares,
+stay in the model's dtype.
 
 Shapes: N inputs; R = N * K rows (input n, baseline k at r = n * K + k);
 F features of one row of the attributed tensors z (the inputs on the path,
@@ -100,16 +102,20 @@ class GuidedEngine:
 
         (score_b,) = over_chunks(r_total, batch_size, at_base, [tf.zeros([r_total], tf.float32)])
 
-        # 3. The guided path, in float64 over rows [R, F] of every attributed tensor's features.
-        def flat64(parts):
-            return tf.concat([tf.reshape(tf.cast(p, tf.float64), [r_total, -1]) for p in parts], 1)
+        # 3. The guided path over rows [R, F] of every attributed tensor's features, in
+        # alpha: feature f of row r sits at z = zb + a * (zx - zb), float64 as PAIR's path.
+        # A float32 path is ~1 ulp off PAIR's z, enough to flip near-ties in |g| (5-13% of
+        # one image's peak in 32, measured); the gradient stays in the model's dtype, so the
+        # selection's bits are int32 for a float32 model.
+        def flat(parts, dtype):
+            return tf.concat([tf.reshape(tf.cast(p, dtype), [r_total, -1]) for p in parts], 1)
 
-        zx = flat64([tf.gather(zj, x_index) for zj in z_x])
-        zb = flat64(base)
+        g_dtype = tf.float64 if tf.float64 in plan.z_dtypes else tf.float32
+        zx = flat([tf.gather(zj, x_index) for zj in z_x], tf.float64)
+        zb = flat(base, tf.float64)
         diff = zx - zb
-        moving = diff != 0  # where alpha is defined (PAIR: NaN elsewhere)
-        safe_diff = tf.where(moving, diff, 1.0)
-        l1_total = tf.reduce_sum(tf.abs(diff), 1)
+        absdiff = tf.abs(diff)  # 0 where z(x) == z(b): such a feature is always at the edge
+        l1_total = tf.reduce_sum(absdiff, 1)
         steps_f = tf.cast(steps, tf.float64)
 
         def unflatten(rows_z, rows_n, dtypes):
@@ -121,39 +127,50 @@ class GuidedEngine:
             ]
 
         def grads_at(z):
-            def chunk(rows, state):
+            """dF/dz `[R, F]` (`g_dtype`) at `z [R, F]`, in chunks of `batch_size` rows."""
+
+            def chunk(i, grads):
+                start = i * batch_size
+                rows = tf.range(start, tf.minimum(start + batch_size, r_total))
                 rows_n = tf.shape(rows)[0]
-                zr = unflatten(tf.gather(z, rows), rows_n, plan.z_dtypes)
+                zr = unflatten(z[start : start + rows_n], rows_n, plan.z_dtypes)
                 g = gradient(
                     self.score_fn,
                     lambda zz: model_inputs(rows, zz),
                     zr,
                     tf.gather(row_targets, rows),
                 )
-                g = tf.concat([tf.reshape(tf.cast(gj, tf.float64), [rows_n, -1]) for gj in g], 1)
-                return [tf.tensor_scatter_nd_update(state[0], rows[:, None], g)]
+                return i + 1, grads.write(i, flat_rows(g, rows_n))
 
-            return over_chunks(r_total, batch_size, chunk, [tf.zeros_like(z)])[0]
+            def flat_rows(g, rows_n):
+                return tf.concat([tf.reshape(tf.cast(gj, g_dtype), [rows_n, -1]) for gj in g], 1)
 
-        def step(s, z, attr):
-            g = grads_at(z)
+            n_chunks = (r_total + batch_size - 1) // batch_size
+            grads = tf.TensorArray(
+                g_dtype, size=n_chunks, infer_shape=False, element_shape=[None, sum(sizes)]
+            )
+            _, grads = tf.while_loop(
+                lambda i, _: i < n_chunks, chunk, [tf.constant(0), grads], parallel_iterations=1
+            )
+            return grads.concat()
+
+        def step(s, a, acc):
+            g = grads_at(zb + diff * a)
             alpha = (tf.cast(s, tf.float64) + 1.0) / steps_f
             a_min = tf.maximum(alpha - max_dist, 0.0)
             a_max = tf.minimum(alpha + max_dist, 1.0)
-            l1_target = l1_total * (1.0 - (tf.cast(s, tf.float64) + 1.0) / steps_f)
-            z, attr = select(
-                g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target, l1_total, rank
-            )
-            return s + 1, z, attr
+            left = 1.0 - alpha
+            a, acc = select(g, a, acc, absdiff, a_min, a_max, l1_total, left, rank)
+            return s + 1, a, acc
 
-        _, _, attr = tf.while_loop(
+        _, _, acc = tf.while_loop(
             lambda s, *_: s < steps,
             step,
-            [tf.constant(0), zb, tf.zeros_like(zb)],
+            [tf.constant(0), tf.zeros_like(zb), tf.zeros_like(zb)],
             parallel_iterations=1,
         )
         return {
-            "attributions": unflatten(attr, r_total, [tf.float32] * len(sizes)),
+            "attributions": unflatten(diff * acc, r_total, [tf.float32] * len(sizes)),
             "scores": score_x,
             "baseline_scores": score_b,
             "targets": resolved,
@@ -208,7 +225,7 @@ class GuidedEngine:
 
 
 def nth_smallest(bits: tf.Tensor, n: tf.Tensor) -> tf.Tensor:
-    """`int64[R]`: the `n`-th smallest (from 0) of each row of `bits [R, F]`.
+    """`[R]`: the `n`-th smallest (from 0) of each row of `bits [R, F]` (int32 or int64).
 
     On CPU `NthElement` (a selection, linear in F) is several times faster
     than a sort; elsewhere (no `NthElement` kernel) the `n + 1` smallest by `top_k`.
@@ -218,7 +235,7 @@ def nth_smallest(bits: tf.Tensor, n: tf.Tensor) -> tf.Tensor:
     return tf.raw_ops.NthElement(input=bits, n=n)
 
 
-def select(g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target, l1_total, rank):
+def select(g, a, acc, absdiff, a_min, a_max, l1_total, left, rank):
     """One Guided IG step after its gradient: PAIR's selection rounds, all rows at once.
 
     PAIR's rounds (per row): catch up to the band, stop if the L1 target is
@@ -231,35 +248,42 @@ def select(g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target,
     features moved to the edge by the rounds so far are those with
     `|g| <= t`, `t` the last full round's threshold: a round is one
     selection (`nth_smallest`, no sort) and one masked sum over `[R, F]`;
-    the rest is `[R]`-sized. Non-negative float64s order like their bits as
-    int64, so thresholds are compared as bits.
+    the rest is `[R]`-sized. Non-negative floats order like their bits as
+    integers, so thresholds are compared as bits (int32 for a float32
+    gradient: half the traffic of float64, and exact, as `|g|` is what PAIR
+    compares). The path is held in alpha, so the band is two scalars and a
+    feature's L1 room to the edge is `|zx - zb| * (a_max - a)`.
 
     Args:
-        g: `float64[R, F]`, dF/dz at the step's start `z` (`[R, F]`).
-        attr: `[R, F]`, the attributions so far.
-        zb, zx, diff: `[R, F]`: the baselines, the inputs and their difference.
-        moving: `bool[R, F]`, `diff != 0`; `safe_diff` is `diff` there, else 1.
-        a_min, a_max: `float64[]`, the step's band in alpha.
-        l1_target: `float64[R]`, the L1 distance to the input to reach.
-        l1_total: `float64[R]`, the baseline's L1 distance to the input.
+        g: `[R, F]`, dF/dz at the step's start `zb + a * (zx - zb)` (float32,
+            or float64 for a float64 model).
+        a: `[R, F]`, each feature's alpha at the step's start.
+        acc: `[R, F]`, `sum (a_new - a) * g` over the steps so far (the
+            attributions are `(zx - zb) * acc`).
+        absdiff: `[R, F]`, `|zx - zb|`.
+        a_min, a_max: `[]`, the step's band in alpha.
+        l1_total: `[R]`, the baseline's L1 distance to the input.
+        left: `[]`, the share of `l1_total` to be left after the step.
+
+        All floats but `g` are float64.
         rank: `int32[]`, the quantile's index among the F sorted values.
 
     Returns:
-        `(z, attr)` at the step's end.
+        `(a, acc)` at the step's end.
     """
-    z_min, z_max = zb + diff * a_min, zb + diff * a_max
-    # Where z(x) == z(b) alpha is undefined; PAIR reads it as a_max, never behind the band.
-    behind = moving & ((z - zb) / safe_diff < a_min)
-    z_c = tf.where(behind, z_min, z)  # catch up to the band (later rounds find none behind)
+    l1_target = l1_total * left
+    a_c = tf.maximum(a, a_min)  # catch up to the band (later rounds find none behind)
+    to_edge = a_max - a_c
+    gap = absdiff * to_edge  # L1 room to the edge: 0 exactly at it, and where zx == zb
+    # PAIR's |z - zx| summed: the room to the edge plus the edge's own distance to x.
+    l1_start = l1_total * (1.0 - a_max) + tf.reduce_sum(gap, 1)
+    int_type = tf.int64 if g.dtype == tf.float64 else tf.int32
+    inf = tf.bitcast(tf.constant(math.inf, g.dtype), int_type)
     # These do not wait on the gradient: they overlap the model's backward pass.
-    inf = tf.bitcast(tf.constant(math.inf, tf.float64), tf.int64)
-    bits = tf.where(z_c == z_max, inf, tf.bitcast(tf.abs(g), tf.int64))  # inf at the edge
-    to_edge = z_max - z_c
-    gap = tf.abs(to_edge)  # 0 exactly at the edge
+    bits = tf.where(gap > 0, tf.bitcast(tf.abs(g), int_type), inf)  # inf at the edge
     no_gap = tf.zeros_like(gap)
-    l1_start = tf.reduce_sum(tf.abs(z_c - zx), 1)
     zero = tf.zeros_like(l1_start)
-    none = -tf.ones_like(l1_start, tf.int64)  # a threshold below every |g|
+    none = -tf.ones_like(l1_start, int_type)  # a threshold below every |g|
 
     def round_(upto, done, active, part_upto, gamma_out, first=False):
         l1_cur = l1_start - done
@@ -284,17 +308,17 @@ def select(g, z, attr, zb, zx, diff, moving, safe_diff, a_min, a_max, l1_target,
             tf.where(part, gamma, gamma_out),
         )
 
-    # PAIR's steps mostly take one or two rounds: those run unrolled (a round is a
-    # no-op for rows already done), the loop (and its overhead) only for the rest.
+    # PAIR's steps mostly take two rounds (a full one, then a partial one): those run
+    # unrolled (a round is a no-op for rows already done), the loop only for the rest.
     # Each full round moves >= 1 feature to the edge: at most F + 1 rounds.
     state = round_(*round_(none, zero, l1_total > 0, none, zero, first=True))
     _, upto, _, _, part_upto, gamma = tf.while_loop(
-        lambda i, upto, done, active, *_: (i <= tf.shape(z)[1]) & tf.reduce_any(active),
+        lambda i, upto, done, active, *_: (i <= tf.shape(a)[1]) & tf.reduce_any(active),
         lambda i, *state: (i + 1, *round_(*state)),
         [tf.constant(2), *state],
         parallel_iterations=1,
     )
-    moved = z_c + to_edge * gamma[:, None]
-    z_new = tf.where(bits <= upto[:, None], z_max, tf.where(bits <= part_upto[:, None], moved, z_c))
-    # Rows with nothing to do have z_new == z: their term is exactly 0.
-    return z_new, attr + (z_new - z) * g
+    moved = a_c + to_edge * gamma[:, None]
+    a_new = tf.where(bits <= upto[:, None], a_max, tf.where(bits <= part_upto[:, None], moved, a_c))
+    # Rows with nothing to do keep a_new == a: their term is exactly 0.
+    return a_new, acc + (a_new - a) * tf.cast(g, a.dtype)
