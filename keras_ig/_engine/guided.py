@@ -129,30 +129,23 @@ class GuidedEngine:
         def grads_at(z):
             """dF/dz `[R, F]` (`g_dtype`) at `z [R, F]`, in chunks of `batch_size` rows."""
 
-            def chunk(i, grads):
-                start = i * batch_size
-                rows = tf.range(start, tf.minimum(start + batch_size, r_total))
+            def chunk(rows, state):
                 rows_n = tf.shape(rows)[0]
-                zr = unflatten(z[start : start + rows_n], rows_n, plan.z_dtypes)
                 g = gradient(
                     self.score_fn,
                     lambda zz: model_inputs(rows, zz),
-                    zr,
+                    unflatten(tf.gather(z, rows), rows_n, plan.z_dtypes),
                     tf.gather(row_targets, rows),
                 )
-                return i + 1, grads.write(i, flat_rows(g, rows_n))
-
-            def flat_rows(g, rows_n):
-                return tf.concat([tf.reshape(tf.cast(gj, g_dtype), [rows_n, -1]) for gj in g], 1)
+                g = tf.concat([tf.reshape(tf.cast(gj, g_dtype), [rows_n, -1]) for gj in g], 1)
+                # Each chunk's rows written once and concatenated: no [R, F] scatter per chunk.
+                return [state[0].write(rows[0] // batch_size, g)]
 
             n_chunks = (r_total + batch_size - 1) // batch_size
             grads = tf.TensorArray(
                 g_dtype, size=n_chunks, infer_shape=False, element_shape=[None, sum(sizes)]
             )
-            _, grads = tf.while_loop(
-                lambda i, _: i < n_chunks, chunk, [tf.constant(0), grads], parallel_iterations=1
-            )
-            return grads.concat()
+            return over_chunks(r_total, batch_size, chunk, [grads])[0].concat()
 
         def step(s, a, acc):
             g = grads_at(zb + diff * a)
