@@ -34,8 +34,9 @@ softmax), on the same `n` images, target the predicted class:
 * floor: the irreducible work of the method, a compiled forward+backward
   (`tf.GradientTape` of the summed target scores) over the same rows in the
   same chunks: Blur IG's `n * steps` path points in chunks of `batch_size`;
-  Guided IG's `steps` rounds of `n` rows (each in chunks of `batch_size`).
-  The rows are built before the clock starts.
+  Guided IG's `steps` rounds of `n` rows in blocks of `batch_size`, each
+  block on CPU as two halves in one call (both in flight at once, as
+  keras-ig walks them). The rows are built before the clock starts.
 
 Each is warmed up, then timed alternately `--repeats` times in one process;
 the table gives medians and the ratios measured side by side (targets:
@@ -46,7 +47,12 @@ Blur IG >= 5x and Guided IG >= 10x faster than the compiled PAIR arm; each
 time (all threads), steadier than wall time when other processes share the
 cores; `eager/ours` and `cpu E/o` are the eager arm over keras-ig.
 It also prints the largest difference between the two implementations'
-attributions, relative to the largest attribution.
+attributions, relative to the largest attribution. Guided IG's is not
+always tiny: its selection is discontinuous in `|g|`, and the model's
+kernels round a gradient over a chunk of many images (keras-ig) slightly
+differently from one image at a time (PAIR), which can flip a near-tie
+(bench CNN, 32 images: one image 6.7% of its peak off, the other 31 within
+3e-7; with `batch_size=1` all 32 within 5e-8).
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ import numpy as np
 import tensorflow as tf
 
 import keras_ig
+from keras_ig._engine.chunks import accelerated
 from keras_ig._numpy.blur import blur
 
 
@@ -147,6 +154,19 @@ def chunks(rows: np.ndarray, targets: np.ndarray, b: int) -> list[tuple[tf.Tenso
     ]
 
 
+def guided_blocks(rows: np.ndarray, targets: np.ndarray, b: int) -> list[tuple[tf.Tensor, ...]]:
+    """Guided IG's chunks as keras-ig walks them: blocks of `b` rows, each on CPU as two
+    halves in flight at once (`(rows, targets)` or `(rows1, targets1, rows2, targets2)`)."""
+    out = []
+    for i in range(0, len(rows), b):
+        r, t = rows[i : i + b], targets[i : i + b]
+        h = (len(r) + 1) // 2
+        one = accelerated() or h == len(r)
+        parts = [(r, t)] if one else [(r[:h], t[:h]), (r[h:], t[h:])]
+        out.append(tuple(tf.constant(v) for part in parts for v in part))
+    return out
+
+
 def timed(fn: Callable[[], object]) -> tuple[float, float]:
     """`(wall, cpu)` seconds of `fn()`: cpu is this process's, all threads (steadier when
     other processes share the cores)."""
@@ -177,13 +197,14 @@ def bench_model(name: str, model: keras.Model, args: argparse.Namespace, salienc
     blur_rows = np.concatenate([blur(x, sg)[:, None] for sg in sigmas], 1).reshape(-1, *row_shape)
     blur_chunks = chunks(blur_rows, np.repeat(targets, s), b)
     # Guided IG: steps rounds of n rows, each in chunks of b.
-    guided_chunks = [c for _ in range(s) for c in chunks(x, targets, b)]
+    guided_chunks = [c for _ in range(s) for c in guided_blocks(x, targets, b)]
+    both = tf.function(lambda z1, t1, z2, t2: (grad(z1, t1), grad(z2, t2)))
 
     def floor(chunk_list):
         def run():
             g = None
-            for z, t in chunk_list:
-                g = grad(z, t)
+            for c in chunk_list:
+                g = grad(*c) if len(c) == 2 else both(*c)[1]
             g.numpy()
 
         return run

@@ -23,7 +23,7 @@ def accelerated() -> bool:
     return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 
 
-def isolated(fn: Callable, score_fn: ScoreFunction) -> Callable:
+def isolated(fn: Callable, score_fn: ScoreFunction, shared: bool = False) -> Callable:
     """`fn`, F's forward and backward on a chunk, as a graph function of its own where it pays.
 
     Why: inside a `tf.while_loop` TF runs a cyclic dataflow graph, in which
@@ -37,9 +37,11 @@ def isolated(fn: Callable, score_fn: ScoreFunction) -> Callable:
     first call (about 0.5 s on MobileNetV2), so only models with
     max-pooling layers pay it (`ScoreFunction.max_pools`), and only on CPU.
     Build the wrapper in the enclosing trace; not under XLA, which compiles
-    its own kernels.
+    its own kernels. `shared`: the wrapper is called from several places in
+    one graph, and a graph of its own traces and optimises the model once
+    for all of them (on CPU; no model has to pay it on an accelerator).
     """
-    if accelerated() or not score_fn.max_pools:
+    if accelerated() or not (score_fn.max_pools or shared):
         return fn
     return tf.function(fn, autograph=False, experimental_attributes={"_noinline": True})
 
@@ -109,32 +111,34 @@ def scores(
     return s, resolved, calls
 
 
-def gradient(
+def gradient_function(
     score_fn: ScoreFunction,
-    inputs: Callable[[list[tf.Tensor]], Any],
-    z: list[tf.Tensor],
-    targets: tf.Tensor,
-) -> list[tf.Tensor]:
-    """`dF/dz` for a chunk, each in its `z`'s dtype; forward and backward `isolated`.
+    inputs: Callable[..., Any],
+    shared: bool = False,
+) -> Callable[..., list[tf.Tensor]]:
+    """`dF/dz` for a chunk as `fn(z, targets, *args)`; forward and backward `isolated`.
+
+    Build it once in the enclosing trace and call it where the graph needs
+    it (`shared`: from more than one place, see `isolated`).
 
     Args:
         score_fn: F.
-        inputs: `inputs(z)`, the model's inputs for the chunk with the
+        inputs: `inputs(z, *args)`, the model's inputs for the chunk with the
             attributed inputs set to `z` (or, with `layer=`, the inputs the
-            layer reads).
-        z: the attributed tensors `[rows, ...]`: inputs, or with `layer=` the
-            one layer output the rest of the model sees.
-        targets: `int32[rows]`, resolved.
+            layer reads); `args` are `fn`'s tensors after `targets`.
+        shared: whether `fn` is called from several places.
 
-    Raises:
-        ValueError: F does not depend on a `z`.
+    `fn`'s `z` are the attributed tensors `[rows, ...]` (inputs, or with
+    `layer=` the one layer output the rest of the model sees), `targets`
+    `int32[rows]`, resolved; it returns each gradient in its `z`'s dtype.
+    It raises ValueError where F does not depend on a `z`.
     """
     layer_mode = score_fn.layer is not None
 
-    def forward_backward(z: list[tf.Tensor], targets: tf.Tensor) -> list[tf.Tensor]:
+    def forward_backward(z: list[tf.Tensor], targets: tf.Tensor, *args) -> list[tf.Tensor]:
         with tf.GradientTape() as tape:
             tape.watch(z)
-            s, _, _ = scores(score_fn, inputs(z), targets, z[0] if layer_mode else None)
+            s, _, _ = scores(score_fn, inputs(z, *args), targets, z[0] if layer_mode else None)
         grads = tape.gradient(s, z)
         if any(g is None for g in grads):
             raise ValueError(
@@ -143,4 +147,15 @@ def gradient(
             )
         return [tf.cast(g, zj.dtype) for g, zj in zip(grads, z, strict=True)]
 
-    return isolated(forward_backward, score_fn)(list(z), targets)
+    fn = isolated(forward_backward, score_fn, shared)
+    return lambda z, targets, *args: fn(list(z), targets, *args)
+
+
+def gradient(
+    score_fn: ScoreFunction,
+    inputs: Callable[[list[tf.Tensor]], Any],
+    z: list[tf.Tensor],
+    targets: tf.Tensor,
+) -> list[tf.Tensor]:
+    """`dF/dz` for a chunk, each in its `z`'s dtype (`gradient_function`, called once)."""
+    return gradient_function(score_fn, inputs)(z, targets)

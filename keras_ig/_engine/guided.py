@@ -9,9 +9,10 @@ upper edge of the band, until the step's L1 target is met. The attribution
 is `sum_steps (z_new - z_old) * dF/dz(z_old)`.
 
 PAIR saliency runs this one example at a time in numpy. Here one
-`tf.function` runs a whole batch of rows: an outer `tf.while_loop` over
-steps (the gradient of every row, in chunks of at most `batch_size` rows),
-and in each step PAIR's selection rounds (each one selection of the
+`tf.function` runs a whole batch of rows, in blocks of at most `batch_size`
+rows (on CPU each block as two halves, each with its own loop, running at
+once): a `tf.while_loop` over steps (one gradient of the block's rows per
+step), and in each step PAIR's selection rounds (each one selection of the
 quantile, no sort, and one masked `[R, F]` sum; the first two unrolled, a
 second `tf.while_loop` for any more), with a per-row mask for the rows
 still short of their L1 target. The path is held in alpha (feature f of
@@ -33,7 +34,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from keras_ig._engine.chunks import accelerated, gradient, over_chunks, scores
+from keras_ig._engine.chunks import accelerated, gradient_function, over_chunks, scores
 from keras_ig._engine.devices import for_strategy_run
 from keras_ig._engine.plan import Plan
 from keras_ig._engine.score import ScoreFunction
@@ -126,42 +127,78 @@ class GuidedEngine:
                 )
             ]
 
-        def grads_at(z):
-            """dF/dz `[R, F]` (`g_dtype`) at `z [R, F]`, in chunks of `batch_size` rows."""
+        halves = not accelerated()
+        # One gradient function for every place the graph calls it: the model traced once.
+        grad_fn = gradient_function(self.score_fn, lambda z, rows: model_inputs(rows, z), halves)
 
-            def chunk(rows, state):
-                rows_n = tf.shape(rows)[0]
-                g = gradient(
-                    self.score_fn,
-                    lambda zz: model_inputs(rows, zz),
-                    unflatten(tf.gather(z, rows), rows_n, plan.z_dtypes),
-                    tf.gather(row_targets, rows),
-                )
-                g = tf.concat([tf.reshape(tf.cast(gj, g_dtype), [rows_n, -1]) for gj in g], 1)
-                # Each chunk's rows written once and concatenated: no [R, F] scatter per chunk.
-                return [state[0].write(rows[0] // batch_size, g)]
+        def part(lo, hi):
+            """Path rows `lo:hi` (slices along the first axis share the tensors' buffers)."""
+            rows = tf.range(lo, hi)
+            return {
+                "rows": rows,
+                "n": hi - lo,
+                "zb": zb[lo:hi],
+                "diff": diff[lo:hi],
+                "absdiff": absdiff[lo:hi],
+                "l1": l1_total[lo:hi],
+                "targets": tf.gather(row_targets, rows),
+            }
 
-            n_chunks = (r_total + batch_size - 1) // batch_size
-            grads = tf.TensorArray(
-                g_dtype, size=n_chunks, infer_shape=False, element_shape=[None, sum(sizes)]
-            )
-            return over_chunks(r_total, batch_size, chunk, [grads])[0].concat()
+        def grad_at(p, a):
+            """dF/dz `[rows, F]` (`g_dtype`) for part `p` at alpha `a`, in one chunk."""
+            z = unflatten(p["zb"] + p["diff"] * a, p["n"], plan.z_dtypes)
+            g = grad_fn(z, p["targets"], p["rows"])
+            return tf.concat([tf.reshape(tf.cast(gj, g_dtype), [p["n"], -1]) for gj in g], 1)
 
-        def step(s, a, acc):
-            g = grads_at(zb + diff * a)
+        def advance(p, s, g, a, acc):
+            """Step `s`'s selection for part `p`: `(a, acc)` at the step's end."""
             alpha = (tf.cast(s, tf.float64) + 1.0) / steps_f
             a_min = tf.maximum(alpha - max_dist, 0.0)
             a_max = tf.minimum(alpha + max_dist, 1.0)
-            left = 1.0 - alpha
-            a, acc = select(g, a, acc, absdiff, a_min, a_max, l1_total, left, rank)
-            return s + 1, a, acc
+            return select(g, a, acc, p["absdiff"], a_min, a_max, p["l1"], 1.0 - alpha, rank)
 
-        _, _, acc = tf.while_loop(
-            lambda s, *_: s < steps,
-            step,
-            [tf.constant(0), tf.zeros_like(zb), tf.zeros_like(zb)],
-            parallel_iterations=1,
+        def walk(lo, hi):
+            """`acc [hi - lo, F]` (float64) for path rows `lo:hi`."""
+            p = part(lo, hi)
+            _, _, acc = tf.while_loop(
+                lambda s, *_: s < steps,
+                lambda s, a, acc: (s + 1, *advance(p, s, grad_at(p, a), a, acc)),
+                [tf.constant(0), tf.zeros_like(p["zb"]), tf.zeros_like(p["zb"])],
+                parallel_iterations=1,
+            )
+            return acc
+
+        def block(rows, state):
+            # A row's path depends on no other row's: blocks of batch_size rows walk all
+            # steps one after another (a block's [rows, F] state is small enough to stay in
+            # cache). On CPU a block walks as two halves at once, in two loops, so one
+            # half's selection can run while the other's model does; the two chunks in
+            # flight hold the block's rows: within batch_size. At 128 images this cut the
+            # call by 13% (3.96 -> 3.45 s, bench CNN, 64 steps; in-process medians).
+            lo = rows[0]
+            hi = lo + tf.shape(rows)[0]
+            if not halves:
+                acc = walk(lo, hi)
+            else:
+                mid = lo + (hi - lo + 1) // 2
+                acc = tf.concat(
+                    [
+                        walk(lo, mid),
+                        tf.cond(
+                            hi > mid,
+                            lambda: walk(mid, hi),
+                            lambda: tf.zeros([0, sum(sizes)], tf.float64),
+                        ),
+                    ],
+                    0,
+                )
+            return [state[0].write(lo // batch_size, acc)]
+
+        n_blocks = (r_total + batch_size - 1) // batch_size
+        accs = tf.TensorArray(
+            tf.float64, size=n_blocks, infer_shape=False, element_shape=[None, sum(sizes)]
         )
+        acc = over_chunks(r_total, batch_size, block, [accs])[0].concat()
         return {
             "attributions": unflatten(diff * acc, r_total, [tf.float32] * len(sizes)),
             "scores": score_x,
@@ -274,21 +311,24 @@ def select(g, a, acc, absdiff, a_min, a_max, l1_total, left, rank):
     inf = tf.bitcast(tf.constant(math.inf, g.dtype), int_type)
     # These do not wait on the gradient: they overlap the model's backward pass.
     bits = tf.where(gap > 0, tf.bitcast(tf.abs(g), int_type), inf)  # inf at the edge
-    no_gap = tf.zeros_like(gap)
+    no_gap = tf.constant(0.0, gap.dtype)  # broadcast by `where`: no [R, F] of zeros per step
     zero = tf.zeros_like(l1_start)
     none = -tf.ones_like(l1_start, int_type)  # a threshold below every |g|
 
-    def round_(upto, done, active, part_upto, gamma_out, first=False):
+    def round_(upto, done, active, part_upto, gamma_out, masked=None):
+        """One round; `masked`: `bits` with the features at or below `upto` set to inf."""
         l1_cur = l1_start - done
         close = tf.abs(l1_target - l1_cur) <= tf.maximum(
             EPSILON * tf.maximum(tf.abs(l1_target), tf.abs(l1_cur)), EPSILON
         )
         go = active & ~close
-        # The features already moved to the edge count as inf, as in PAIR (none yet
-        # in the first round, whose `upto` is below every |g|).
-        t = nth_smallest(bits if first else tf.where(bits <= upto[:, None], inf, bits), rank)
+        # The features already moved to the edge count as inf, as in PAIR.
+        if masked is None:
+            masked = tf.where(bits <= upto[:, None], inf, bits)
+        t = nth_smallest(masked, rank)
         t = tf.minimum(t, inf - 1)  # an inf threshold selects every feature not at the edge
-        done_t = tf.reduce_sum(tf.where(bits <= t[:, None], gap, no_gap), 1)
+        chosen = bits <= t[:, None]
+        done_t = tf.reduce_sum(tf.where(chosen, gap, no_gap), 1)
         l1_s = done_t - done
         gamma = tf.where(l1_s > 0, (l1_cur - l1_target) / tf.where(l1_s > 0, l1_s, 1.0), math.inf)
         full, part = go & (gamma > 1.0), go & ~(gamma > 1.0)
@@ -299,15 +339,18 @@ def select(g, a, acc, absdiff, a_min, a_max, l1_total, left, rank):
             full & (l1_s > 0),
             tf.where(part, t, part_upto),
             tf.where(part, gamma, gamma_out),
-        )
+        ), chosen
 
     # PAIR's steps mostly take two rounds (a full one, then a partial one): those run
     # unrolled (a round is a no-op for rows already done), the loop only for the rest.
     # Each full round moves >= 1 feature to the edge: at most F + 1 rounds.
-    state = round_(*round_(none, zero, l1_total > 0, none, zero, first=True))
+    # The first round has none at the edge yet; the second masks the first's choice (in
+    # rows where the first was not a full round the second is a no-op).
+    state, chosen = round_(none, zero, l1_total > 0, none, zero, masked=bits)
+    state, _ = round_(*state, masked=tf.where(chosen, inf, bits))
     _, upto, _, _, part_upto, gamma = tf.while_loop(
         lambda i, upto, done, active, *_: (i <= tf.shape(a)[1]) & tf.reduce_any(active),
-        lambda i, *state: (i + 1, *round_(*state)),
+        lambda i, *state: (i + 1, *round_(*state)[0]),
         [tf.constant(2), *state],
         parallel_iterations=1,
     )

@@ -103,7 +103,7 @@ def test_guided_ig_completeness_improves_with_steps():
 @pytest.mark.parametrize("method", [keras_ig.blur_ig, keras_ig.guided_ig])
 def test_batch_size_never_changes_results(method):
     model, x = pair.image_cnn("float64"), pair.images(dtype="float64")
-    runs = [method(model, x, steps=8, batch_size=b, target=1, warn=False) for b in (1, 5, None)]
+    runs = [method(model, x, steps=8, batch_size=b, target=1, warn=False) for b in (1, 2, 5, None)]
     for other in runs[1:]:
         np.testing.assert_allclose(other.attributions, runs[0].attributions, rtol=1e-6, atol=1e-9)
         np.testing.assert_allclose(other.delta, runs[0].delta, rtol=1e-6, atol=1e-9)

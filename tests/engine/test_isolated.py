@@ -77,7 +77,7 @@ def test_isolating_the_chunk_changes_no_number(monkeypatch, method):
     kw = dict(target=2, steps=6, batch_size=8, warn=False)
     fn = getattr(keras_ig, method)
     isolated = fn(pooling_cnn(seed=3), x, **kw)
-    monkeypatch.setattr(chunks, "isolated", lambda f, score_fn: f)
+    monkeypatch.setattr(chunks, "isolated", lambda f, score_fn, shared=False: f)
     inlined = fn(pooling_cnn(seed=3), x, **kw)  # a new model: new graphs, now inlined
     np.testing.assert_allclose(isolated.attributions, inlined.attributions, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(isolated.delta, inlined.delta, rtol=1e-5, atol=1e-6)
@@ -101,6 +101,9 @@ def test_models_without_max_pooling_are_not_isolated():
     inner = keras.Sequential([keras.Input((8, 3)), keras.layers.MaxPooling1D()])
     nested = keras.Sequential([keras.Input((8, 3)), inner, keras.layers.Flatten()])
     assert chunks.isolated(double, ScoreFunction(no_max)) is double
+    # Called from several places in a graph, any model is traced and optimised once.
+    shared = chunks.isolated(double, ScoreFunction(no_max), shared=True)
+    assert isinstance(shared, tf.types.experimental.PolymorphicFunction)
     assert chunks.isolated(double, ScoreFunction(lambda t: t)) is double  # layers unseen
     assert ScoreFunction(nested).max_pools  # found inside a nested model
 
