@@ -128,10 +128,12 @@ def gradient_function(
             layer reads); `args` are `fn`'s tensors after `targets`.
         shared: whether `fn` is called from several places.
 
-    `fn`'s `z` are the attributed tensors `[rows, ...]` (inputs, or with
-    `layer=` the one layer output the rest of the model sees), `targets`
-    `int32[rows]`, resolved; it returns each gradient in its `z`'s dtype.
-    It raises ValueError where F does not depend on a `z`.
+    Returns:
+        `fn(z, targets, *args)`: `z` the attributed tensors `[rows, ...]`
+        (inputs, or with `layer=` the one layer output the rest of the model
+        sees), `targets` `int32[rows]`, resolved; it returns each gradient
+        in its `z`'s dtype, and raises ValueError where F does not depend
+        on a `z`.
     """
     layer_mode = score_fn.layer is not None
 
