@@ -71,6 +71,7 @@ import tensorflow as tf
 
 import keras_ig
 from keras_ig._engine.chunks import accelerated
+from keras_ig._engine.guided import first_half
 from keras_ig._numpy.blur import blur
 
 
@@ -160,7 +161,7 @@ def guided_blocks(rows: np.ndarray, targets: np.ndarray, b: int) -> list[tuple[t
     out = []
     for i in range(0, len(rows), b):
         r, t = rows[i : i + b], targets[i : i + b]
-        h = (len(r) + 1) // 2
+        h = first_half(len(r))
         one = accelerated() or h == len(r)
         parts = [(r, t)] if one else [(r[:h], t[:h]), (r[h:], t[h:])]
         out.append(tuple(tf.constant(v) for part in parts for v in part))
@@ -196,7 +197,7 @@ def bench_model(name: str, model: keras.Model, args: argparse.Namespace, salienc
     sigmas = np.arange(s) * args.max_sigma / s
     blur_rows = np.concatenate([blur(x, sg)[:, None] for sg in sigmas], 1).reshape(-1, *row_shape)
     blur_chunks = chunks(blur_rows, np.repeat(targets, s), b)
-    # Guided IG: steps rounds of n rows, each in chunks of b.
+    # Guided IG: steps rounds of n rows, in blocks of b (each as keras-ig splits it).
     guided_chunks = [c for _ in range(s) for c in guided_blocks(x, targets, b)]
     both = tf.function(lambda z1, t1, z2, t2: (grad(z1, t1), grad(z2, t2)))
 

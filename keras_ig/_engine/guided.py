@@ -180,7 +180,7 @@ class GuidedEngine:
             if not halves:
                 acc = walk(lo, hi)
             else:
-                mid = lo + (hi - lo + 1) // 2
+                mid = lo + first_half(hi - lo)
                 acc = tf.concat(
                     [
                         walk(lo, mid),
@@ -252,6 +252,11 @@ class GuidedEngine:
         fn = tf.function(graph, input_signature=signature, autograph=False)
         self._compiled[plan] = fn
         return fn
+
+
+def first_half(rows):
+    """The rows of a block of `rows` (an int or `int32[]`) that walk in its first half."""
+    return (rows + 1) // 2
 
 
 def nth_smallest(bits: tf.Tensor, n: tf.Tensor) -> tf.Tensor:
