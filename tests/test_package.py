@@ -35,6 +35,7 @@ def test_public_names_resolve() -> None:
         keras_ig.nope  # noqa: B018
 
 
+@pytest.mark.slow
 def test_import_does_not_load_tensorflow_until_needed() -> None:
     code = (
         "import sys, keras_ig, keras_ig.render, keras_ig.baselines, keras_ig.datasets;"

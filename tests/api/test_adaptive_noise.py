@@ -10,6 +10,7 @@ from keras_ig._numpy import noise as _noise
 from tests.helpers import pair
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["smoothgrad", "smoothgrad_sq", "vargrad"])
 @pytest.mark.parametrize("method", ["blur_ig", "guided_ig"])
 def test_noise_combines_the_method_over_the_seeded_copies(method, kind):
@@ -29,6 +30,7 @@ def test_noise_combines_the_method_over_the_seeded_copies(method, kind):
     np.testing.assert_array_equal(got.target, target)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["blur_ig", "guided_ig"])
 def test_noise_over_a_dataset_smooths_each_batch_as_on_its_own(method):
     # As keras_ig.explain: each batch of the dataset gets the seeded copies of an array batch.

@@ -31,6 +31,7 @@ def test_blur_ig_agrees_with_pair_blur_ig():
     assert np.abs(ref).max() > 1e-3  # a real map, not zeros
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fraction, max_dist", [(0.25, 0.02), (0.1, 0.2)])
 def test_guided_ig_agrees_with_pair_guided_ig(pair_quantile, fraction, max_dist):
     model, x = pair.image_cnn(), pair.images()
@@ -49,6 +50,7 @@ def test_guided_ig_agrees_with_pair_guided_ig(pair_quantile, fraction, max_dist)
     assert np.abs(ref).max() > 1e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fraction", [0.25, 0.5])
 def test_guided_ig_selects_ties_in_the_gradient_together_as_pair_does(pair_quantile, fraction):
     # F = w . relu_0.5(x): |dF/dx| is 0 (below 0.5) or one of {1, 2}: long runs of equal
@@ -85,6 +87,7 @@ def test_blur_ig_completeness_to_the_fully_blurred_image():
     assert np.all(np.abs(exp.relative_delta) < 0.05)
 
 
+@pytest.mark.slow
 def test_guided_ig_completeness_improves_with_steps():
     model, x = pair.image_cnn(), pair.images()
     gaps = []
@@ -100,6 +103,7 @@ def test_guided_ig_completeness_improves_with_steps():
     assert np.all(np.abs(exp.relative_delta) < 0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", [keras_ig.blur_ig, keras_ig.guided_ig])
 def test_batch_size_never_changes_results(method):
     model, x = pair.image_cnn("float64"), pair.images(dtype="float64")
@@ -109,6 +113,7 @@ def test_batch_size_never_changes_results(method):
         np.testing.assert_allclose(other.delta, runs[0].delta, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", [keras_ig.blur_ig, keras_ig.guided_ig])
 def test_every_kind_of_target_and_logits(method):
     model, x = pair.image_cnn(softmax=True), pair.images()
@@ -129,6 +134,7 @@ def test_every_kind_of_target_and_logits(method):
     assert not np.allclose(via_logits.attributions, by_int.attributions, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_guided_ig_at_a_layer_on_the_line_is_left_riemann_ig():
     # max_dist=0 pins the path to the straight line: IG with the left Riemann rule.
     model = models.text_model()
@@ -140,6 +146,7 @@ def test_guided_ig_at_a_layer_on_the_line_is_left_riemann_ig():
     np.testing.assert_allclose(exp.baseline_scores, ig.baseline_scores, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_datasets_and_out(tmp_path):
     model, x = pair.image_cnn(), pair.images(5)
     data = tf.data.Dataset.from_tensor_slices((x, np.zeros(5))).batch(2)
@@ -153,6 +160,7 @@ def test_datasets_and_out(tmp_path):
         np.testing.assert_allclose(streamed.delta, whole.delta, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_results_render_like_explain(tmp_path):
     model, x = pair.image_cnn(), pair.images(2)
     for method in (keras_ig.blur_ig, keras_ig.guided_ig):
@@ -162,6 +170,7 @@ def test_results_render_like_explain(tmp_path):
         assert (tmp_path / f"{method.__name__}.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_the_users_model_is_untouched():
     model, x = pair.image_cnn(softmax=True), pair.images(2)
     before = [w.copy() for w in model.get_weights()]
@@ -204,6 +213,7 @@ def test_bad_input_names_the_argument():
             method(model, x, **kwargs)
 
 
+@pytest.mark.slow
 def test_a_large_gap_warns_by_default():
     model, x = pair.image_cnn(), pair.images(2)
     with pytest.warns(keras_ig.CompletenessWarning, match="guided_ig"):

@@ -48,6 +48,7 @@ def setup():
     return model, x, masks, result
 
 
+@pytest.mark.slow
 def test_every_default_method_is_scored_on_the_predicted_class(setup):
     model, x, _, c = setup
     assert c.methods == (
@@ -84,6 +85,7 @@ def test_scores_equal_the_metrics_called_directly(setup):
             assert got[metric].shape == (N,)
 
 
+@pytest.mark.slow
 def test_methods_are_the_methods_themselves(setup):
     model, x, _, c = setup
     ig = keras_ig.explain(model, x, target=c.target, steps=STEPS, warn=False)
@@ -186,6 +188,7 @@ def test_a_chosen_subset_and_sensitivity(setup):
     np.testing.assert_allclose(r.scores["ig_zeros"]["sensitivity_max"], want, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_callable_target_is_used_by_every_method_and_metric(setup):
     model, x, _, _ = setup
 
@@ -200,6 +203,7 @@ def test_a_callable_target_is_used_by_every_method_and_metric(setup):
     np.testing.assert_allclose(r.scores["ig_zeros"]["deletion"], want, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_non_images_leave_blur_out_with_a_note(tmp_path):
     keras.utils.set_random_seed(1)
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(2)])

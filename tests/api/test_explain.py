@@ -29,6 +29,7 @@ def test_analytic_attributions_match_closed_form() -> None:
     assert exp.target.tolist() == [0, 0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(RULES))
 def test_completeness_gap_falls_with_steps_on_analytic_function(method: str) -> None:
     x = rand(4, 3, low=-2, high=2)
@@ -43,6 +44,7 @@ def test_completeness_gap_falls_with_steps_on_analytic_function(method: str) -> 
         assert gaps[2] < 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(RULES))
 def test_completeness_on_keras_cnn_every_method(method: str) -> None:
     model = cnn()
@@ -82,6 +84,7 @@ def test_ignored_feature_gets_exactly_zero() -> None:
     assert np.all(np.abs(exp.attributions[:, :4]) > 0)
 
 
+@pytest.mark.slow
 def test_implementation_invariance() -> None:
     rng = np.random.default_rng(0)
     w1, w2 = rng.normal(size=(6, 4)), rng.normal(size=(4, 2))
@@ -105,6 +108,7 @@ def test_implementation_invariance() -> None:
     np.testing.assert_allclose(ea.attributions, eb.attributions, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_linearity_of_callable_targets() -> None:
     model, x = mlp(6, 3), rand(4, 6)
     e0 = keras_ig.explain(model, x, target=lambda y: y[:, 0], steps=32)
@@ -130,6 +134,7 @@ def test_symmetric_inputs_get_equal_attributions() -> None:
     np.testing.assert_allclose(exp.attributions[:, 0], exp.attributions[:, 1], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_input_equal_to_baseline_gives_zeros() -> None:
     x = rand(3, 6)
     exp = keras_ig.explain(mlp(), x, baseline=x, steps=8)
@@ -164,6 +169,7 @@ def test_stacked_baselines_equal_mean_of_separate_runs() -> None:
         np.testing.assert_allclose(per_input.attributions[i], runs[i].attributions[i], atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["uniform", "gaussian", "blur"])
 def test_generated_baselines_complete_and_reproducible(name: str) -> None:
     model, x = cnn(), rand(2, 12, 12, 1, high=255)
@@ -194,6 +200,7 @@ def test_regression_outputs() -> None:
     np.testing.assert_allclose(exp.delta, 0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_logits_versus_probabilities() -> None:
     model, x = cnn(), rand(3, 12, 12, 1, high=255)
     logits_model = keras.Model(model.input, model.get_layer("logits").output)
@@ -248,6 +255,7 @@ def test_text_model_layer_attribution_completes_per_token() -> None:
     np.testing.assert_allclose(exp.baseline_scores, rest(zero).numpy()[:, 1], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_multi_input_dict_with_fixed_mask() -> None:
     a = keras.Input((4,), name="a")
     mask = keras.Input((4,), name="mask")

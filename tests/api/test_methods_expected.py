@@ -21,6 +21,7 @@ def squares() -> keras.Model:
     return keras.Model(inp, out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "target", [0, [2, 1, 0], lambda y: y[:, 0] - y[:, 1], None], ids=["0", "list", "fn", "None"]
 )
@@ -93,6 +94,7 @@ def test_gradient_shap_noise_on_a_linear_model() -> None:
     np.testing.assert_allclose(again.attributions, exp.attributions, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_expected_gradients_at_a_layer() -> None:
     model = text_model()
     ids = (np.arange(14).reshape(2, 7) * 5) % 30
@@ -160,6 +162,7 @@ def test_a_large_gap_asks_for_more_samples() -> None:
         keras_ig.expected_gradients(linear(W3[:, 0]), x, bg, samples=1, seed=0)
 
 
+@pytest.mark.slow
 def test_expected_gradients_output_logits() -> None:
     from tests.helpers.models import cnn
 

@@ -32,6 +32,7 @@ def _idgi_by_hand(model, x, base, steps, target):
     return total
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "target", [0, 2, [0, 1, 2], lambda y: y[:, 1] - y[:, 2]], ids=["0", "2", "list", "fn"]
 )
@@ -56,6 +57,7 @@ def test_idgi_matches_its_definition_and_is_complete() -> None:
     np.testing.assert_allclose(exp.delta, 0.0, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_size", [1, 5, 7, 12, 13, 25, 1000])
 def test_idgi_batch_size_never_changes_results(batch_size) -> None:
     # batch_size < steps: one-row tiles that hand their last point to the next.

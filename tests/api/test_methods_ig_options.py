@@ -11,6 +11,7 @@ from tests.helpers.models import linear, mlp, rand, text_model, two_inputs
 W = np.array([1.0, -2.0, 3.0, 0.5], np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("baseline", ["zeros", 0.7, "per-input"])
 def test_unmultiplied_ig_of_a_linear_model_is_w(baseline) -> None:
     x = rand(3, 4, seed=1)
@@ -33,6 +34,7 @@ def test_unmultiplied_times_difference_is_ig() -> None:
     np.testing.assert_array_equal(grad.target, ig.target)
 
 
+@pytest.mark.slow
 def test_unmultiplied_with_a_layer_and_the_layer_wrapper() -> None:
     model, ids = text_model(), np.arange(14).reshape(2, 7) % 30
     grad = keras_ig.explain(model, ids, layer="emb", steps=8, multiply_by_inputs=False, target=1)
@@ -58,6 +60,7 @@ def _embedded(model, ids: np.ndarray) -> np.ndarray:
     return model.get_layer("emb")(ids).numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("form", ["like x", "one row", "(1,) + row", "ints like x"])
 def test_input_baseline_equals_the_embedded_pad_rows(form) -> None:
     model = text_model()

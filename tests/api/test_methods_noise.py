@@ -24,6 +24,7 @@ def test_smoothgrad_of_unmultiplied_ig_is_w() -> None:
     np.testing.assert_allclose(exp.attributions, np.broadcast_to(W, (3, 4)), rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["smoothgrad", "smoothgrad_sq", "vargrad"])
 def test_each_kind_exact_against_the_regenerated_noise(kind) -> None:
     x = rand(3, 4, seed=2)

@@ -53,6 +53,7 @@ def test_stack_baseline_in_call() -> None:
         keras_ig.IntegratedGradients(model, baseline="blur")(x)
 
 
+@pytest.mark.slow
 def test_in_functional_model_export_round_trip(tmp_path) -> None:
     model, x = cnn(), rand(4, 12, 12, 1, high=255)
     inp = keras.Input((12, 12, 1))
@@ -69,6 +70,7 @@ def test_in_functional_model_export_round_trip(tmp_path) -> None:
         np.testing.assert_allclose(out["probs"].numpy(), model.predict(x[:n], verbose=0), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_text_layer_wrapper_and_export(tmp_path) -> None:
     model = text_model()
     ids = np.random.default_rng(0).integers(1, 30, size=(3, 7)).astype("int32")
@@ -102,6 +104,7 @@ def test_constructor_validation() -> None:
         keras_ig.IntegratedGradients(model).explain(rand(2, 6), stepz=3)
 
 
+@pytest.mark.slow
 def test_xla_layer_call_and_explain_options(tmp_path) -> None:
     model, x = mlp(), rand(5, 6)
     ig = keras_ig.IntegratedGradients(model, steps=16, jit_compile=True, batch_size=8, target=1)
@@ -113,6 +116,7 @@ def test_xla_layer_call_and_explain_options(tmp_path) -> None:
     assert streamed.converged.all() and len(streamed) == 5
 
 
+@pytest.mark.slow
 def test_explain_cache_does_not_keep_models_alive() -> None:
     import gc
     import weakref

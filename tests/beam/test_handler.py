@@ -50,6 +50,7 @@ def _check(inference: dict, ref: keras_ig.Explanation, i: int) -> None:
     assert inference["target"] == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "options",
     [
@@ -144,6 +145,7 @@ def _two_inputs() -> keras.Model:
     return keras.Model({"a": a, "b": b}, keras.layers.Dense(2)(h))
 
 
+@pytest.mark.slow
 def test_dict_elements_of_a_multi_input_model(tmp_path):
     path = tmp_path / "two.keras"
     _two_inputs().save(path)
@@ -221,6 +223,7 @@ def test_inference_args_override_and_are_checked(mlp_path):
         _check(r.inference, ref, i)
 
 
+@pytest.mark.slow
 def test_import_keras_ig_does_not_import_beam():
     code = "import sys, keras_ig; keras_ig.explain; print('apache_beam' in sys.modules)"
     out = subprocess.run(
@@ -229,6 +232,7 @@ def test_import_keras_ig_does_not_import_beam():
     assert out.stdout.split() == ["False"]
 
 
+@pytest.mark.slow
 def test_metrics_count_inferences_and_incomplete_rows(mlp_path):
     from apache_beam.metrics.metric import MetricsFilter
 

@@ -154,6 +154,7 @@ def _argv(folder: pathlib.Path, output: pathlib.Path, model: pathlib.Path) -> li
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_pipeline_in_process(cnn_path, tmp_path):
     folder = tmp_path / "in"
     expected = _inputs(folder)
@@ -213,6 +214,7 @@ def test_no_matching_file_and_a_bad_model_are_named(tmp_path, capsys):
     assert "--model: cannot load" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_model_with_free_axes_takes_inputs_of_any_size(tmp_path):
     keras.utils.set_random_seed(3)
     inp = keras.Input((None, None, 1))

@@ -45,6 +45,7 @@ def _assert_same_history(got: list[dict], want: list[dict]) -> None:
             np.testing.assert_allclose(a["metrics"][name], value, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_background_history_and_events_equal_the_synchronous_ones(shapes, tmp_path):
     model = shapes_classifier(SIZE, seed=0)
     variables = [id(v) for v in model.weights]
@@ -77,6 +78,7 @@ def test_background_history_and_events_equal_the_synchronous_ones(shapes, tmp_pa
     assert bg._explainer.engine.traces == 1
 
 
+@pytest.mark.slow
 def test_on_epoch_end_returns_before_the_epochs_ig_runs(shapes, tmp_path):
     model = shapes_classifier(SIZE, seed=0)
     cb = IGCallback(shapes.images[:2], tmp_path, target=[0, 1], steps=4, background_ig=True)
@@ -104,6 +106,7 @@ def test_on_epoch_end_returns_before_the_epochs_ig_runs(shapes, tmp_path):
     assert np.isfinite(np.stack([h["delta"] for h in cb.history])).all()
 
 
+@pytest.mark.slow
 def test_a_layer_of_the_model_is_attributed_at_its_counterpart_in_the_clone(tmp_path):
     keras.utils.set_random_seed(0)
     embedding = keras.layers.Embedding(20, 6)
@@ -138,6 +141,7 @@ class Unclonable(keras.Model):
         return self.dense(self.flat(x))
 
 
+@pytest.mark.slow
 def test_a_model_that_cannot_be_cloned_is_explained_in_on_epoch_end(shapes, tmp_path):
     model = Unclonable(4)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))

@@ -300,6 +300,7 @@ def test_max_probes_and_no_histograms(shapes, tmp_path):
     assert cb.history[0]["delta"].shape == (3,)  # statistics still use all probes
 
 
+@pytest.mark.slow
 def test_subclassed_model(shapes, tmp_path):
     model = compiled(Subclassed())
     cb = IGCallback(shapes.images[:2], tmp_path, target=[0, 1], masks=shapes.masks[:2])
@@ -393,6 +394,7 @@ class _PoisonAt(keras.callbacks.Callback):
                 w.assign(tf.fill(w.shape, float("nan")))
 
 
+@pytest.mark.slow
 def test_nan_weights_warn_and_training_goes_on(shapes, tmp_path):
     model = compiled(image_model())
     cb = IGCallback(shapes.images[:2], tmp_path, target=[0, 1], masks=shapes.masks[:2])
@@ -504,6 +506,7 @@ def test_probe_shape_mismatch_fails_at_train_begin(shapes, tmp_path):
     assert not (tmp_path / TAG).exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [

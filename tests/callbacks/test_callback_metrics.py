@@ -17,6 +17,7 @@ from tests.helpers.models import shapes_classifier
 SIZE = 16
 
 
+@pytest.mark.slow
 def test_metric_scalars_equal_the_metrics_of_the_logged_maps(tmp_path):
     data = datasets.make_shapes(24, size=SIZE, seed=0)
     x, y = data.images, data.labels
@@ -70,6 +71,7 @@ def test_bad_metrics_are_refused_naming_the_argument(kwargs, error, words):
         IGCallback(np.zeros((2, SIZE, SIZE, 1), np.float32), "logs", **kwargs)
 
 
+@pytest.mark.slow
 def test_a_failing_metric_warns_and_training_goes_on(tmp_path, monkeypatch):
     data = datasets.make_shapes(8, size=SIZE, seed=2)
 
@@ -91,6 +93,7 @@ def test_a_failing_metric_warns_and_training_goes_on(tmp_path, monkeypatch):
 # method=: another path method logged per epoch
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("method", "options", "call"),
     [

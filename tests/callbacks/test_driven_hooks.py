@@ -6,6 +6,7 @@ import time
 
 import keras
 import numpy as np
+import pytest
 
 from keras_ig import datasets
 from keras_ig.callbacks import IGCallback
@@ -37,6 +38,7 @@ class Forward(keras.callbacks.Callback):
         self.inner.on_train_end(logs)
 
 
+@pytest.mark.slow
 def test_epochs_are_written_when_the_hooks_come_from_a_wrapper(tmp_path):
     data = datasets.make_shapes(8, size=16, seed=0)
     model = keras.Sequential(

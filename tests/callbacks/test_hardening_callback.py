@@ -103,6 +103,7 @@ def _failing_writes(monkeypatch, epochs, *, silent):
 # 1. a full disk is warned about once, and writing resumes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("background", [True, False])
 @pytest.mark.parametrize("silent", [False, True])
 def test_a_full_disk_warns_once_and_writing_resumes(
@@ -132,6 +133,7 @@ def test_a_full_disk_warns_once_and_writing_resumes(
 # 2. an interrupted fit closes the writer and stops the thread
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("background", [True, False])
 def test_an_interrupted_fit_closes_the_writer_and_stops_the_thread(shapes, tmp_path, background):
     cb = IGCallback(shapes.images[:2], tmp_path, target=[0, 1], background_writes=background)
@@ -154,6 +156,7 @@ def test_an_interrupted_fit_closes_the_writer_and_stops_the_thread(shapes, tmp_p
 # 3. two callbacks on one log_dir
 
 
+@pytest.mark.slow
 def test_a_second_callback_on_a_busy_log_dir_is_refused(shapes, tmp_path):
     first = IGCallback(shapes.images[:2], tmp_path, target=[0, 1])
     second = IGCallback(shapes.images[2:4], tmp_path, target=[0, 1])
@@ -302,6 +305,7 @@ def _readme_tags() -> set[str]:
     return tags
 
 
+@pytest.mark.slow
 def test_tags_have_one_name_per_idea_and_match_the_readme(shapes, tmp_path):
     names = ("deletion", "insertion", "infidelity")
     cb = IGCallback(shapes.images[:2], tmp_path, masks=shapes.masks[:2], metrics=names)

@@ -97,6 +97,7 @@ def runs(files: Path) -> dict[str, subprocess.CompletedProcess]:
 # subprocesses: what a user types
 
 
+@pytest.mark.slow
 def test_explain_writes_pictures_arrays_and_a_complete_summary(files: Path, runs) -> None:
     proc = runs["good"]
     assert proc.returncode == 0, proc.stderr

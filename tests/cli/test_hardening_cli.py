@@ -324,6 +324,7 @@ def test_progress_bar_only_on_a_terminal(
     assert code == 0 and "2/2" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_progress_bar_absent_from_a_piped_subprocess(work: Path) -> None:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
     argv = ["explain", "model.keras", "square.png", "one.npy", "--out", "o"]

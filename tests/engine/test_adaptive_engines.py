@@ -28,6 +28,7 @@ def linear(shape: tuple, seed: int = 0) -> tuple[keras.Model, np.ndarray]:
     return model, w.reshape(shape)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fraction, max_dist", [(0.25, 0.02), (0.5, 1.0), (1.0, 0.0)])
 def test_guided_ig_on_a_linear_model_is_w_times_the_difference(fraction, max_dist):
     # dF/dx = w everywhere, and every path ends at x: sum of w * dz = w (x - x').
@@ -61,6 +62,7 @@ def test_blur_ig_on_a_linear_model_is_its_closed_form():
     np.testing.assert_allclose(exp.baseline[0], blur(x[0], sigma), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_guided_ig_with_no_deviation_is_left_riemann_ig():
     model, x = pair.image_cnn(), pair.images()
     exp = keras_ig.guided_ig(model, x, steps=12, max_dist=0.0, target=1, warn=False)
@@ -81,6 +83,7 @@ def test_guided_ig_averages_a_stack_of_baselines_and_is_zero_at_the_baseline():
     np.testing.assert_array_equal(same.attributions, 0.0)
 
 
+@pytest.mark.slow
 def test_one_trace_serves_every_batch_and_chunk_size():
     model, x = pair.image_cnn(), pair.images(5)
     score = ScoreFunction(model)
@@ -110,6 +113,7 @@ def two_inputs() -> keras.Model:
     return keras.Model({"a": a, "b": b}, keras.layers.Dense(2)(h))
 
 
+@pytest.mark.slow
 def test_guided_ig_on_a_two_input_model_walks_both_inputs_jointly():
     model = two_inputs()
     rng = np.random.default_rng(0)

@@ -13,6 +13,7 @@ import threading
 
 import keras
 import numpy as np
+import pytest
 
 import keras_ig
 from tests.helpers.models import mlp, rand
@@ -37,6 +38,7 @@ def _kinds(model: keras.Model) -> list[dict]:
     ]
 
 
+@pytest.mark.slow
 def test_concurrent_explains_equal_sequential_and_leave_the_model_alone() -> None:
     x = rand(4, 6)
     reference = mlp()

@@ -94,6 +94,7 @@ def test_call_without_a_signature_calls_the_function():
     assert float(devices.call(fn, (np.float32(3.0), np.float32(4.0)))) == 12.0
 
 
+@pytest.mark.slow
 def test_explain_leaves_no_graph_alive_after_its_explainer():
     explainer = Explainer(mlp())
     x = rand(2, 6)

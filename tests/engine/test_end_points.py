@@ -49,6 +49,7 @@ def test_the_model_is_traced_once_for_the_end_points_and_the_path() -> None:
     assert _model_calls_in_trace(Explainer(model), x) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_size", [1, 3, 7, 64])
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_targets_resolved_in_the_loop_equal_the_model_argmax(

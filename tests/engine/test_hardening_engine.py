@@ -81,6 +81,7 @@ def test_nan_gap_is_reported_and_warned_as_non_finite() -> None:
 
 
 # -- 3. batch_size near 2**31 --------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_size", [2**31 - 1, 2**31, 2**40])
 def test_huge_batch_size_gives_the_same_result(batch_size: int) -> None:
     model, x = mlp(), rand(3, 6)
@@ -263,6 +264,7 @@ def test_small_argument_checks(kwargs: dict, error: type, match: str) -> None:
         keras_ig.explain(mlp(), rand(2, 6), **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [tf.bfloat16, tf.float16])
 def test_low_precision_float_inputs_are_accepted(dtype: tf.DType) -> None:
     model, x = mlp(), rand(2, 6)

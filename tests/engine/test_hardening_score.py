@@ -14,6 +14,7 @@ from keras_ig._api.explain import explainer_for
 from tests.helpers.models import mlp, rand, text_model
 
 
+@pytest.mark.slow
 def test_layer_wrapper_and_export_on_an_empty_batch(tmp_path) -> None:
     model = mlp()
     ig = keras_ig.IntegratedGradients(model, steps=8)
@@ -33,6 +34,7 @@ def test_layer_wrapper_and_export_on_an_empty_batch(tmp_path) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("bad_row", "bad_id"), [(2, 30), (1, -1), (0, 99)])
 def test_out_of_vocabulary_ids_in_any_row_name_x(bad_row: int, bad_id: int) -> None:
     model = text_model(vocab=30)
@@ -74,6 +76,7 @@ def _state(model: keras.Model) -> list:
     return [(dict(vars(lyr)), getattr(lyr, "activation", None)) for lyr in layers]
 
 
+@pytest.mark.slow
 def test_concurrent_explains_never_touch_the_model_and_equal_sequential() -> None:
     model, x = mlp(), rand(4, 6)
     model.layers[-1].activation = keras.activations.softmax

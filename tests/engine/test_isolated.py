@@ -71,6 +71,7 @@ def test_every_method_runs_the_builds_pooling_backward_in_every_process():
         assert got == {name: plain for name in got}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["explain", "guided_ig", "blur_ig"])
 def test_isolating_the_chunk_changes_no_number(monkeypatch, method):
     x = np.random.default_rng(1).uniform(0, 1, (3, 32, 32, 3)).astype(np.float32)
@@ -139,6 +140,7 @@ def test_isolated_chunks_under_a_mirrored_strategy(tmp_path):
         assert kernels == plain, name  # each replica's chunk gets this build's kernel
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["explain", "guided_ig"])
 def test_isolated_chunks_run_eagerly_as_compiled(method):
     # Predicted targets, and chunks of 5 rows that split inputs and steps unevenly.

@@ -99,6 +99,7 @@ def test_a_model_that_holds_no_dataflow_control_flow_sees_the_same_numbers_eager
         np.testing.assert_array_equal(e.target, g.target)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_size", [1, 7])
 def test_one_loop_equals_the_xla_two_loops_for_every_chunking(batch_size: int) -> None:
     # XLA keeps the end points in their own loop: an independent computation.
@@ -117,6 +118,7 @@ def test_one_loop_equals_the_xla_two_loops_for_every_chunking(batch_size: int) -
     np.testing.assert_allclose(grad.delta, grad_xla.delta, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_multi_input_models_take_one_loop() -> None:
     model = two_inputs()
     x = [rand(3, 4, low=-1.0), rand(3, 3, seed=2, low=-1.0)]

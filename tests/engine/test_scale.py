@@ -59,6 +59,7 @@ def test_dataset_bad_input() -> None:
         keras_ig.explain(model, tf.data.Dataset.from_tensor_slices(rand(4, 6)).batch(2).take(0))
 
 
+@pytest.mark.slow
 def test_xla_equals_default_path() -> None:
     model, x = cnn(), rand(5, 12, 12, 1, high=255)
     ref = keras_ig.explain(model, x, steps=16, output="logits", batch_size=7)
@@ -79,6 +80,7 @@ def mixed_precision():
     keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.slow
 def test_mixed_precision_gives_float32_attributions(mixed_precision) -> None:
     model = keras.Sequential(
         [

@@ -32,6 +32,7 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[_demo.DemoResult, s
     return result, buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_quick_demo_logs_localization_to_tensorboard(quick) -> None:
     result, _ = quick
     assert len(result.epochs) == _demo.QUICK.epochs
@@ -64,6 +65,7 @@ def test_quick_demo_saves_the_final_attributions(quick) -> None:
         assert picture.mode == "RGB" and picture.width > 100 and picture.height > 100
 
 
+@pytest.mark.slow
 def test_demo_is_deterministic_in_its_seed(quick, tmp_path: Path, capsys) -> None:
     first, _ = quick
     again = _demo.run(quick=True, logdir=tmp_path, seed=3, verbose=0, epochs=1)

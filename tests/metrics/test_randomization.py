@@ -34,6 +34,7 @@ def _weights_bytes(model):
     return [w.tobytes() for w in model.get_weights()]
 
 
+@pytest.mark.slow
 def test_cascade_leaves_the_model_untouched_and_falls_toward_zero(trained):
     model, x = trained
     before = _weights_bytes(model)

@@ -60,6 +60,7 @@ def test_gaussian_infidelity_has_its_closed_form_expectation():
     np.testing.assert_allclose(got, want, rtol=0.25)
 
 
+@pytest.mark.slow
 def test_infidelity_matches_captums_formula_on_a_nonlinear_model():
     model = mlp(n_in=5, n_out=3)
     x, a = rand(4, 5, seed=4), rand(4, 5, seed=5, low=-1)

@@ -47,6 +47,7 @@ def _padded(model, x):
     return {**x, "token_ids": np.where(np.isin(ids, special), ids, tok.pad_token_id)}
 
 
+@pytest.mark.slow
 def test_tokens_are_the_tokenizers_with_specials(bert_exp):
     assert bert_exp.tokens == [
         ["[CLS]", "the", "movie", "was", "good", "[SEP]"],
@@ -90,6 +91,7 @@ def test_a_text_of_specials_only_gets_nothing(bert):
     np.testing.assert_allclose(exp.scores, exp.baseline_scores, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_targets_as_in_explain(bert):
     exp = keras_ig.explain_text(bert, TEXTS, target=[1, 2], steps=STEPS)
     logits = _logits(bert, _inputs(bert, TEXTS))
@@ -111,6 +113,7 @@ def test_token_id_baseline_is_that_token_for_every_non_special(bert):
     np.testing.assert_allclose(exp.baseline_scores[0], expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_roberta_words_merge_pieces_and_keep_the_mapping(roberta):
     exp = keras_ig.explain_text(roberta, ["the movies was good"], steps=STEPS, merge="words")
     assert exp.pieces == [["<s>", "the", "Ġmovie", "s", "Ġwas", "Ġgood", "</s>"]]

@@ -46,6 +46,7 @@ def _token_log_probs(lm, ids: np.ndarray, p: int) -> np.ndarray:
     return np.array([lp[t - 1, ids[t]] for t in range(p, len(ids))])
 
 
+@pytest.mark.slow
 def test_shapes_and_tokens(lm, gen):
     tok = lm.preprocessor.tokenizer
     p = len(gen.prompt_tokens)
@@ -56,6 +57,7 @@ def test_shapes_and_tokens(lm, gen):
     assert gen.tokens == [tok.id_to_token(int(i)) for i in gen.token_ids]
 
 
+@pytest.mark.slow
 def test_greedy_continuation_equals_generate_with_a_greedy_sampler(lm, gen):
     p = len(gen.prompt_tokens)
     x = lm.preprocessor.generate_preprocess([PROMPT], sequence_length=p + NEW)
@@ -97,6 +99,7 @@ def test_zero_at_and_after_each_tokens_own_position(gen):
         assert np.any(gen.attributions[g, 1 : p + g] != 0.0)  # and its context is used
 
 
+@pytest.mark.slow
 def test_row_g_equals_explain_on_the_prefix(lm, gen):
     emb = lm.backbone.token_embedding
     p = len(gen.prompt_tokens)
@@ -124,6 +127,7 @@ def test_row_g_equals_explain_on_the_prefix(lm, gen):
         np.testing.assert_allclose(exp.scores[0], gen.scores[g], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_continuation_is_scored_as_given_with_logits_and_probs(lm):
     logit = keras_ig.explain_generation(
         lm, PROMPT, continuation=" on the mat", score="logit", steps=STEPS
@@ -141,6 +145,7 @@ def test_continuation_is_scored_as_given_with_logits_and_probs(lm):
     np.testing.assert_allclose(prob.scores, np.exp(lp), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_batch_size_does_not_change_results(lm, gen):
     again = keras_ig.explain_generation(
         lm, PROMPT, max_new_tokens=NEW, steps=STEPS, stop_token_ids=None, batch_size=3
@@ -149,6 +154,7 @@ def test_batch_size_does_not_change_results(lm, gen):
     np.testing.assert_allclose(again.attributions, gen.attributions, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_generation_stops_after_a_stop_token(lm, gen):
     p = len(gen.prompt_tokens)
     stop = int(gen.token_ids[p + 1])
@@ -160,6 +166,7 @@ def test_generation_stops_after_a_stop_token(lm, gen):
     np.testing.assert_allclose(short.scores, gen.scores[: first + 1 - p], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_model_is_not_changed(lm):
     before = [keras.ops.convert_to_numpy(w).copy() for w in lm.weights]
     call = type(lm.backbone.token_embedding).call

@@ -32,6 +32,7 @@ def _run(engine, lm, ids, kind, steps, batch):
     return engine.attribute(kind, inputs, z_b, positions, ids[p:], a, w, batch)
 
 
+@pytest.mark.slow
 def test_one_graph_for_every_length_steps_batch_and_score(lm):
     engine = SequenceEngine(ScoreFunction(lm, layer=lm.backbone.token_embedding))
     first = _run(engine, lm, np.array([0, 5, 7, 9], np.int32), "log_prob", 8, 8)
@@ -46,6 +47,7 @@ def test_the_engine_needs_a_layer(lm):
         SequenceEngine(ScoreFunction(lm))
 
 
+@pytest.mark.slow
 def test_too_few_steps_warn_and_warn_false_is_quiet(lm):
     with pytest.warns(keras_ig.CompletenessWarning, match="generated tokens"):
         keras_ig.explain_generation(lm, "the cat", continuation=" sat on", steps=1)

@@ -26,6 +26,7 @@ def gen():
     return keras_ig.explain_generation(lm, "the cat", max_new_tokens=4, steps=8)
 
 
+@pytest.mark.slow
 def test_text_pictures_decode(text_exp, tmp_path):
     path = text_exp.save(tmp_path / "text.png")
     assert path == tmp_path / "text.png"
@@ -39,6 +40,7 @@ def test_text_pictures_decode(text_exp, tmp_path):
     assert any(p.getcolors(1 << 16) and len(p.getcolors(1 << 16)) > 10 for p in pictures)
 
 
+@pytest.mark.slow
 def test_generation_matrix_decodes_with_a_cell_per_entry(gen, tmp_path):
     path = gen.save(tmp_path / "gen")
     assert path.suffix == ".png"
