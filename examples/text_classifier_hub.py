@@ -15,6 +15,7 @@ attribution per token; the deciding word should carry most of it. Needs the
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 
 from keras_ig.cli import start_tensorflow
@@ -62,13 +63,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # The texts are already in random order (shuffle=True would be ignored, with a warning).
     # KerasHub maps its preprocessor over the strings; a repeated dataset keeps one
     # iterator for all epochs (a new one each epoch costs seconds of tokenizer set-up).
-    batches = tf.data.Dataset.from_tensor_slices((texts, labels)).batch(16).repeat()
+    batch = 16
+    batches = tf.data.Dataset.from_tensor_slices((texts, labels)).batch(batch).repeat()
+    steps_per_epoch = math.ceil(len(texts) / batch)
     history = model.fit(
-        batches,
-        epochs=args.epochs,
-        steps_per_epoch=-(-len(texts) // 16),
-        shuffle=False,
-        verbose=0,
+        batches, epochs=args.epochs, steps_per_epoch=steps_per_epoch, shuffle=False, verbose=0
     )
     accuracy = float(history.history["accuracy"][-1])
     print(f"training accuracy after {args.epochs} epochs: {accuracy:.2f}")

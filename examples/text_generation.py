@@ -14,6 +14,7 @@ the matrix saved as a picture. Needs the `hub` extra: `pip install -e ".[hub]"`.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 
 from keras_ig.cli import start_tensorflow
@@ -49,9 +50,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     data = list(SENTENCES) * 8
     # KerasHub maps its preprocessor over the strings; a repeated dataset keeps one
     # iterator for all epochs (a new one each epoch cost ~4 s here, 3x the training).
-    batches = tf.data.Dataset.from_tensor_slices(data).batch(8).repeat()
+    batch = 8
+    batches = tf.data.Dataset.from_tensor_slices(data).batch(batch).repeat()
+    steps_per_epoch = math.ceil(len(data) / batch)
     history = lm.fit(
-        batches, epochs=args.epochs, steps_per_epoch=len(data) // 8, shuffle=False, verbose=0
+        batches, epochs=args.epochs, steps_per_epoch=steps_per_epoch, shuffle=False, verbose=0
     )
     print(f"training loss after {args.epochs} epochs: {history.history['loss'][-1]:.3f}")
 
