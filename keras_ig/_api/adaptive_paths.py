@@ -26,7 +26,7 @@ from keras_ig._api.cache import explainer_for
 from keras_ig._api.explainer import Explainer
 from keras_ig._api.explanation import Explanation, warn_if_incomplete
 from keras_ig._api.noise import smoothed
-from keras_ig._api.stream import check_out, explain_dataset
+from keras_ig._api.stream import check_one_tensor, check_out, explain_dataset
 from keras_ig._engine import devices, workers
 from keras_ig._engine.blur import MATRICES, BlurEngine, work_dtype
 from keras_ig._engine.guided import GuidedEngine
@@ -83,11 +83,6 @@ def _common(
     if workers.is_multi_worker(strategy):
         return workers.for_this_worker(x, strategy, out)
     return x, strategy, out
-
-
-def _check_job(job: Job, out: Any) -> None:
-    if out is not None and len(job.base_values) != 1:
-        raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
 
 
 def _over_x(
@@ -323,7 +318,7 @@ def guided_ig(
         job = explainer.prepare(
             batch, target=target_, baseline=baseline_, n_baselines=n_baselines, seed=seed
         )
-        _check_job(job, out_)
+        check_one_tensor(out_, len(job.base_values))
         plan = job.plan
         features = sum(math.prod(shape) for shape in plan.z_shapes)
         # numpy's quantile(q, method="lower") is the floor(q (F - 1))-th smallest.

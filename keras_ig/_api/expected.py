@@ -15,6 +15,7 @@ import numpy as np
 
 from keras_ig._api.explanation import Explanation
 from keras_ig._api.results import build_explanation
+from keras_ig._api.stream import check_one_tensor
 from keras_ig._engine import devices, inputs
 from keras_ig._engine.input_baseline import input_space_values, layer_baseline
 from keras_ig._engine.job import chunk_rows
@@ -85,8 +86,7 @@ def expected_explanation(explainer: Any, x: Any, opts: Options) -> Explanation:
     """
     stack = background_stack(explainer, x, opts.baseline)
     job = explainer.prepare(x, target=opts.target, baseline=stack)
-    if opts.out is not None and len(job.base_values) != 1:
-        raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
+    check_one_tensor(opts.out, len(job.base_values))
     samples = opts.samples
     batch_size = chunk_rows(job.plan.z_shapes, opts.batch_size, job.n * samples)
     seed = opts.seed if opts.seed is not None else int(np.random.default_rng().integers(2**31))

@@ -14,7 +14,7 @@ from keras_ig._api.expected import expected_explanation
 from keras_ig._api.explanation import Explanation, warn_if_incomplete
 from keras_ig._api.noise import smoothed
 from keras_ig._api.results import build_explanation
-from keras_ig._api.stream import check_out, explain_dataset
+from keras_ig._api.stream import check_one_tensor, check_out, explain_dataset
 from keras_ig._engine import devices, workers
 from keras_ig._engine.expected import ExpectedGradients
 from keras_ig._engine.idgi import idgi_integral
@@ -216,8 +216,7 @@ class Explainer:
             n_baselines=opts.n_baselines,
             seed=opts.seed,
         )
-        if opts.out is not None and len(job.base_values) != 1:
-            raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
+        check_one_tensor(opts.out, len(job.base_values))
         engine = self.engine_for(opts.multiply_by_inputs, opts.path)
 
         def integrate(j: Job, alphas: np.ndarray, weights: np.ndarray) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import numpy as np
 
 from keras_ig import completeness
 from keras_ig._api.explanation import Explanation
+from keras_ig._api.stream import check_one_array
 from keras_ig._engine.job import Job
 from keras_ig._numpy import nest
 from keras_ig._numpy.npy import NpyWriter
@@ -92,8 +93,7 @@ def write_out(exp: Explanation, out: str | os.PathLike | None) -> Explanation:
     """`exp` with its attributions written to `out` (a new record; `exp` if None)."""
     if out is None:
         return exp
-    if isinstance(exp.attributions, (list, tuple, dict)):
-        raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
+    check_one_array(exp.attributions)
     return dataclasses.replace(exp, attributions=write_attributions(exp.attributions, out))
 
 

@@ -35,6 +35,30 @@ def features(element: Any) -> Any:
     return element
 
 
+# An `out=` file holds one `[N, ...]` array: one input's attributions, or the layer's.
+ONE_TENSOR = "out= needs a single attributed tensor (one input, or layer=)"
+
+
+def check_one_tensor(out: object, tensors: int) -> None:
+    """Refuse `out=` before any work where `tensors` (attributed tensors) is not 1.
+
+    Raises:
+        ValueError: naming `out`, when `out` is set and `tensors != 1`.
+    """
+    if out is not None and tensors != 1:
+        raise ValueError(f"{ONE_TENSOR}; got {tensors}")
+
+
+def check_one_array(attributions: Any) -> None:
+    """Refuse to write `attributions` to `out=` unless it is one array (not a structure).
+
+    Raises:
+        ValueError: naming `out`, for a list, tuple or dict of attributions.
+    """
+    if isinstance(attributions, (list, tuple, dict)):
+        raise ValueError(ONE_TENSOR)
+
+
 def check_out(out: object) -> str:
     """`out` as a `.npy` path that can be written, checked before any work.
 
@@ -106,8 +130,7 @@ def explain_dataset(
         x = features(element)
         exp = explain_batch(x)
         if writer is not None:
-            if isinstance(exp.attributions, (list, tuple, dict)):
-                raise ValueError("out= needs a single attributed tensor (one input, or layer=)")
+            check_one_array(exp.attributions)
             writer.write(exp.attributions)
         else:  # with out=, baselines would hold as much memory as attributions
             parts["attr"].append(exp.attributions)

@@ -193,7 +193,17 @@ def test_unwritable_out_fails_before_any_work(tmp_path) -> None:
     assert calls == []
 
 
-def test_out_with_several_attributed_inputs_fails_before_integration(tmp_path) -> None:
+@pytest.mark.parametrize(
+    "method",
+    [
+        keras_ig.explain,
+        keras_ig.idgi,
+        keras_ig.guided_ig,
+        lambda model, x, **kw: keras_ig.expected_gradients(model, x, x, samples=2, **kw),
+    ],
+    ids=["explain", "idgi", "guided_ig", "expected_gradients"],
+)
+def test_out_with_several_attributed_inputs_fails_before_integration(tmp_path, method) -> None:
     calls = []
 
     def f(ts):
@@ -205,8 +215,8 @@ def test_out_with_several_attributed_inputs_fails_before_integration(tmp_path) -
     calls.clear()
 
     x = [rand(1, 2), rand(1, 2, seed=1)]
-    with pytest.raises(ValueError, match="out= needs a single attributed tensor"):
-        keras_ig.explain(model, x, out=tmp_path / "a.npy")
+    with pytest.raises(ValueError, match=r"out= needs a single attributed tensor.*got 2"):
+        method(model, x, out=tmp_path / "a.npy")
     assert len(calls) <= 1  # at most the one-row probe, no graph traced or run
     assert not os.path.exists(tmp_path / "a.npy")
 
