@@ -96,7 +96,9 @@ def blur_path(
 
     Returns:
         `h0, h1`: `[steps, H, H]`, the row blurs at `sigma_k` and at
-        `sigma_k + grad_step`; `w0, w1`: the same for columns `[steps, W, W]`;
+        `sigma_k + grad_step`, and `dh = h1 - h0` (formed in float64, so
+        the path's step needs no difference of two rounded blurs); `w0, w1,
+        dw`: the same for columns `[steps, W, W]`;
         `h_end, w_end`: `[H, H]`, `[W, W]` at `max_sigma`; `weights`:
         `[steps]`; `sigmas`: `float64[steps]`. Cached (the same
         path serves every batch), so the arrays are read-only.
@@ -110,6 +112,8 @@ def blur_path(
         "h1": rows[steps:-1],
         "w0": cols[:steps],
         "w1": cols[steps:-1],
+        "dh": rows[steps:-1] - rows[:steps],
+        "dw": cols[steps:-1] - cols[:steps],
         "h_end": rows[-1],
         "w_end": cols[-1],
         "weights": np.full(steps, -(float(max_sigma) / steps) / grad_step),

@@ -62,6 +62,30 @@ def test_blur_ig_on_a_linear_model_is_its_closed_form():
     np.testing.assert_allclose(exp.baseline[0], blur(x[0], sigma), atol=1e-6)
 
 
+def test_blur_ig_path_step_has_no_float32_cancellation_at_large_sigma():
+    # At max_sigma=50 two float32 blurs 0.01 apart agree to ~1e-5, so their difference
+    # kept ~4 digits (6e-4 relative error, 32 x 32); the step is now formed from float64
+    # matrix differences, exact to float32 rounding of one blur.
+    model, w = linear((32, 32, 1))
+    x = np.random.default_rng(3).uniform(size=(2, 32, 32, 1)).astype("float32")
+    s, h, sigma = 16, 0.01, 50.0
+
+    def blur(img, sd):
+        return img if sd == 0 else ndimage.gaussian_filter(img, [sd, sd, 0], mode="constant")
+
+    want = np.stack(
+        [
+            -(sigma / s)
+            / h
+            * w
+            * sum(blur(xi, k * sigma / s + h) - blur(xi, k * sigma / s) for k in range(s))
+            for xi in x.astype("float64")
+        ]
+    )
+    exp = keras_ig.blur_ig(model, x, max_sigma=sigma, steps=s, grad_step=h, warn=False)
+    np.testing.assert_allclose(exp.attributions, want, rtol=0, atol=2e-6 * np.abs(want).max())
+
+
 @pytest.mark.slow
 def test_guided_ig_with_no_deviation_is_left_riemann_ig():
     model, x = pair.image_cnn(), pair.images()
