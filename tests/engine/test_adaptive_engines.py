@@ -39,27 +39,37 @@ def test_guided_ig_on_a_linear_model_is_w_times_the_difference(fraction, max_dis
     np.testing.assert_allclose(exp.delta, 0.0, atol=1e-5)
 
 
-def test_blur_ig_on_a_linear_model_is_its_closed_form():
-    # attr = -(max_sigma / S) / h * w * sum_k (blur(x, s_k + h) - blur(x, s_k)), scipy's blur.
-    model, w = linear((6, 7, 2))
-    x = pair.images(2)[:, :6, :7, :2]
-    s, h, sigma = 5, 0.05, 2.0
+def scipy_blur(img: np.ndarray, sd: float) -> np.ndarray:
+    """`img [H, W, C]` blurred over H and W by scipy (PAIR's blur); 0 is the identity."""
+    return img if sd == 0 else ndimage.gaussian_filter(img, [sd, sd, 0], mode="constant")
 
-    def blur(img, sd):
-        return img if sd == 0 else ndimage.gaussian_filter(img, [sd, sd, 0], mode="constant")
 
-    want = np.stack(
+def blur_ig_closed_form(w, x, sigma: float, s: int, h: float) -> np.ndarray:
+    """Blur IG on `F = sum(w * x)`, in float64 with scipy's blur.
+
+    `attr = -(max_sigma / S) / h * w * sum_k (blur(x, s_k + h) - blur(x, s_k))`.
+    """
+    return np.stack(
         [
             -(sigma / s)
             / h
             * w
-            * sum(blur(xi, k * sigma / s + h) - blur(xi, k * sigma / s) for k in range(s))
+            * sum(
+                scipy_blur(xi, k * sigma / s + h) - scipy_blur(xi, k * sigma / s) for k in range(s)
+            )
             for xi in x.astype("float64")
         ]
     )
+
+
+def test_blur_ig_on_a_linear_model_is_its_closed_form():
+    model, w = linear((6, 7, 2))
+    x = pair.images(2)[:, :6, :7, :2]
+    s, h, sigma = 5, 0.05, 2.0
+    want = blur_ig_closed_form(w, x, sigma, s, h)
     exp = keras_ig.blur_ig(model, x, max_sigma=sigma, steps=s, grad_step=h, warn=False)
     np.testing.assert_allclose(exp.attributions, want, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(exp.baseline[0], blur(x[0], sigma), atol=1e-6)
+    np.testing.assert_allclose(exp.baseline[0], scipy_blur(x[0], sigma), atol=1e-6)
 
 
 def test_blur_ig_path_step_has_no_float32_cancellation_at_large_sigma():
@@ -69,19 +79,7 @@ def test_blur_ig_path_step_has_no_float32_cancellation_at_large_sigma():
     model, w = linear((32, 32, 1))
     x = np.random.default_rng(3).uniform(size=(2, 32, 32, 1)).astype("float32")
     s, h, sigma = 16, 0.01, 50.0
-
-    def blur(img, sd):
-        return img if sd == 0 else ndimage.gaussian_filter(img, [sd, sd, 0], mode="constant")
-
-    want = np.stack(
-        [
-            -(sigma / s)
-            / h
-            * w
-            * sum(blur(xi, k * sigma / s + h) - blur(xi, k * sigma / s) for k in range(s))
-            for xi in x.astype("float64")
-        ]
-    )
+    want = blur_ig_closed_form(w, x, sigma, s, h)
     exp = keras_ig.blur_ig(model, x, max_sigma=sigma, steps=s, grad_step=h, warn=False)
     np.testing.assert_allclose(exp.attributions, want, rtol=0, atol=2e-6 * np.abs(want).max())
 
