@@ -53,9 +53,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     batch = 8
     batches = tf.data.Dataset.from_tensor_slices(data).batch(batch).repeat()
     steps_per_epoch = math.ceil(len(data) / batch)
-    history = lm.fit(
-        batches, epochs=args.epochs, steps_per_epoch=steps_per_epoch, shuffle=False, verbose=0
-    )
+    history = lm.fit(batches, epochs=args.epochs, steps_per_epoch=steps_per_epoch, verbose=0)
     print(f"training loss after {args.epochs} epochs: {history.history['loss'][-1]:.3f}")
 
     gen = keras_ig.explain_generation(lm, args.prompt, max_new_tokens=args.new, steps=args.steps)

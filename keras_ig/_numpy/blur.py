@@ -95,10 +95,11 @@ def blur_path(
         dtype: the matrices' and weights' dtype (`sigmas` stay float64).
 
     Returns:
-        `h0, h1`: `[steps, H, H]`, the row blurs at `sigma_k` and at
-        `sigma_k + grad_step`, and `dh = h1 - h0` (formed in float64, so
-        the path's step needs no difference of two rounded blurs); `w0, w1,
-        dw`: the same for columns `[steps, W, W]`;
+        `h0`: `[steps, H, H]`, the row blurs at `sigma_k`, and `dh`: the
+        row blurs at `sigma_k + grad_step` minus `h0` (formed in float64, so
+        the path's step needs no difference of two rounded blurs); `w0, dw`:
+        the same for columns `[steps, W, W]`, and `w1 = w0 + dw` (the step's
+        `dH x W1'` term needs it);
         `h_end, w_end`: `[H, H]`, `[W, W]` at `max_sigma`; `weights`:
         `[steps]`; `sigmas`: `float64[steps]`. Cached (the same
         path serves every batch), so the arrays are read-only.
@@ -109,7 +110,6 @@ def blur_path(
     cols = rows if width == height else blur_matrices(width, ends, mode)
     path = {
         "h0": rows[:steps],
-        "h1": rows[steps:-1],
         "w0": cols[:steps],
         "w1": cols[steps:-1],
         "dh": rows[steps:-1] - rows[:steps],

@@ -38,7 +38,8 @@ def test_blur_path_points_and_weights():
     np.testing.assert_allclose(path["sigmas"], [0.0, 0.75, 1.5, 2.25])
     np.testing.assert_allclose(path["weights"], -(3.0 / 4) / 0.01)
     assert path["h0"].shape == (4, 6, 6) and path["w1"].shape == (4, 5, 5)
-    np.testing.assert_allclose(path["h1"][2], blur.blur_matrix(6, 1.51))
+    np.testing.assert_allclose(path["h0"][2] + path["dh"][2], blur.blur_matrix(6, 1.51))
+    np.testing.assert_allclose(path["w1"][2], blur.blur_matrix(5, 1.51))
     # The step's matrices, differenced in float64 (not between two rounded blurs).
     step = blur.blur_matrix(6, 1.51) - blur.blur_matrix(6, 1.5)
     np.testing.assert_allclose(path["dh"][2], step, rtol=1e-9, atol=1e-15)
